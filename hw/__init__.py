@@ -1,0 +1,1 @@
+"""Amaranth generators of the spiking blocks; `hw.blocks` lists them by name."""

@@ -1,0 +1,125 @@
+"""The generator of every block, by the name `sorbet-hw generate` takes.
+
+A block registers its component class, its default parameters and how to read its array
+parameters; adding a block means one entry here.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hw.bspn import BSPN
+from hw.if_layer import IFLayer
+from hw.ptsoftmax import PTSoftmax
+from hw.verilog import to_verilog
+from model.params import ParameterError
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    component: type
+    # Parameters that are arrays (comma-separated integers or a .npy file on the command line).
+    arrays: tuple[str, ...] = ()
+    # Turns parameters (defaults already merged in) into explicit ones: arrays for the
+    # defaults given as None, demo weights from a seed.
+    complete: Callable[[dict], dict] = field(default=lambda params: params)
+
+    def defaults(self) -> dict:
+        sig = inspect.signature(self.component.__init__)
+        return {k: p.default for k, p in sig.parameters.items()
+                if k != "self" and p.default is not inspect.Parameter.empty}
+
+    def resolve(self, params: dict) -> dict:
+        """Every parameter of the generator, explicit (what a vector file records)."""
+        params = self.complete({**self.defaults(), **params})
+        known = set(inspect.signature(self.component.__init__).parameters) - {"self"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParameterError(f"{self.name} has no parameter {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known | set(self.extra_params)))}")
+        return params
+
+    @property
+    def extra_params(self) -> tuple[str, ...]:
+        return ("inputs", "outputs", "seed") if self.name == "if_layer" else ()
+
+    def build(self, params: dict):
+        return self.component(**self.resolve(params))
+
+
+def _if_layer_complete(params: dict) -> dict:
+    """Without weights, the IF layer gets seeded random demo weights (inputs x outputs)."""
+    seed = params.pop("seed", 0)
+    inputs = params.pop("inputs", 32)
+    outputs = params.pop("outputs", 16)
+    if params.get("weights") is None:
+        rng = np.random.default_rng(seed)
+        choices = [-1, 1] if params.get("weight_kind") == "binary" else [-1, 0, 1]
+        params["weights"] = rng.choice(choices, size=(inputs, outputs))
+    params["weights"] = np.asarray(params["weights"], dtype=np.int64)
+    outputs = params["weights"].shape[-1]
+    if params.get("bias") is None:
+        params["bias"] = np.zeros(outputs, np.int64)
+    if params.get("lanes") is None:
+        params["lanes"] = outputs
+    return params
+
+
+def _bspn_complete(params: dict) -> dict:
+    for name in ("gamma_shift", "beta"):
+        if params.get(name) is None:
+            params[name] = np.zeros(params["channels"], np.int64)
+    return params
+
+
+BLOCKS = {
+    "ptsoftmax": Block("ptsoftmax", PTSoftmax),
+    "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
+    "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete),
+}
+
+
+def get_block(name: str) -> Block:
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise ParameterError(f"unknown block {name!r}; choose one of: {', '.join(BLOCKS)}") from None
+
+
+def describe(name: str, params: dict) -> str:
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
+    return f"{name}({shown})"
+
+
+def _short(value) -> str:
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        return f"<array {'x'.join(map(str, arr.shape))} crc={_crc(arr)}>"
+    return repr(value)
+
+
+def _crc(arr: np.ndarray) -> str:
+    import zlib
+    return f"{zlib.crc32(np.ascontiguousarray(arr, dtype=np.int64).tobytes()):08x}"
+
+
+def generate(name: str, params: dict, out_dir: Path, *, wrap=None) -> Path:
+    """Write ``<out_dir>/<name>.v`` atomically and return its path. ``wrap``, if given, maps
+    the component to another with the same ports (a deliberately broken one, in a test)."""
+    block = get_block(name)
+    params = block.resolve(params)
+    component = block.component(**params)
+    if wrap is not None:
+        component = wrap(component)
+    text = to_verilog(component, name, describe(name, params))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    tmp = path.with_suffix(".v.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

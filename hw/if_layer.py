@@ -1,0 +1,204 @@
+"""IF layer generator: an accumulate-only Average integrate-and-fire layer."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from model.if_layer import (DEFAULT_ACT_BITS, DEFAULT_STEPS, check_if_params, initial_membrane,
+                            membrane_range)
+from model.params import ParameterError, check_divides, check_int, signed_width
+
+__all__ = ["IFLayer"]
+
+
+class IFLayer(wiring.Component):
+    """N inputs x M outputs Average-IF layer over T steps, as :func:`model.if_layer.if_layer`.
+
+    Parameters
+    ----------
+    weights : array of int, shape (N, M)
+        Synapses, +-1 (``weight_kind="binary"``, 1 bit each) or -1/0/+1 (``"ternary"``,
+        2 bits each), held in an on-chip ROM.
+    bias : array of int, shape (M,)
+        Added to the membrane at the start of each window. Default: zero.
+    steps : int
+        Time steps T of a window (input and output).
+    threshold_shift : int
+        The threshold is 2**threshold_shift: weight and activation scales folded into a shift.
+    act_bits : int
+        A neuron fires at most 2**act_bits - 1 times per window (<= T).
+    lanes : int
+        Output neurons updated in parallel; must divide M.
+    inputs_per_cycle : int
+        Input spikes accumulated per neuron per cycle (an adder tree of +-1 terms); must
+        divide N.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(N))
+        One beat per time step: bit j is input j's spike. T beats make a window.
+    o_stream : Out(stream.Signature(M))
+        One beat per output time step: bit i is neuron i's spike. T beats per window.
+
+    Architecture, latency and throughput
+    ------------------------------------
+    Integration: each accepted input beat is scanned in G * N / P cycles (G = M / lanes,
+    P = inputs_per_cycle); a cycle adds, for ``lanes`` neurons, the weights of P inputs
+    gated by their spikes. No multiplier: a spike selects +-w, an adder tree sums them.
+    Firing: each of the T output steps takes G cycles of compare/subtract, then one beat.
+    One window costs T * (1 + G * N / P) + T * (G + 1) cycles when neither side stalls.
+    """
+
+    def __init__(self, weights, *, bias=None, steps: int = DEFAULT_STEPS, threshold_shift: int = 0,
+                 act_bits: int = DEFAULT_ACT_BITS, weight_kind: str = "binary", lanes: int | None = None,
+                 inputs_per_cycle: int = 1):
+        weights = np.asarray(weights, dtype=np.int64)
+        if weights.ndim != 2:
+            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
+        inputs, outputs = weights.shape
+        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+        check_if_params(inputs=inputs, outputs=outputs, steps=steps, threshold_shift=threshold_shift,
+                        act_bits=act_bits, weights=weights, bias=bias, weight_kind=weight_kind)
+        lanes = outputs if lanes is None else lanes
+        check_int("lanes", lanes, 1, outputs)
+        check_divides("lanes", lanes, "outputs", outputs)
+        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
+        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        self.weights = weights
+        self.bias = bias
+        self.inputs, self.outputs, self.steps = inputs, outputs, steps
+        self.threshold_shift, self.act_bits, self.weight_kind = threshold_shift, act_bits, weight_kind
+        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+        self.membrane_shape = signed(signed_width(*membrane_range(
+            inputs=inputs, steps=steps, bias=bias, threshold_shift=threshold_shift)))
+        super().__init__({
+            "i_stream": In(stream.Signature(inputs)),
+            "o_stream": Out(stream.Signature(outputs)),
+        })
+
+    @property
+    def weight_bits(self) -> int:
+        return 1 if self.weight_kind == "binary" else 2
+
+    def _rom_words(self) -> list[int]:
+        """ROM word at address g * (N / P) + c: weights of inputs c*P .. c*P+P-1 for the
+        neurons of lane group g, input-major. Binary: 1 = +1, 0 = -1. Ternary: bit 0 = nonzero,
+        bit 1 = negative."""
+        n_chunks = self.inputs // self.inputs_per_cycle
+        words = []
+        for g in range(self.outputs // self.lanes):
+            for c in range(n_chunks):
+                word, pos = 0, 0
+                for p in range(self.inputs_per_cycle):
+                    for lane in range(self.lanes):
+                        w = int(self.weights[c * self.inputs_per_cycle + p, g * self.lanes + lane])
+                        code = (w > 0) if self.weight_kind == "binary" else (w != 0) | ((w < 0) << 1)
+                        word |= int(code) << pos
+                        pos += self.weight_bits
+                words.append(word)
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, per_cycle, wbits = self.lanes, self.inputs_per_cycle, self.weight_bits
+        n_groups, n_chunks = self.outputs // lanes, self.inputs // per_cycle
+        depth = n_groups * n_chunks
+        m.submodules.weights = rom = Memory(shape=unsigned(per_cycle * lanes * wbits),
+                                            depth=depth, init=self._rom_words())
+        read = rom.read_port(domain="comb")
+
+        # Membranes, input and output spikes are rotating registers: the lane group and input
+        # chunk being worked on always sit in the low bits, so no wide multiplexer is needed.
+        vw = self.membrane_shape.width
+        group_bits = lanes * vw
+        membranes = Signal(self.outputs * vw, init=self._initial_membranes())
+        spikes_in = Signal(self.inputs)
+        spikes_out = Signal(self.outputs)
+        step = Signal(range(self.steps))
+        group = Signal(range(n_groups))
+        chunk = Signal(range(n_chunks))
+        addr = Signal(range(depth))
+        threshold = 1 << self.threshold_shift
+        q_max = (1 << self.act_bits) - 1
+        current = [membranes.word_select(lane, vw).as_signed() for lane in range(lanes)]
+
+        def rotate_in(updated):
+            return membranes.eq(Cat(membranes[group_bits:], *updated))
+
+        m.d.comb += read.addr.eq(addr)
+        group_done = group == n_groups - 1
+
+        with m.FSM() as fsm:
+            with m.State("Receive"):
+                with m.If(self.i_stream.valid):
+                    m.d.sync += spikes_in.eq(self.i_stream.payload)
+                    m.next = "Integrate"
+            with m.State("Integrate"):
+                updated = [(v + self._synapse_sum(read.data, spikes_in, lane))[:vw]
+                           for lane, v in enumerate(current)]
+                m.d.sync += [spikes_in.eq(spikes_in.rotate_right(per_cycle)),
+                             addr.eq(Mux(addr == depth - 1, 0, addr + 1))]
+                with m.If(chunk == n_chunks - 1):
+                    m.d.sync += [chunk.eq(0), rotate_in(updated),
+                                 group.eq(Mux(group_done, 0, group + 1))]
+                    with m.If(group_done):
+                        with m.If(step == self.steps - 1):
+                            m.d.sync += step.eq(0)
+                            m.next = "Fire"
+                        with m.Else():
+                            m.d.sync += step.eq(step + 1)
+                            m.next = "Receive"
+                with m.Else():
+                    m.d.sync += [chunk.eq(chunk + 1), membranes[:group_bits].eq(Cat(*updated))]
+            with m.State("Fire"):
+                fired = [(v >= threshold) & (step < q_max) for v in current]
+                m.d.sync += [
+                    rotate_in(Mux(spike, v - threshold, v)[:vw] for spike, v in zip(fired, current)),
+                    spikes_out.eq(Cat(spikes_out[lanes:], *fired)),
+                    group.eq(Mux(group_done, 0, group + 1)),
+                ]
+                with m.If(group_done):
+                    m.next = "Send"
+            with m.State("Send"):
+                with m.If(self.o_stream.ready):
+                    with m.If(step == self.steps - 1):
+                        m.d.sync += [step.eq(0), membranes.eq(self._initial_membranes())]
+                        m.next = "Receive"
+                    with m.Else():
+                        m.d.sync += step.eq(step + 1)
+                        m.next = "Fire"
+        # Continuous assignments rather than FSM-scoped ones: Icarus never evaluates an
+        # `always @*` whose inputs do not change after time zero, which left ready at X.
+        m.d.comb += [self.i_stream.ready.eq(fsm.ongoing("Receive")),
+                     self.o_stream.valid.eq(fsm.ongoing("Send")),
+                     self.o_stream.payload.eq(spikes_out)]
+        return m
+
+    def _initial_membranes(self) -> int:
+        vw = self.membrane_shape.width
+        value = 0
+        for i, v in enumerate(initial_membrane(self.bias, self.threshold_shift)):
+            value |= (int(v) & ((1 << vw) - 1)) << (i * vw)
+        return value
+
+    def _synapse_sum(self, word, in_spikes, lane):
+        """Sum over this cycle's inputs of spike * weight for one lane: each term is a
+        spike-gated +1 / -1 (or 0), added by a balanced tree."""
+        terms = []
+        for p in range(self.inputs_per_cycle):
+            pos = (p * self.lanes + lane) * self.weight_bits
+            spike = in_spikes[p]  # the current chunk sits in the low bits
+            if self.weight_kind == "binary":
+                positive = word[pos]
+                terms.append(Mux(spike, Mux(positive, 1, -1), 0))
+            else:
+                nonzero, negative = word[pos], word[pos + 1]
+                terms.append(Mux(spike & nonzero, Mux(negative, -1, 1), 0))
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return terms[0]
+

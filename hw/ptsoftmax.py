@@ -1,0 +1,199 @@
+"""PTsoftmax generator: a streaming power-of-two softmax."""
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from model.params import check_int
+from model.ptsoftmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, DEFAULT_ROUNDING,
+                             check_ptsoftmax_params)
+
+__all__ = ["PTSoftmax"]
+
+MAX_ROW_LENGTH = 4096
+
+
+class PTSoftmax(wiring.Component):
+    """Power-of-two softmax over rows of ``row_length`` scores, as :func:`model.ptsoftmax.ptsoftmax`.
+
+    Parameters
+    ----------
+    row_length : int
+        Scores per row, N (1 .. 4096). Every N consecutive input elements form one row.
+    score_width : int
+        Width of a signed input score (2 .. 32).
+    frac_bits : int
+        Fractional bits of the scores (0 .. score_width - 1).
+    out_frac_bits : int
+        Fractional bits P of the probabilities (1 .. 24); also the depth at which a numerator
+        underflows to zero in the sum.
+    rounding : "up" or "nearest"
+        How the row sum becomes a power of two (see :func:`model.ptsoftmax.sum_power`).
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(signed(score_width)))
+        Scores, row after row.
+    o_stream : Out(stream.Signature(unsigned(out_frac_bits + 1)))
+        Probabilities p = 2**-e as fixed point with P fractional bits (0 once e > P), in the
+        input order.
+
+    Architecture, latency and throughput
+    ------------------------------------
+    Three stages, each a pass over one row, run concurrently on three rows held in a
+    3 x N entry memory: *max* (stores c = ceil(x) while tracking the maximum), *sum*
+    (accumulates 2**P >> (m - c), then a leading-one detection gives k) and *output*
+    (emits 2**P >> (m - c + k)). With the output always ready it sustains one element per
+    cycle in and out; the first probability of a row leaves N + 2 cycles after the row's
+    last score is accepted.
+    """
+
+    def __init__(self, *, row_length: int = 16, score_width: int = 12,
+                 frac_bits: int = DEFAULT_FRAC_BITS, out_frac_bits: int = DEFAULT_OUT_FRAC_BITS,
+                 rounding: str = DEFAULT_ROUNDING):
+        check_int("row_length", row_length, 1, MAX_ROW_LENGTH)
+        check_ptsoftmax_params(score_width=score_width, frac_bits=frac_bits,
+                               out_frac_bits=out_frac_bits, rounding=rounding)
+        self.row_length = row_length
+        self.score_width = score_width
+        self.frac_bits = frac_bits
+        self.out_frac_bits = out_frac_bits
+        self.rounding = rounding
+        # ceil(x) of a W-bit score with F fractional bits needs W - F + 1 signed bits.
+        self._ceil_shape = signed(score_width - frac_bits + 1)
+        super().__init__({
+            "i_stream": In(stream.Signature(signed(score_width))),
+            "o_stream": Out(stream.Signature(unsigned(out_frac_bits + 1))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, prec = self.row_length, self.out_frac_bits
+        m.submodules.rows = rows = Memory(shape=self._ceil_shape, depth=3 * n, init=[])
+        write = rows.write_port()
+        sum_read = rows.read_port(domain="comb")
+        out_read = rows.read_port(domain="comb")
+
+        addr_shape = range(3 * n)
+        idx_shape = range(n)
+        dist_shape = unsigned(self._ceil_shape.width)
+        sum_shape = unsigned((n << prec).bit_length())
+        k_shape = unsigned((sum_shape.width + 1).bit_length())
+
+        # Hand-over registers between the stages: a finished row waiting for the next stage.
+        ab_full, ab_base, ab_max = Signal(), Signal(addr_shape), Signal(self._ceil_shape)
+        bc_full, bc_base, bc_max, bc_k = Signal(), Signal(addr_shape), Signal(self._ceil_shape), Signal(k_shape)
+
+        def next_base(base):
+            return Mux(base == 2 * n, 0, base + n)
+
+        # Stage "max": store ceil(x), track the row maximum.
+        a_base, a_idx, a_max = Signal(addr_shape), Signal(idx_shape), Signal(self._ceil_shape)
+        ceil = Signal(self._ceil_shape)
+        m.d.comb += ceil.eq((self.i_stream.payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits)
+        row_max = Signal(self._ceil_shape)
+        m.d.comb += row_max.eq(Mux((a_idx == 0) | (ceil > a_max), ceil, a_max))
+
+        # Stage "sum".
+        b_busy, b_base, b_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
+        b_max, b_sum = Signal(self._ceil_shape), Signal(sum_shape)
+        b_cur_base = Mux(b_busy, b_base, ab_base)
+        b_cur_max = Mux(b_busy, b_max, ab_max)
+        b_cur_idx = Mux(b_busy, b_idx, 0)
+        b_last = b_cur_idx == n - 1
+
+        # Stage "output".
+        c_busy, c_base, c_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
+        c_max, c_k = Signal(self._ceil_shape), Signal(k_shape)
+        c_cur_base = Mux(c_busy, c_base, bc_base)
+        c_cur_max = Mux(c_busy, c_max, bc_max)
+        c_cur_k = Mux(c_busy, c_k, bc_k)
+        c_cur_idx = Mux(c_busy, c_idx, 0)
+        c_last = c_cur_idx == n - 1
+
+        out_free = ~self.o_stream.valid | self.o_stream.ready
+        c_take = bc_full & ~c_busy & out_free
+        c_step = (c_busy & out_free) | c_take
+        bc_free = ~bc_full | c_take
+        b_take = ab_full & ~b_busy & (bc_free if n == 1 else 1)
+        b_step = (b_busy & (~b_last | bc_free)) | b_take
+        a_step = self.i_stream.valid & self.i_stream.ready
+
+        # Up to five rows could sit in the three stages and two hand-over registers, but only
+        # three slots exist: a new row starts only while fewer than three are in flight.
+        in_flight = Signal(range(4))
+        m.d.comb += self.i_stream.ready.eq((~ab_full | b_take) & ((a_idx != 0) | (in_flight != 3)))
+        m.d.sync += in_flight.eq(in_flight + (a_step & (a_idx == 0)) - (c_step & c_last))
+
+        # -- max stage
+        m.d.comb += [write.addr.eq(a_base + a_idx), write.data.eq(ceil), write.en.eq(a_step)]
+        with m.If(b_take):
+            m.d.sync += ab_full.eq(0)
+        with m.If(a_step):
+            m.d.sync += a_max.eq(row_max)
+            with m.If(a_idx == n - 1):
+                m.d.sync += [a_idx.eq(0), a_base.eq(next_base(a_base)),
+                             ab_full.eq(1), ab_base.eq(a_base), ab_max.eq(row_max)]
+            with m.Else():
+                m.d.sync += a_idx.eq(a_idx + 1)
+
+        # -- sum stage
+        dist = Signal(dist_shape)
+        term = Signal(sum_shape)
+        total = Signal(sum_shape)
+        m.d.comb += [
+            sum_read.addr.eq(b_cur_base + b_cur_idx),
+            dist.eq(b_cur_max - sum_read.data),
+            term.eq(Mux(dist <= prec, Const(1 << prec, sum_shape) >> dist, 0)),
+            total.eq(Mux(b_busy, b_sum, 0) + term),
+        ]
+        with m.If(c_take):
+            m.d.sync += bc_full.eq(0)
+        with m.If(b_step):
+            with m.If(b_last):
+                m.d.sync += [b_busy.eq(0), bc_full.eq(1), bc_base.eq(b_cur_base),
+                             bc_max.eq(b_cur_max), bc_k.eq(self._sum_power(m, total))]
+            with m.Else():
+                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_base.eq(b_cur_base),
+                             b_max.eq(b_cur_max), b_sum.eq(total)]
+
+        # -- output stage
+        shift = Signal(unsigned(max(dist_shape.width, k_shape.width) + 1))
+        m.d.comb += [
+            out_read.addr.eq(c_cur_base + c_cur_idx),
+            shift.eq((c_cur_max - out_read.data).as_unsigned() + c_cur_k),
+        ]
+        with m.If(out_free):
+            m.d.sync += self.o_stream.valid.eq(0)
+        with m.If(c_step):
+            m.d.sync += [
+                self.o_stream.valid.eq(1),
+                self.o_stream.payload.eq(
+                    Mux(shift <= prec, Const(1 << prec, prec + 1) >> shift, 0)),
+            ]
+            with m.If(c_last):
+                m.d.sync += c_busy.eq(0)
+            with m.Else():
+                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_base.eq(c_cur_base),
+                             c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
+        return m
+
+    def _sum_power(self, m, total):
+        """k of :func:`model.ptsoftmax.sum_power`, by leading-one detection on the row sum."""
+        prec = self.out_frac_bits
+        width = len(total)
+        probe = Signal(width)
+        if self.rounding == "up":
+            m.d.comb += probe.eq(total - 1)          # bit_length(S - 1)
+        else:
+            m.d.comb += probe.eq(total)              # bit_length(S) - 1 + (bit below the lead)
+        bits = Signal(range(width + 2))
+        for i in range(width):                       # priority: the highest set bit wins
+            with m.If(probe[i]):
+                if self.rounding == "up":
+                    m.d.comb += bits.eq(i + 1)
+                else:
+                    m.d.comb += bits.eq(i + (probe[i - 1] if i > 0 else 0))
+        return bits - prec

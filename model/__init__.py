@@ -1,0 +1,1 @@
+"""The Sorbet model side: fixed-point operators (the contract with `hw/` and `sim/`)."""

@@ -1,0 +1,177 @@
+"""What every block bench shares: a valid/ready stream driver and monitor, and the replay of a
+vector file against the generated Verilog.
+
+The driver and monitor are agents of one clock loop: each cycle the loop samples both in the
+ReadOnly phase (settled values, where a transfer is decided), lets the edge pass, then lets
+them drive their next values. One loop instead of a coroutine per agent halves the
+simulator round trips, which bound how fast cocotb runs.
+
+A bench module (``sim/<block>.py``) supplies the block's encoding of vectors into beats and
+back; the environment of the simulation names the vector file and the run's settings:
+
+``SORBET_VECTORS``  vector file to replay (see :mod:`sim.vectors`)
+``SORBET_RESULT``   JSON file the bench writes its figures to (cycles, beats, mismatches)
+``SORBET_VALID_PROB`` / ``SORBET_READY_PROB``  probability that the driver offers a beat /
+                    the monitor accepts one in a cycle (1.0 = full speed, for throughput)
+``SORBET_SEED``     seed of those random stalls
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import numpy as np
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from sim.vectors import load_vectors
+
+
+class StreamDriver:
+    """Offers ``beats`` (ints) on the ``<prefix>__valid/ready/payload`` sink of the DUT."""
+
+    def __init__(self, dut, prefix: str, beats: list[int], valid_prob: float, rng: random.Random):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.beats, self.valid_prob, self.rng = beats, valid_prob, rng
+        self.sent = 0
+        self.first_cycle = None
+        self._offering = False
+        self._fired = False
+
+    @property
+    def done(self) -> bool:
+        return self.sent == len(self.beats)
+
+    def sample(self, cycle: int) -> None:
+        self._fired = self._offering and int(self.ready.value) == 1
+        if self._fired and self.first_cycle is None:
+            self.first_cycle = cycle
+
+    def drive(self) -> None:
+        if self._fired:
+            self.sent += 1
+        self._offering = not self.done and (self.valid_prob >= 1.0 or self.rng.random() < self.valid_prob)
+        self.valid.value = int(self._offering)
+        if self._offering:
+            self.payload.value = self.beats[self.sent]
+
+
+class StreamMonitor:
+    """Accepts beats from the ``<prefix>__valid/ready/payload`` source of the DUT."""
+
+    def __init__(self, dut, prefix: str, expected_beats: int, ready_prob: float, rng: random.Random):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.expected_beats, self.ready_prob, self.rng = expected_beats, ready_prob, rng
+        self.beats: list[int] = []
+        self.last_cycle = None
+        self._accepting = False
+
+    @property
+    def done(self) -> bool:
+        return len(self.beats) >= self.expected_beats
+
+    def sample(self, cycle: int) -> None:
+        if self._accepting and int(self.valid.value) == 1:
+            self.beats.append(self.payload.value.to_unsigned())
+            self.last_cycle = cycle
+
+    def drive(self) -> None:
+        self._accepting = self.ready_prob >= 1.0 or self.rng.random() < self.ready_prob
+        self.ready.value = int(self._accepting)
+
+
+async def reset(dut, cycles: int = 2) -> None:
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def run_streams(dut, driver: StreamDriver, monitor: StreamMonitor, max_cycles: int) -> int:
+    """Clock the agents until the monitor has every beat; return the cycles it took."""
+    driver.drive()
+    monitor.drive()
+    cycle = 0
+    while not monitor.done:
+        await ReadOnly()
+        driver.sample(cycle)
+        monitor.sample(cycle)
+        await RisingEdge(dut.clk)
+        cycle += 1
+        if cycle > max_cycles:
+            raise AssertionError(
+                f"timeout: {len(monitor.beats)} of {monitor.expected_beats} output beats after "
+                f"{cycle} cycles ({driver.sent} of {len(driver.beats)} input beats accepted)")
+        driver.drive()
+        monitor.drive()
+    return cycle
+
+
+async def replay(dut, bench) -> None:
+    """Replay the vector file named by SORBET_VECTORS and compare every output.
+
+    ``bench`` is the block's bench module, which defines ``encode(vectors) -> list[int]``
+    (input beats), ``output_beats(vectors) -> int``, ``decode(vectors, beats)`` (outputs shaped
+    like ``vectors.expected``) and ``cycles_per_beat(vectors)`` (a generous bound on the cycles
+    an input beat takes, for the timeout).
+    """
+    vectors = load_vectors(os.environ["SORBET_VECTORS"])
+    valid_prob = float(os.environ.get("SORBET_VALID_PROB", "1.0"))
+    ready_prob = float(os.environ.get("SORBET_READY_PROB", "1.0"))
+    rng = random.Random(int(os.environ.get("SORBET_SEED", "1")))
+    beats_in = bench.encode(vectors)
+    beats_out = bench.output_beats(vectors)
+    driver = StreamDriver(dut, "i_stream", beats_in, valid_prob, rng)
+    monitor = StreamMonitor(dut, "o_stream", beats_out, ready_prob, rng)
+    await reset(dut)
+    stall = 1.0 / max(min(valid_prob, ready_prob), 0.05)
+    bound = int((len(beats_in) * bench.cycles_per_beat(vectors) + beats_out) * stall * 2) + 1000
+    cycles = await run_streams(dut, driver, monitor, bound)
+    got = bench.decode(vectors, monitor.beats)
+    report = compare(vectors, got)
+    report.update(cycles=cycles, beats_in=len(beats_in), beats_out=beats_out,
+                  active_cycles=(monitor.last_cycle - driver.first_cycle + 1))
+    if "SORBET_RESULT" in os.environ:
+        with open(os.environ["SORBET_RESULT"], "w") as f:
+            json.dump(report, f)
+    dut._log.info("%d vectors, %d cycles, %d mismatching vectors", len(vectors), cycles,
+                  report["mismatching_vectors"])
+    assert report["mismatching_vectors"] == 0, report["first_mismatch"]
+
+
+def compare(vectors, got: np.ndarray) -> dict:
+    expected = vectors.expected
+    bad = np.flatnonzero((got != expected).reshape(len(expected), -1).any(axis=1))
+    first = ""
+    if bad.size:
+        i = int(bad[0])
+        first = (f"vector {i} of {len(expected)} ({vectors.source}): inputs {vectors.inputs[i].tolist()} "
+                 f"gave {got[i].tolist()}, the reference says {expected[i].tolist()}")
+    return {"vectors": len(expected), "mismatching_vectors": int(bad.size), "first_mismatch": first}
+
+
+def to_unsigned(values: np.ndarray, width: int) -> list[int]:
+    mask = (1 << width) - 1
+    return [int(v) & mask for v in np.asarray(values).reshape(-1)]
+
+
+def from_unsigned(beats: list[int], width: int) -> np.ndarray:
+    arr = np.asarray(beats, dtype=np.int64)
+    return np.where(arr >= 1 << (width - 1), arr - (1 << width), arr)
+
+
+def pack_bits(bits: np.ndarray) -> list[int]:
+    """Rows of 0/1 (last axis: bit 0 first) to integers of any width."""
+    rows = np.asarray(bits, dtype=np.int64).reshape(-1, bits.shape[-1])
+    return [int("".join("1" if b else "0" for b in row[::-1]), 2) for row in rows]
+
+
+def unpack_bits(beats: list[int], width: int) -> np.ndarray:
+    return np.array([[(b >> i) & 1 for i in range(width)] for b in beats], dtype=np.int64)

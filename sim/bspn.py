@@ -1,0 +1,70 @@
+"""Bench of the BSPN block against :func:`model.bspn.bspn`.
+
+Vectors: ``inputs[K, C]`` integer channel values, ``expected[K, C]`` normalized outputs, one
+token per vector.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import cocotb
+
+from model.bspn import bspn
+from model.params import signed_range
+from sim.bench import from_unsigned, replay, to_unsigned
+from sim.vectors import Vectors
+
+
+def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
+    return bspn(inputs, groups=params["groups"], gamma_shift=params["gamma_shift"],
+                beta=params["beta"], in_width=params["in_width"],
+                norm_frac_bits=params["norm_frac_bits"], out_width=params["out_width"])
+
+
+def make_vectors(params: dict, count: int, seed: int) -> Vectors:
+    """Directed edge cases, then ``count`` random tokens with scales spread over the range."""
+    c, width = params["channels"], params["in_width"]
+    lo, hi = signed_range(width)
+    rng = np.random.default_rng(seed)
+    directed = [
+        np.zeros(c),                                   # zero token: shift 0
+        np.full(c, hi), np.full(c, lo),                # saturated high / low
+        np.where(np.arange(c) % 2, hi, lo),            # alternating extremes
+        np.r_[lo, np.zeros(c - 1)],                    # one large value
+        np.full(c, 1), np.full(c, -1),                 # mean |x| = 1: the shift threshold
+        np.full(c, 2), np.full(c, 3),                  # just past it
+        np.arange(c) - c // 2,                         # a ramp through zero
+    ]
+    tokens = [np.clip(np.asarray(t, dtype=np.int64), lo, hi) for t in directed]
+    for _ in range(count):
+        magnitude = 1 << int(rng.integers(0, width))   # every shift value gets exercised
+        token = rng.integers(-magnitude, magnitude + 1, size=c)
+        if rng.random() < 0.2:
+            token[rng.random(c) < 0.5] = 0             # sparse tokens
+        tokens.append(np.clip(token, lo, hi))
+    inputs = np.stack(tokens).astype(np.int64)
+    return Vectors("bspn", dict(params), inputs, reference(params, inputs), source="random",
+                   note=f"{len(directed)} directed + {count} random tokens, seed {seed}")
+
+
+def encode(vectors: Vectors) -> list[int]:
+    return to_unsigned(vectors.inputs, vectors.params["in_width"])
+
+
+def output_beats(vectors: Vectors) -> int:
+    return vectors.expected.size
+
+
+def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
+    return from_unsigned(beats, vectors.params["out_width"]).reshape(vectors.expected.shape)
+
+
+def cycles_per_beat(vectors: Vectors) -> float:
+    return 1.0
+
+
+@cocotb.test()
+async def bspn_bench(dut):
+    await replay(dut, sys.modules[__name__])

@@ -1,0 +1,78 @@
+"""Bench of the PTsoftmax block against :func:`model.ptsoftmax.ptsoftmax`.
+
+Vectors: ``inputs[R, N]`` integer scores, ``expected[R, N]`` probabilities (P fractional
+bits), one row per vector.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import cocotb
+
+from model.ptsoftmax import ptsoftmax
+from model.params import signed_range
+from sim.bench import replay, to_unsigned
+from sim.vectors import Vectors
+
+
+def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
+    return ptsoftmax(inputs, frac_bits=params["frac_bits"], out_frac_bits=params["out_frac_bits"],
+                     rounding=params["rounding"])
+
+
+def make_vectors(params: dict, count: int, seed: int) -> Vectors:
+    """Directed edge cases, then ``count`` random rows of several distributions."""
+    n, width, frac = params["row_length"], params["score_width"], params["frac_bits"]
+    lo, hi = signed_range(width)
+    rng = np.random.default_rng(seed)
+    directed = [
+        np.zeros(n),                                  # zero row: all equal
+        np.full(n, hi), np.full(n, lo),               # all maximum, all minimum (saturated)
+        np.r_[hi, np.full(n - 1, lo)],                # one dominant, the rest at minimum
+        np.r_[np.full(n - 1, lo), hi],                # dominant last
+        np.r_[np.full(n - 1, hi), lo],                # all but one saturated high
+        np.arange(n) << frac,                         # integer steps: a geometric row
+        (np.arange(n) % 2) * (1 << frac),             # two levels one apart
+        np.full(n, 1),                                # just above zero: ceil rounds up
+        np.full(n, -1),                               # just below zero: ceil rounds to 0
+    ]
+    rows = [np.clip(np.asarray(r, dtype=np.int64), lo, hi) for r in directed]
+    kinds = rng.integers(0, 4, size=count)
+    for kind in kinds:
+        if kind == 0:      # anything in range
+            row = rng.integers(lo, hi + 1, size=n)
+        elif kind == 1:    # attention-like: a few units around a random centre
+            centre = rng.integers(lo, hi + 1)
+            row = centre + rng.integers(-(4 << frac), (4 << frac) + 1, size=n)
+        elif kind == 2:    # few distinct values, ties
+            row = rng.choice(rng.integers(lo, hi + 1, size=3), size=n)
+        else:              # spread of about 2 * out_frac_bits units: partial underflow
+            span = (2 * params["out_frac_bits"]) << frac
+            row = rng.integers(0, span + 1, size=n) + rng.integers(lo, hi + 1)
+        rows.append(np.clip(row, lo, hi))
+    inputs = np.stack(rows).astype(np.int64)
+    return Vectors("ptsoftmax", dict(params), inputs, reference(params, inputs), source="random",
+                   note=f"{len(directed)} directed + {count} random rows, seed {seed}")
+
+
+def encode(vectors: Vectors) -> list[int]:
+    return to_unsigned(vectors.inputs, vectors.params["score_width"])
+
+
+def output_beats(vectors: Vectors) -> int:
+    return vectors.expected.size
+
+
+def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
+    return np.asarray(beats, dtype=np.int64).reshape(vectors.expected.shape)
+
+
+def cycles_per_beat(vectors: Vectors) -> float:
+    return 1.0
+
+
+@cocotb.test()
+async def ptsoftmax_bench(dut):
+    await replay(dut, sys.modules[__name__])

@@ -1,0 +1,102 @@
+"""Test-vector files: the versioned exchange format between model/, sim/ and the benches.
+
+A vector file is an ``.npz`` holding
+
+* ``meta``: a JSON string ``{"format": "sorbet-hw-vectors", "version": 1, "block": NAME,
+  "params": {scalar generator parameters}, "source": "...", "note": "..."}``;
+* ``inputs`` and ``expected``: int64 arrays whose first axis counts vectors (rows for
+  ptsoftmax, tokens for bspn, windows for if_layer); the bench of each block documents the
+  other axes;
+* ``param.<name>``: array-valued generator parameters (weights, bias, gamma_shift, beta).
+
+The generator parameters travel with the vectors, so replaying a file always simulates the
+hardware the vectors were made for.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "sorbet-hw-vectors"
+VERSION = 1
+
+
+class VectorFileError(ValueError):
+    """A vector file is missing, malformed, or of another version."""
+
+
+@dataclass
+class Vectors:
+    block: str
+    params: dict
+    inputs: np.ndarray
+    expected: np.ndarray
+    source: str = "random"
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def save_vectors(path: Path, vectors: Vectors) -> Path:
+    """Write ``vectors`` to ``path`` atomically (a crash leaves no half-written file)."""
+    path = Path(path)
+    scalars = {k: v for k, v in vectors.params.items() if not _is_array(v)}
+    arrays = {f"param.{k}": np.asarray(v, dtype=np.int64)
+              for k, v in vectors.params.items() if _is_array(v)}
+    meta = {"format": FORMAT, "version": VERSION, "block": vectors.block, "params": scalars,
+            "source": vectors.source, "note": vectors.note, "extra": vectors.extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, meta=np.array(json.dumps(meta, sort_keys=True)),
+                            inputs=np.asarray(vectors.inputs, dtype=np.int64),
+                            expected=np.asarray(vectors.expected, dtype=np.int64), **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_vectors(path: Path) -> Vectors:
+    path = Path(path)
+    if not path.is_file():
+        raise VectorFileError(f"vector file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            contents = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise VectorFileError(f"{path} is not a vector file (.npz): {e}") from None
+    for key in ("meta", "inputs", "expected"):
+        if key not in contents:
+            raise VectorFileError(f"{path} lacks the '{key}' entry of a {FORMAT} file")
+    try:
+        meta = json.loads(str(contents["meta"]))
+    except json.JSONDecodeError as e:
+        raise VectorFileError(f"{path}: its meta entry is not JSON ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise VectorFileError(f"{path} is not a {FORMAT} file (format = {meta.get('format')!r})")
+    if meta.get("version") != VERSION:
+        raise VectorFileError(f"{path} has format version {meta.get('version')}; this sorbet-hw "
+                              f"reads version {VERSION}: regenerate the vectors")
+    inputs, expected = contents["inputs"], contents["expected"]
+    for name, arr in (("inputs", inputs), ("expected", expected)):
+        if arr.dtype.kind not in "iu" or arr.ndim < 2:
+            raise VectorFileError(f"{path}: '{name}' must be an integer array with a vector axis "
+                                  f"first, got {arr.dtype} of shape {arr.shape}")
+    if len(inputs) != len(expected) or len(inputs) == 0:
+        raise VectorFileError(f"{path}: {len(inputs)} input vectors but {len(expected)} expected ones")
+    params = dict(meta.get("params", {}))
+    for key, arr in contents.items():
+        if key.startswith("param."):
+            params[key[len("param."):]] = arr
+    return Vectors(block=str(meta.get("block")), params=params, inputs=inputs.astype(np.int64),
+                   expected=expected.astype(np.int64), source=meta.get("source", ""),
+                   note=meta.get("note", ""), extra=meta.get("extra", {}))
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (np.ndarray, list, tuple))

