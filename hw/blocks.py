@@ -67,6 +67,8 @@ def _if_layer_complete(params: dict) -> dict:
         params["bias"] = np.zeros(outputs, np.int64)
     if params.get("lanes") is None:
         params["lanes"] = outputs
+    if params.get("inputs_per_cycle") is None:
+        params["inputs_per_cycle"] = params["weights"].shape[0]
     return params
 
 
@@ -119,6 +121,8 @@ def generate(name: str, params: dict, out_dir: Path, *, wrap=None) -> Path:
     text = to_verilog(component, name, describe(name, params))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
+    if path.exists() and path.read_text() == text:
+        return path                    # unchanged: keep the timestamp, so builds are reused
     tmp = path.with_suffix(".v.partial")
     tmp.write_text(text)
     tmp.replace(path)

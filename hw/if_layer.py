@@ -31,10 +31,10 @@ class IFLayer(wiring.Component):
     act_bits : int
         A neuron fires at most 2**act_bits - 1 times per window (<= T).
     lanes : int
-        Output neurons updated in parallel; must divide M.
+        Output neurons updated in parallel; must divide M. Default: M.
     inputs_per_cycle : int
         Input spikes accumulated per neuron per cycle (an adder tree of +-1 terms); must
-        divide N.
+        divide N. Default: N (a whole beat per cycle); 1 gives a plain accumulator.
 
     Ports
     -----
@@ -45,16 +45,17 @@ class IFLayer(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Integration: each accepted input beat is scanned in G * N / P cycles (G = M / lanes,
-    P = inputs_per_cycle); a cycle adds, for ``lanes`` neurons, the weights of P inputs
-    gated by their spikes. No multiplier: a spike selects +-w, an adder tree sums them.
-    Firing: each of the T output steps takes G cycles of compare/subtract, then one beat.
-    One window costs T * (1 + G * N / P) + T * (G + 1) cycles when neither side stalls.
+    Integration: each input beat is scanned in G * N / P cycles (G = M / lanes,
+    P = inputs_per_cycle), the next beat being accepted in the last of them; a cycle adds,
+    for ``lanes`` neurons, the weights of P inputs gated by their spikes. No multiplier: a
+    spike selects +-w, an adder tree sums them. Firing: each of the T output steps takes G
+    cycles of compare/subtract, the last one loading the output beat. One window costs
+    T * G * (N / P + 1) + 1 cycles when neither side stalls.
     """
 
     def __init__(self, weights, *, bias=None, steps: int = DEFAULT_STEPS, threshold_shift: int = 0,
                  act_bits: int = DEFAULT_ACT_BITS, weight_kind: str = "binary", lanes: int | None = None,
-                 inputs_per_cycle: int = 1):
+                 inputs_per_cycle: int | None = None):
         weights = np.asarray(weights, dtype=np.int64)
         if weights.ndim != 2:
             raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
@@ -65,6 +66,7 @@ class IFLayer(wiring.Component):
         lanes = outputs if lanes is None else lanes
         check_int("lanes", lanes, 1, outputs)
         check_divides("lanes", lanes, "outputs", outputs)
+        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
         check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
         check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
         self.weights = weights
@@ -130,51 +132,54 @@ class IFLayer(wiring.Component):
 
         m.d.comb += read.addr.eq(addr)
         group_done = group == n_groups - 1
+        beat_done = (chunk == n_chunks - 1) & group_done
+        window_done = step == self.steps - 1
+        loaded = Signal()                 # spikes_in holds a beat still to integrate
+        out_free = ~self.o_stream.valid | self.o_stream.ready
 
+        with m.If(self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
         with m.FSM() as fsm:
-            with m.State("Receive"):
-                with m.If(self.i_stream.valid):
-                    m.d.sync += spikes_in.eq(self.i_stream.payload)
-                    m.next = "Integrate"
             with m.State("Integrate"):
-                updated = [(v + self._synapse_sum(read.data, spikes_in, lane))[:vw]
-                           for lane, v in enumerate(current)]
-                m.d.sync += [spikes_in.eq(spikes_in.rotate_right(per_cycle)),
-                             addr.eq(Mux(addr == depth - 1, 0, addr + 1))]
-                with m.If(chunk == n_chunks - 1):
-                    m.d.sync += [chunk.eq(0), rotate_in(updated),
-                                 group.eq(Mux(group_done, 0, group + 1))]
-                    with m.If(group_done):
-                        with m.If(step == self.steps - 1):
-                            m.d.sync += step.eq(0)
+                # The next beat is accepted in the last cycle of the current one.
+                with m.If(self.i_stream.valid & self.i_stream.ready):
+                    m.d.sync += [spikes_in.eq(self.i_stream.payload), loaded.eq(1)]
+                with m.If(loaded):
+                    updated = [(v + self._synapse_sum(read.data, spikes_in, lane))[:vw]
+                               for lane, v in enumerate(current)]
+                    m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
+                    with m.If(~beat_done):
+                        m.d.sync += spikes_in.eq(spikes_in.rotate_right(per_cycle))
+                    with m.If(chunk == n_chunks - 1):
+                        m.d.sync += [chunk.eq(0), rotate_in(updated),
+                                     group.eq(Mux(group_done, 0, group + 1))]
+                    with m.Else():
+                        m.d.sync += [chunk.eq(chunk + 1), membranes[:group_bits].eq(Cat(*updated))]
+                    with m.If(beat_done):
+                        m.d.sync += step.eq(Mux(window_done, 0, step + 1))
+                        with m.If(~self.i_stream.valid | window_done):
+                            m.d.sync += loaded.eq(0)
+                        with m.If(window_done):
                             m.next = "Fire"
-                        with m.Else():
-                            m.d.sync += step.eq(step + 1)
-                            m.next = "Receive"
-                with m.Else():
-                    m.d.sync += [chunk.eq(chunk + 1), membranes[:group_bits].eq(Cat(*updated))]
             with m.State("Fire"):
                 fired = [(v >= threshold) & (step < q_max) for v in current]
-                m.d.sync += [
-                    rotate_in(Mux(spike, v - threshold, v)[:vw] for spike, v in zip(fired, current)),
-                    spikes_out.eq(Cat(spikes_out[lanes:], *fired)),
-                    group.eq(Mux(group_done, 0, group + 1)),
-                ]
-                with m.If(group_done):
-                    m.next = "Send"
-            with m.State("Send"):
-                with m.If(self.o_stream.ready):
-                    with m.If(step == self.steps - 1):
-                        m.d.sync += [step.eq(0), membranes.eq(self._initial_membranes())]
-                        m.next = "Receive"
-                    with m.Else():
-                        m.d.sync += step.eq(step + 1)
-                        m.next = "Fire"
-        # Continuous assignments rather than FSM-scoped ones: Icarus never evaluates an
+                with m.If(~group_done | out_free):
+                    m.d.sync += [
+                        rotate_in(Mux(spike, v - threshold, v)[:vw] for spike, v in zip(fired, current)),
+                        spikes_out.eq(Cat(spikes_out[lanes:], *fired)),
+                        group.eq(Mux(group_done, 0, group + 1)),
+                    ]
+                    with m.If(group_done):
+                        m.d.sync += [self.o_stream.valid.eq(1),
+                                     self.o_stream.payload.eq(Cat(spikes_out[lanes:], *fired)),
+                                     step.eq(Mux(window_done, 0, step + 1))]
+                        with m.If(window_done):
+                            m.d.sync += membranes.eq(self._initial_membranes())
+                            m.next = "Integrate"
+        # A continuous assignment rather than an FSM-scoped one: Icarus never evaluates an
         # `always @*` whose inputs do not change after time zero, which left ready at X.
-        m.d.comb += [self.i_stream.ready.eq(fsm.ongoing("Receive")),
-                     self.o_stream.valid.eq(fsm.ongoing("Send")),
-                     self.o_stream.payload.eq(spikes_out)]
+        m.d.comb += self.i_stream.ready.eq(
+            fsm.ongoing("Integrate") & (~loaded | (beat_done & ~window_done)))
         return m
 
     def _initial_membranes(self) -> int:

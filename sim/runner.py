@@ -65,9 +65,7 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     key = config_key(vectors.block, params, wrap_name)
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
     src_dir = build_dir / "rtl"
-    verilog = src_dir / f"{vectors.block}.v"
-    if not verilog.exists():
-        generate(vectors.block, params, src_dir, wrap=wrap)
+    verilog = generate(vectors.block, params, src_dir, wrap=wrap)
 
     run_id = hashlib.sha256(f"{valid_prob}-{ready_prob}-{seed}-{os.getpid()}-{id(vectors)}".encode()).hexdigest()[:8]
     run_dir = build_dir / "runs" / run_id

@@ -32,6 +32,12 @@ def setup_verilator() -> str:
     path = os.environ.get("PATH", "").split(os.pathsep)
     if not path or path[0] != bin_dir:
         os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough to be
+    # split into several C++ files fail to compile ("Vtop__pch.h.fast: linker input file not
+    # found"); a make variable given through MAKEFLAGS restores the flag.
+    pch_fix = "CFG_CXXFLAGS_PCH_I=-include"
+    if pch_fix not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + pch_fix).strip()
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ToolError("Verilator needs make and a C++ compiler: `apt-get install make g++`")
     return str(exe)

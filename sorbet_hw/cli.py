@@ -1,0 +1,154 @@
+"""The `sorbet-hw` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model.params import ParameterError
+from sim.vectors import VectorFileError
+from sorbet_hw.tools import ToolError
+
+# The main job's configurations: each block's default, simulated on both simulators.
+RUN_VECTORS = 2000
+
+
+def parse_params(block: str, items: list[str]) -> dict:
+    """``k=v`` strings to parameters: integers, strings, or arrays for array parameters
+    (comma-separated integers, or a .npy file)."""
+    from hw.blocks import get_block
+    arrays = get_block(block).arrays
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"--param {item!r} is not of the form name=value")
+        if key in arrays:
+            if value.endswith(".npy"):
+                if not Path(value).is_file():
+                    raise ParameterError(f"--param {key}: file {value} does not exist")
+                params[key] = np.load(value, allow_pickle=False)
+            else:
+                try:
+                    params[key] = np.array([int(v) for v in value.split(",")], dtype=np.int64)
+                except ValueError:
+                    raise ParameterError(f"--param {key} takes comma-separated integers or a .npy "
+                                         f"file, got {value!r}") from None
+        else:
+            try:
+                params[key] = int(value, 0)
+            except ValueError:
+                params[key] = value
+    return params
+
+
+def cmd_generate(args) -> int:
+    from hw.blocks import generate
+    path = generate(args.block, parse_params(args.block, args.param), Path(args.output))
+    print(path)
+    return 0
+
+
+def _bench(block: str, params: dict, simulator: str, count: int, seed: int, build: Path,
+           stall: bool):
+    import importlib
+    from hw.blocks import get_block
+    from sim.runner import run_bench
+    bench = importlib.import_module(f"sim.{block}")
+    resolved = get_block(block).resolve(params)
+    vectors = bench.make_vectors(resolved, count, seed)
+    prob = 0.8 if stall else 1.0
+    return run_bench(vectors, simulator, build_root=build, valid_prob=prob, ready_prob=prob, seed=seed)
+
+
+def cmd_simulate(args) -> int:
+    from sim.runner import run_bench
+    build = Path(args.build)
+    if args.vectors:
+        result = run_bench(Path(args.vectors), args.simulator, build_root=build)
+    else:
+        result = _bench(args.block, parse_params(args.block, args.param), args.simulator,
+                        args.count, args.seed, build, stall=not args.full_speed)
+    _print_results([result])
+    if not result.passed:
+        print(f"sorbet-hw: {result.block} failed on {result.simulator}: {result.first_mismatch}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args) -> int:
+    from hw.blocks import BLOCKS, generate
+    build = Path(args.build)
+    results = []
+    for block in BLOCKS:
+        generate(block, {}, build / "verilog")
+        for simulator in ("verilator", "icarus"):
+            print(f"simulating {block} on {simulator} ({args.count} random vectors + directed)...",
+                  flush=True)
+            result = _bench(block, {}, simulator, args.count, 1, build, stall=False)
+            results.append(result)
+    _print_results(results)
+    print(f"Verilog in {build / 'verilog'}")
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"sorbet-hw: {r.block} failed on {r.simulator}: {r.first_mismatch}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_results(results) -> None:
+    header = f"{'block':<10} {'simulator':<10} {'vectors':>8} {'cycles':>9} {'cyc/beat':>9} {'result':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        status = "pass" if r.passed else "FAIL"
+        print(f"{r.block:<10} {r.simulator:<10} {r.vectors:>8} {r.cycles:>9} "
+              f"{r.cycles_per_beat:>9.2f} {status:>7}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hw.blocks import BLOCKS
+    parser = argparse.ArgumentParser(prog="sorbet-hw", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write a block's Verilog")
+    gen.add_argument("block", choices=list(BLOCKS))
+    gen.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="generator parameter (repeatable); arrays as 1,-1,... or FILE.npy")
+    gen.add_argument("-o", "--output", default="build/verilog", help="output directory")
+    gen.set_defaults(func=cmd_generate)
+
+    simp = sub.add_parser("simulate", help="run a block's cocotb bench against the reference")
+    simp.add_argument("block", choices=list(BLOCKS))
+    simp.add_argument("--param", action="append", metavar="NAME=VALUE")
+    simp.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    simp.add_argument("--count", type=int, default=1000, help="random vectors")
+    simp.add_argument("--seed", type=int, default=1)
+    simp.add_argument("--vectors", help="replay this vector file instead of random vectors")
+    simp.add_argument("--full-speed", action="store_true", help="no random stalls")
+    simp.add_argument("--build", default="build")
+    simp.set_defaults(func=cmd_simulate)
+
+    run = sub.add_parser("run", help="the main job: generate and simulate every block")
+    run.add_argument("--count", type=int, default=RUN_VECTORS)
+    run.add_argument("--build", default="build")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParameterError, ToolError, VectorFileError) as e:
+        print(f"sorbet-hw: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sorbet-hw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Yosys synthesis of the generated RTL and the reports it feeds."""

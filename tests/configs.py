@@ -1,0 +1,35 @@
+"""Parameter sets the tests exercise: each block's default plus at least three others."""
+import numpy as np
+
+_rng = np.random.default_rng(2024)
+
+CONFIGS = {
+    "ptsoftmax": {
+        "default": {},
+        "nearest-wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12,
+                             rounding="nearest"),
+        "one-element": dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1),
+        "max-widths": dict(row_length=5, score_width=32, frac_bits=8, out_frac_bits=24),
+    },
+    "bspn": {
+        "default": {},
+        "narrow-affine": dict(channels=6, groups=3, in_width=6, norm_frac_bits=0, out_width=4,
+                              gamma_shift=_rng.integers(-3, 4, 6), beta=_rng.integers(-8, 8, 6)),
+        "one-group": dict(channels=48, groups=1, in_width=16, norm_frac_bits=8, out_width=16,
+                          gamma_shift=_rng.integers(-8, 9, 48), beta=_rng.integers(-300, 300, 48)),
+        "max-widths": dict(channels=4, groups=2, in_width=32, norm_frac_bits=16, out_width=32,
+                           gamma_shift=[8, -8, 0, 3], beta=[-(1 << 31), (1 << 31) - 1, 0, 5]),
+    },
+    "if_layer": {
+        "default": {},
+        "ternary-lanes": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, seed=5,
+                              weight_kind="ternary", threshold_shift=2,
+                              bias=[5, -3, 0, 40, -40, 7]),
+        "serial-short": dict(inputs=5, outputs=3, steps=7, act_bits=2, lanes=1,
+                             inputs_per_cycle=1, threshold_shift=1, seed=7),
+        "wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
+                          seed=9, bias=_rng.integers(-200, 200, 8)),
+    },
+}
+
+RANDOM_VECTORS = {"default": 10_000}      # every other configuration: 1,000

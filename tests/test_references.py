@@ -1,0 +1,165 @@
+"""Properties and worked examples of the fixed-point references in model/."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from model.bspn import bspn, group_shift
+from model.if_layer import fire, if_layer, initial_membrane, quantize_activation
+from model.params import ParameterError
+from model.ptsoftmax import ptsoftmax, sum_power
+
+rows = st.integers(1, 40).flatmap(
+    lambda n: st.lists(st.integers(-2048, 2047), min_size=n, max_size=n))
+
+
+# ---------------------------------------------------------------- PTsoftmax
+def test_ptsoftmax_worked_example():
+    # Scores 3.0, 2.25, 0.5, -4 (2 fractional bits): ceilings 3, 3, 1, -4; max 3;
+    # numerators 1, 1, 1/4, 2^-7; sum 2.2578 -> rounded up to 4 -> k = 2.
+    p = ptsoftmax([12, 9, 2, -16], frac_bits=2, out_frac_bits=8)
+    assert p.tolist() == [64, 64, 16, 0]          # 1/4, 1/4, 1/16, 2^-9 underflows
+    # Nearest rounding: 2.2578 lies below 3 = 1.5 * 2 -> 2 -> k = 1.
+    assert ptsoftmax([12, 9, 2, -16], frac_bits=2, out_frac_bits=8,
+                     rounding="nearest").tolist() == [128, 128, 32, 1]
+
+
+def test_sum_power_rounding():
+    one = 1 << 4
+    sums = np.array([16, 17, 23, 24, 32, 47, 48])  # 1, 1.06, 1.44, 1.5, 2, 2.94, 3
+    assert sum_power(sums, 4, "up").tolist() == [0, 1, 1, 1, 1, 2, 2]
+    assert sum_power(sums, 4, "nearest").tolist() == [0, 0, 0, 1, 1, 1, 2]
+    assert one == 16
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(0, 4), st.integers(1, 12))
+def test_ptsoftmax_outputs_are_powers_of_two_summing_at_most_one(row, frac, prec):
+    p = ptsoftmax(row, frac_bits=frac, out_frac_bits=prec)
+    nonzero = p[p > 0]
+    assert np.all((nonzero & (nonzero - 1)) == 0)       # each a power of two
+    assert p.sum() <= 1 << prec                           # rounding up: sum <= 1
+    if len(row) <= 1 << prec:                            # then k <= prec: the maximum
+        assert p.max() > 0                               # never underflows...
+    ceil = -((-np.asarray(row)) >> frac)
+    assert np.all(p[ceil == ceil.max()] == p.max())      # ...and ties share it
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(0, 4))
+def test_ptsoftmax_sum_above_half_without_underflow(row, frac):
+    prec = 16
+    p = ptsoftmax(row, frac_bits=frac, out_frac_bits=prec)
+    ceil = -((-np.asarray(row)) >> frac)
+    k = int(np.ceil(np.log2(np.sum(2.0 ** (ceil - ceil.max())))))
+    if np.all(ceil.max() - ceil + k <= prec):            # nothing underflows
+        assert p.sum() > 1 << (prec - 1)
+        assert np.all(p > 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows, st.integers(0, 4))
+def test_ptsoftmax_is_shift_invariant_by_whole_units(row, frac):
+    row = np.asarray(row)
+    shifted = np.clip(row + (3 << frac), -2048, 2047)
+    if np.array_equal(shifted - row, np.full_like(row, 3 << frac)):
+        assert np.array_equal(ptsoftmax(row, frac_bits=frac), ptsoftmax(shifted, frac_bits=frac))
+
+
+def test_ptsoftmax_close_to_softmax_base_two():
+    rng = np.random.default_rng(0)
+    x = rng.integers(-32, 32, size=(200, 16))
+    p = ptsoftmax(x, frac_bits=0, out_frac_bits=16) / 65536
+    soft = 2.0 ** x / np.sum(2.0 ** x, axis=-1, keepdims=True)
+    # Replacing the sum by a power of two at most doubles each probability's denominator
+    # (up to the numerators truncated below 2**-16).
+    ratio = p[soft > 1e-3] / soft[soft > 1e-3]
+    assert ratio.min() > 0.5 - 1e-9 and ratio.max() <= 1.0 + 16 / 65536
+
+
+# ---------------------------------------------------------------- BSPN
+def test_group_shift_is_ceil_log2_of_mean():
+    for n in (1, 3, 4, 7, 16):
+        for total in range(0, 64 * n):
+            mean = total / n
+            want = 0 if mean <= 1 else int(np.ceil(np.log2(mean) - 1e-12))
+            assert group_shift(total, n, 12) == want, (n, total)
+
+
+def test_bspn_worked_example():
+    # One group of 4: |x| sums to 40, mean 10 -> shift 4; x << 4 >> 4 = x, then gamma/beta.
+    y = bspn([12, -8, 4, -16], groups=1, gamma_shift=[0, 1, -1, 0], beta=[0, 0, 0, 3],
+             norm_frac_bits=4, out_width=8)
+    assert y.tolist() == [12, -16, 2, -13]
+    # Saturation of the 8-bit output.
+    assert bspn([100, 0, 0, 0], groups=1, gamma_shift=[3, 0, 0, 0], beta=[0] * 4,
+                norm_frac_bits=4, out_width=8).tolist()[0] == 127
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda g: st.tuples(
+    st.just(g), st.integers(1, 8),
+    st.lists(st.integers(-64, 64), min_size=1, max_size=1))),
+    st.integers(0, 6), st.data())
+def test_bspn_scale_invariance(shape, k, data):
+    groups, size, _ = shape
+    c = groups * size
+    x = np.asarray(data.draw(st.lists(st.integers(-64, 64), min_size=c, max_size=c)))
+    # Invariance holds where every group's mean |x| is above 1 (no clamping of the shift).
+    means = np.abs(x).reshape(groups, size).mean(axis=1)
+    if np.all(means > 1):
+        a = bspn(x, groups=groups, in_width=16, norm_frac_bits=4, out_width=16)
+        b = bspn(x << k, groups=groups, in_width=16, norm_frac_bits=4, out_width=16)
+        assert np.array_equal(a, b)
+
+
+def test_bspn_normalizes_mean_into_half_one():
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2000, 2000, size=(500, 32))
+    y = bspn(x, groups=4, in_width=12, norm_frac_bits=8, out_width=16) / 256
+    means = np.abs(y).reshape(500, 4, 8).mean(axis=-1)
+    big = np.abs(x).reshape(500, 4, 8).mean(axis=-1) > 1
+    # Floor shifts move a value by at most one LSB (1/256).
+    assert np.all(means[big] <= 1.0 + 1 / 256) and np.all(means[big] > 0.5 - 1 / 256)
+
+
+# ---------------------------------------------------------------- IF layer
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-400, 400), st.integers(0, 5), st.integers(1, 4), st.integers(0, 4))
+def test_average_if_count_equals_quantized_activation(z, tshift, act_bits, extra_steps):
+    steps = (1 << act_bits) - 1 + extra_steps
+    spikes = fire(initial_membrane([z], tshift), steps, tshift, act_bits)
+    assert spikes.sum() == quantize_activation(z, tshift, act_bits)
+    assert spikes.shape == (steps, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 6), st.integers(0, 3), st.sampled_from(["binary", "ternary"]),
+       st.integers(0, 2**31))
+def test_if_layer_counts_match_integer_layer(n, m, tshift, kind, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.choice([-1, 1] if kind == "binary" else [-1, 0, 1], size=(n, m))
+    bias = rng.integers(-20, 20, size=m)
+    spikes = rng.integers(0, 2, size=(5, 16, n))
+    out = if_layer(spikes, w, bias=bias, threshold_shift=tshift, weight_kind=kind)
+    z = spikes.sum(axis=1) @ w + bias
+    assert np.array_equal(out.sum(axis=1), quantize_activation(z, tshift, 4))
+
+
+def test_quantize_activation_rounds_half_up_and_clamps():
+    assert quantize_activation([-9, -1, 0, 1, 2, 3, 5, 6, 100], 2, 4).tolist() == \
+        [0, 0, 0, 0, 1, 1, 1, 2, 15]
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ptsoftmax([1, 2], rounding="down"), "rounding"),
+    (lambda: ptsoftmax([1, 2], out_frac_bits=0), "out_frac_bits"),
+    (lambda: bspn(np.zeros(6), groups=4), "groups"),
+    (lambda: bspn(np.zeros(4), groups=1, gamma_shift=[9, 0, 0, 0]), "gamma_shift"),
+    (lambda: bspn(np.full(4, 5000), groups=1), "in_width"),
+    (lambda: if_layer(np.zeros((16, 2)), [[1], [2]]), "binary weights"),
+    (lambda: if_layer(np.zeros((8, 2)), [[1], [1]]), "act_bits"),
+    (lambda: if_layer(np.zeros((16, 2)), [[1], [1]], threshold_shift=-1), "threshold_shift"),
+])
+def test_reference_parameter_errors_name_the_parameter(call, name):
+    with pytest.raises(ParameterError, match=name):
+        call()
