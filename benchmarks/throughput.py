@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hw.blocks import get_block  # noqa: E402
-from sim.runner import run_bench  # noqa: E402
+from sim.runner import BuildError, run_bench  # noqa: E402
 
 CONFIGS = [
     ("ptsoftmax", {}, "score"),
@@ -44,7 +44,11 @@ def main() -> int:
         bench = importlib.import_module(f"sim.{block}")
         vectors = bench.make_vectors(params, args.vectors, seed=1)
         start = time.time()
-        result = run_bench(vectors, args.simulator)
+        try:
+            result = run_bench(vectors, args.simulator)
+        except BuildError as e:
+            print(f"throughput: {e}", file=sys.stderr)
+            return 1
         seconds = time.time() - start
         if not result.passed:
             print(f"{block}: bench failed: {result.first_mismatch}", file=sys.stderr)

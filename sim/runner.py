@@ -19,6 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = Path("build")
 
 
+class BuildError(RuntimeError):
+    """The simulator could not compile the generated Verilog."""
+
+
 @dataclass
 class BenchResult:
     block: str
@@ -80,9 +84,13 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
 
     runner = get_runner(simulator)
     build_args = ["-O2"] if simulator == "verilator" else []
-    runner.build(sources=[verilog], hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                 log_file=build_dir / "build.log")
+    try:
+        runner.build(sources=[verilog], hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                     log_file=build_dir / "build.log")
+    except (RuntimeError, SystemExit):
+        raise BuildError(f"{simulator} could not build {verilog}; its log is "
+                         f"{build_dir / 'build.log'}") from None
     env = {
         "SORBET_VECTORS": str(vec_path), "SORBET_RESULT": str(result_path),
         "SORBET_VALID_PROB": str(valid_prob), "SORBET_READY_PROB": str(ready_prob),

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from model.params import ParameterError
+from sim.runner import BuildError
 from sim.vectors import VectorFileError
 from sorbet_hw.tools import ToolError
 
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ParameterError, ToolError, VectorFileError) as e:
+    except (ParameterError, ToolError, VectorFileError, BuildError) as e:
         print(f"sorbet-hw: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
