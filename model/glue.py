@@ -1,0 +1,141 @@
+"""GLUE tasks: reading the official TSV layouts, and each task's dev metric.
+
+Plain Python and numpy (no torch), so the data side can be tested and used anywhere.
+Files keep GLUE's column layouts (see ../shared/data/glue/README.md); a malformed row is a
+:class:`GlueFormatError` naming the file and the line.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+def glue_dir() -> Path:
+    """Where the GLUE TSVs are: $SORBET_GLUE, else ../shared/data/glue beside the checkout."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+    return Path(os.environ.get("SORBET_GLUE", default))
+
+
+class GlueFormatError(ValueError):
+    """A TSV file does not follow its task's GLUE layout."""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    folder: str
+    header: bool
+    columns: int                  # fields per row
+    text_a: int
+    text_b: int | None
+    label: int
+    regression: bool = False
+    labels: tuple[str, ...] = ("0", "1")
+    metric: str = "accuracy"
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.regression else len(self.labels)
+
+
+TASKS = {
+    "sst2": Task("sst2", "SST-2", True, 2, 0, None, 1),
+    "mrpc": Task("mrpc", "MRPC", True, 5, 3, 4, 0, metric="f1"),
+    "rte": Task("rte", "RTE", True, 4, 1, 2, 3, labels=("not_entailment", "entailment")),
+    "stsb": Task("stsb", "STS-B", True, 10, 7, 8, 9, regression=True, metric="pearson"),
+    "cola": Task("cola", "CoLA", False, 4, 3, None, 1, metric="matthews"),
+}
+
+
+def get_task(name: str) -> Task:
+    key = name.lower().replace("-", "")
+    if key not in TASKS:
+        raise GlueFormatError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[key]
+
+
+@dataclass
+class Examples:
+    text_a: list[str]
+    text_b: list[str] | None
+    labels: np.ndarray            # int64 class ids, or float32 scores for regression
+
+    def __len__(self) -> int:
+        return len(self.text_a)
+
+
+def read_tsv(task: Task | str, path: Path) -> Examples:
+    """Read a GLUE TSV of ``task``; every row must have the task's columns and a valid label."""
+    task = get_task(task) if isinstance(task, str) else task
+    path = Path(path)
+    if not path.is_file():
+        raise GlueFormatError(f"{path} does not exist")
+    text_a, text_b, labels = [], [], []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        lines = f.read().split("\n")
+    start = 1 if task.header else 0
+    for number, line in enumerate(lines[start:], start=start + 1):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != task.columns:
+            raise GlueFormatError(f"{path}:{number}: expected {task.columns} tab-separated "
+                                  f"fields for {task.name}, found {len(fields)}")
+        raw = fields[task.label].strip()
+        if task.regression:
+            try:
+                labels.append(float(raw))
+            except ValueError:
+                raise GlueFormatError(f"{path}:{number}: score {raw!r} is not a number") from None
+        else:
+            if raw not in task.labels:
+                raise GlueFormatError(f"{path}:{number}: label {raw!r} is not one of "
+                                      f"{', '.join(task.labels)}")
+            labels.append(task.labels.index(raw))
+        text_a.append(fields[task.text_a])
+        if task.text_b is not None:
+            text_b.append(fields[task.text_b])
+    if not text_a:
+        raise GlueFormatError(f"{path} holds no examples")
+    dtype = np.float32 if task.regression else np.int64
+    return Examples(text_a, text_b if task.text_b is not None else None, np.asarray(labels, dtype))
+
+
+def metrics(task: Task | str, predictions, labels) -> dict[str, float]:
+    """The task's GLUE dev metrics, in percent. Classification: ``predictions`` are class ids;
+    regression: scores."""
+    task = get_task(task) if isinstance(task, str) else task
+    pred, gold = np.asarray(predictions), np.asarray(labels)
+    if task.regression:
+        return {"pearson": 100 * _pearson(pred, gold), "spearman": 100 * _pearson(_rank(pred), _rank(gold))}
+    out = {"accuracy": 100 * float(np.mean(pred == gold))}
+    if task.metric == "f1":
+        tp = np.sum((pred == 1) & (gold == 1))
+        denom = np.sum(pred == 1) + np.sum(gold == 1)
+        out["f1"] = 100 * float(2 * tp / denom) if denom else 0.0
+    if task.metric == "matthews":
+        tp, tn = np.sum((pred == 1) & (gold == 1)), np.sum((pred == 0) & (gold == 0))
+        fp, fn = np.sum((pred == 1) & (gold == 0)), np.sum((pred == 0) & (gold == 1))
+        denom = np.sqrt(float((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
+        out["matthews"] = 100 * float((tp * tn - fp * fn) / denom) if denom else 0.0
+    return out
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64) - a.mean(), b.astype(np.float64) - b.mean()
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denom) if denom else 0.0
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (Spearman)."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
