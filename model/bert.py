@@ -14,9 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-
-class ModelFileError(RuntimeError):
-    """Pretrained weights, vocabulary or a checkpoint is missing or does not fit."""
+from model.params import ModelFileError
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ class ParameterError(ValueError):
     """A parameter is out of range; the message names it and the allowed range."""
 
 
+class ModelFileError(RuntimeError):
+    """Pretrained weights, vocabulary or a checkpoint is missing or does not fit."""
+
+
 def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ParameterError(f"{name} must be an integer, got {value!r}")

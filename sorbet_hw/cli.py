@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.params import ParameterError
+from model.glue import GlueFormatError
+from model.params import ModelFileError, ParameterError
 from sim.runner import BuildError
 from sim.vectors import VectorFileError
 from sorbet_hw.tools import ToolError
@@ -99,6 +100,29 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_train_teacher(args) -> int:
+    import json
+    from model.bert import load_tokenizer
+    from model.glue import get_task, glue_dir, read_tsv
+    from model.teacher import TrainConfig, evaluate, new_teacher, train
+    task = get_task(args.task)
+    if args.epochs <= 0 or args.batch_size < 1 or not 8 <= args.max_length <= 512:
+        raise ParameterError("--epochs must be > 0, --batch-size >= 1, --max-length in 8..512")
+    out = Path(args.output or f"build/teacher/{task.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
+    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    cfg = TrainConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
+                      epochs=args.epochs, learning_rate=args.lr, seed=args.seed)
+    tokenizer = load_tokenizer(max_length=cfg.max_length)
+    model = new_teacher(task)
+    summary = train(model, task, tokenizer, data, cfg, out / "teacher.pt")
+    result = {"task": task.name, "dev": evaluate(model, task, tokenizer, dev), **summary}
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _print_results(results) -> None:
     header = f"{'block':<10} {'simulator':<10} {'vectors':>8} {'cycles':>9} {'cyc/beat':>9} {'result':>7}"
     print(header)
@@ -132,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("--build", default="build")
     simp.set_defaults(func=cmd_simulate)
 
+    teach = sub.add_parser("train-teacher", help="fine-tune the MiniLM teacher on a GLUE task "
+                           "(resumes from OUTPUT/teacher.pt)")
+    teach.add_argument("--task", default="sst2")
+    teach.add_argument("--epochs", type=float, default=1.0)
+    teach.add_argument("--batch-size", type=int, default=32)
+    teach.add_argument("--max-length", type=int, default=64)
+    teach.add_argument("--lr", type=float, default=5e-5)
+    teach.add_argument("--seed", type=int, default=0)
+    teach.add_argument("-o", "--output", help="default: build/teacher/TASK")
+    teach.set_defaults(func=cmd_train_teacher)
+
     run = sub.add_parser("run", help="the main job: generate and simulate every block")
     run.add_argument("--count", type=int, default=RUN_VECTORS)
     run.add_argument("--build", default="build")
@@ -143,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ParameterError, ToolError, VectorFileError, BuildError) as e:
+    except (ParameterError, ToolError, VectorFileError, BuildError, GlueFormatError,
+            ModelFileError) as e:
         print(f"sorbet-hw: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
