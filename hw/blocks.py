@@ -25,6 +25,8 @@ class Block:
     component: type
     # Parameters that are arrays (comma-separated integers or a .npy file on the command line).
     arrays: tuple[str, ...] = ()
+    # Parameters that `complete` consumes (not the component's own), for error messages.
+    extra_params: tuple[str, ...] = ()
     # Turns parameters (defaults already merged in) into explicit ones: arrays for the
     # defaults given as None, demo weights from a seed.
     complete: Callable[[dict], dict] = field(default=lambda params: params)
@@ -43,10 +45,6 @@ class Block:
             raise ParameterError(f"{self.name} has no parameter {', '.join(unknown)}; "
                                  f"known: {', '.join(sorted(known | set(self.extra_params)))}")
         return params
-
-    @property
-    def extra_params(self) -> tuple[str, ...]:
-        return ("inputs", "outputs", "seed") if self.name == "if_layer" else ()
 
     def build(self, params: dict):
         return self.component(**self.resolve(params))
@@ -82,7 +80,8 @@ def _bspn_complete(params: dict) -> dict:
 BLOCKS = {
     "ptsoftmax": Block("ptsoftmax", PTSoftmax),
     "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
-    "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete),
+    "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete,
+                      extra_params=("inputs", "outputs", "seed")),
 }
 
 

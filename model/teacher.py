@@ -103,10 +103,12 @@ def train(model: SequenceClassifier, task: Task, tokenizer, data: Examples, cfg:
         from tqdm import tqdm
         bar = tqdm(total=total, initial=step, desc=f"teacher {task.name}", unit="step")
     done_here, loss_avg, started = 0, None, time.time()
+    order_epoch, order = None, None
     model.train()
     while step < total and (stop_after is None or done_here < stop_after):
         epoch, pos = divmod(step, steps_per_epoch)
-        order = np.random.default_rng(cfg.seed + epoch).permutation(len(data))
+        if epoch != order_epoch:       # the data order is a function of the epoch alone
+            order_epoch, order = epoch, np.random.default_rng(cfg.seed + epoch).permutation(len(data))
         idx = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
         batch = encode_batch(tokenizer, [data.text_a[i] for i in idx],
                              [data.text_b[i] for i in idx] if data.text_b else None)
