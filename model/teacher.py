@@ -1,12 +1,7 @@
-"""Fine-tuning the full-precision teacher on a GLUE task, resumable after a kill.
-
-A checkpoint holds the model, the optimizer, the schedule position, the data position within
-the epoch and the random state, so an interrupted run resumed from it ends with the same
-weights as an uninterrupted one (a test checks this).
-"""
+"""Fine-tuning the full-precision teacher on a GLUE task, resumable after a kill
+(:mod:`model.training`)."""
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +11,7 @@ from torch import nn
 
 from model.bert import BertEncoder, encode_batch, load_pretrained
 from model.glue import Examples, Task, metrics
+from model.training import LoopConfig, train_loop
 
 
 @dataclass
@@ -75,63 +71,19 @@ def train(model: SequenceClassifier, task: Task, tokenizer, data: Examples, cfg:
     ``stop_after`` ends the run after that many optimizer steps in this call without saving,
     as a kill would (tests use it). Returns the training state summary.
     """
-    steps_per_epoch = max(len(data) // cfg.batch_size, 1)
-    total = max(int(round(cfg.epochs * steps_per_epoch)), 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    warmup = max(int(cfg.warmup * total), 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(total - warmup, 1))))
-    step = 0
-    torch.manual_seed(cfg.seed)
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step = state["step"]
-        torch.set_rng_state(state["rng"])
 
-    def save():
-        tmp = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "step": step, "rng": torch.get_rng_state(),
-                    "config": asdict(cfg)}, tmp)
-        tmp.replace(checkpoint)
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=total, initial=step, desc=f"teacher {task.name}", unit="step")
-    done_here, loss_avg, started = 0, None, time.time()
-    order_epoch, order = None, None
-    model.train()
-    while step < total and (stop_after is None or done_here < stop_after):
-        epoch, pos = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:       # the data order is a function of the epoch alone
-            order_epoch, order = epoch, np.random.default_rng(cfg.seed + epoch).permutation(len(data))
-        idx = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+    def batch_loss(idx):
         batch = encode_batch(tokenizer, [data.text_a[i] for i in idx],
                              [data.text_b[i] for i in idx] if data.text_b else None)
-        labels = torch.as_tensor(data.labels[idx])
         logits, _ = model(**batch)
-        loss = task_loss(task, logits, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        step += 1
-        done_here += 1
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_avg:.4f}",
-                            ex_s=f"{done_here * cfg.batch_size / (time.time() - started):.1f}")
-        if step % cfg.checkpoint_every == 0 or step == total:
-            save()
-    if bar is not None:
-        bar.close()
-    return {"step": step, "total": total, "loss": loss_avg, "seconds": time.time() - started}
+        return task_loss(task, logits, torch.as_tensor(data.labels[idx]))
+
+    loop = LoopConfig(batch_size=cfg.batch_size, epochs=cfg.epochs, warmup=cfg.warmup,
+                      seed=cfg.seed, checkpoint_every=cfg.checkpoint_every)
+    return train_loop(model, optimizer, batch_loss, len(data), loop, checkpoint,
+                      desc=f"teacher {task.name}", extra={"config": asdict(cfg)},
+                      stop_after=stop_after, progress=progress)
 
 
 def new_teacher(task: Task) -> SequenceClassifier:

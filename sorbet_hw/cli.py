@@ -123,6 +123,74 @@ def cmd_train_teacher(args) -> int:
     return 0
 
 
+def cmd_distill(args) -> int:
+    import json
+    from model.bert import load_tokenizer
+    from model.distill import DistillConfig, load_teacher, run_distillation
+    from model.glue import get_task, glue_dir, read_tsv
+    task = get_task(args.task)
+    if args.epochs <= 0 or args.batch_size < 1 or not 8 <= args.max_length <= 512:
+        raise ParameterError("--epochs must be > 0, --batch-size >= 1, --max-length in 8..512")
+    out = Path(args.output or f"build/student/{task.name}")
+    teacher = load_teacher(task, Path(args.teacher or f"build/teacher/{task.name}/teacher.pt"))
+    data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
+    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    cfg = DistillConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
+                        epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
+                        weight_kind=args.weights)
+    tokenizer = load_tokenizer(max_length=cfg.max_length)
+    student, records = run_distillation(task, teacher, tokenizer, data, dev, cfg, out,
+                                        stages=args.stages.split(","))
+    if student.cfg.stage == "bspn" and "bspn" in records:
+        from model.checkpoint import save_packed
+        from model.evaluate import evaluate_integer
+        from model.integer_model import from_student
+        integer = from_student(student)
+        integer.meta["max_length"] = cfg.max_length
+        teacher_metrics = Path(args.teacher or f"build/teacher/{task.name}/teacher.pt").parent / "metrics.json"
+        summary = {
+            "teacher": json.loads(teacher_metrics.read_text())["dev"] if teacher_metrics.is_file() else None,
+            "stages": {k: v["dev"] for k, v in records.items()},
+            "integer": evaluate_integer(integer, task, dev),
+            "training_seconds": {k: round(v["seconds"], 1) for k, v in records.items()},
+            "distill_config": {k: v for k, v in vars(cfg).items()},
+        }
+        path = save_packed(integer, out / "student.npz", task=task.name, metrics=summary)
+        records["packed"] = {"path": str(path), **summary}
+    print(json.dumps(records, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import json
+    import time
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.evaluate import evaluate_integer
+    from model.glue import get_task, glue_dir, read_tsv
+    task = get_task(args.task)
+    path = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
+    model = load_packed(path, task.name)
+    data_path = Path(args.data) if args.data else glue_dir() / task.folder / "dev.tsv"
+    data = read_tsv(task, data_path)
+    started = time.time()
+    if args.spiking:
+        from model.evaluate import evaluate_spiking
+        result = evaluate_spiking(model, task, data, args.time_steps, progress=not args.json)
+    else:
+        result = {"metrics": evaluate_integer(model, task, data, progress=not args.json)}
+    result.update(task=task.name, checkpoint=str(path), data=str(data_path), examples=len(data),
+                  model="spiking" if args.spiking else "integer",
+                  seconds=round(time.time() - started, 2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"].items())
+        print(f"{task.name} {result['model']} model on {data_path} ({len(data)} examples): {shown}")
+        for kind, rates in result.get("spike_rates", {}).items():
+            print(f"  spike rate {kind:<17} " + " ".join(f"{r:.3f}" for r in rates))
+    return 0
+
+
 def _print_results(results) -> None:
     header = f"{'block':<10} {'simulator':<10} {'vectors':>8} {'cycles':>9} {'cyc/beat':>9} {'result':>7}"
     print(header)
@@ -166,6 +234,31 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--seed", type=int, default=0)
     teach.add_argument("-o", "--output", help="default: build/teacher/TASK")
     teach.set_defaults(func=cmd_train_teacher)
+
+    dist = sub.add_parser("distill", help="multi-step distillation of the spiking student "
+                          "(resumes; finished stages are skipped)")
+    dist.add_argument("--task", default="sst2")
+    dist.add_argument("--teacher", help="default: build/teacher/TASK/teacher.pt")
+    dist.add_argument("--stages", default="quant,ptsoftmax,bspn")
+    dist.add_argument("--epochs", type=float, default=0.3, help="epochs per stage")
+    dist.add_argument("--batch-size", type=int, default=32)
+    dist.add_argument("--max-length", type=int, default=64)
+    dist.add_argument("--lr", type=float, default=2e-4)
+    dist.add_argument("--weights", choices=["binary", "ternary"], default="binary")
+    dist.add_argument("--seed", type=int, default=0)
+    dist.add_argument("-o", "--output", help="default: build/student/TASK")
+    dist.set_defaults(func=cmd_distill)
+
+    ev = sub.add_parser("eval", help="evaluate a packed student on a GLUE TSV (default: the "
+                        "shipped checkpoint on the task's dev set)")
+    ev.add_argument("--task", default="sst2")
+    ev.add_argument("--checkpoint", help="packed .npz (default: the shipped one)")
+    ev.add_argument("--data", help="a TSV in the task's GLUE layout (default: its dev.tsv)")
+    ev.add_argument("--spiking", action="store_true",
+                    help="run the spike-level simulation and report spike rates")
+    ev.add_argument("--time-steps", type=int, help="T for --spiking (default: the model's)")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_eval)
 
     run = sub.add_parser("run", help="the main job: generate and simulate every block")
     run.add_argument("--count", type=int, default=RUN_VECTORS)

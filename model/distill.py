@@ -1,0 +1,132 @@
+"""Multi-step distillation of the Sorbet student from its fine-tuned teacher.
+
+Stages, each starting from the previous one's weights: ``quant`` (1-bit weights, 4-bit
+activations), ``ptsoftmax`` (+ power-of-two softmax), ``bspn`` (+ bit-shifting power norm).
+Loss = KL(teacher || student) on the logits (MSE for regression) + the mean squared error of
+every block output (embeddings and each layer) over the real tokens. Each stage is a
+resumable :func:`model.training.train_loop`; a finished stage writes ``STAGE.json`` with its
+dev metrics and is skipped when the run is started again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from model.bert import encode_batch
+from model.glue import Examples, Task
+from model.params import ModelFileError, ParameterError, check_choice
+from model.student import STAGES, Student, StudentConfig, student_from_teacher
+from model.teacher import SequenceClassifier, evaluate, new_teacher
+from model.training import LoopConfig, train_loop
+
+
+@dataclass
+class DistillConfig:
+    task: str = "sst2"
+    max_length: int = 64
+    batch_size: int = 32
+    epochs: float = 0.3               # per stage
+    learning_rate: float = 2e-4
+    quantizer_learning_rate: float = 5e-3
+    hidden_weight: float = 1.0
+    warmup: float = 0.06
+    seed: int = 0
+    checkpoint_every: int = 100
+    weight_kind: str = "binary"
+
+
+def load_teacher(task: Task, path: Path) -> SequenceClassifier:
+    if not Path(path).is_file():
+        raise ModelFileError(f"teacher checkpoint {path} is missing: run "
+                             f"`sorbet-hw train-teacher --task {task.name}` first")
+    teacher = new_teacher(task)
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    try:
+        teacher.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as e:
+        raise ModelFileError(f"{path} is not a {task.name} teacher checkpoint ({str(e)[:80]})") from None
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def distillation_loss(task: Task, student_logits, teacher_logits, student_hidden, teacher_hidden,
+                      mask, hidden_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logit term, hidden term). Logits: KL(teacher || student), or MSE for regression.
+    Hidden: sum over block outputs of the mean squared error over real tokens."""
+    if task.regression:
+        logit = F.mse_loss(student_logits, teacher_logits)
+    else:
+        logit = F.kl_div(F.log_softmax(student_logits, -1), F.log_softmax(teacher_logits, -1),
+                         log_target=True, reduction="batchmean")
+    m = mask[..., None].to(student_logits.dtype)
+    count = m.sum() * student_hidden[0].shape[-1]
+    hidden = sum(((s - t) ** 2 * m).sum() / count for s, t in zip(student_hidden, teacher_hidden))
+    return logit, hidden_weight * hidden
+
+
+def make_student(teacher: SequenceClassifier, cfg: DistillConfig, tokenizer, data: Examples) -> Student:
+    """The student initialized from the teacher, activation steps calibrated on a batch."""
+    student = student_from_teacher(teacher, StudentConfig(stage="quant", weight_kind=cfg.weight_kind))
+    idx = list(range(min(len(data), 64)))
+    student.calibrate(encode_batch(tokenizer, [data.text_a[i] for i in idx],
+                                   [data.text_b[i] for i in idx] if data.text_b else None))
+    return student
+
+
+def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: Examples,
+                     dev: Examples, cfg: DistillConfig, out: Path, *, stages=STAGES,
+                     stop_after: int | None = None, progress: bool = True) -> tuple[Student, dict]:
+    """Run the distillation stages in order into ``out`` (STAGE.pt, STAGE.json); returns the
+    final student and every stage's record."""
+    for s in stages:
+        check_choice("stage", s, STAGES)
+    if list(stages) != sorted(stages, key=STAGES.index):
+        raise ParameterError(f"stages must keep the order {', '.join(STAGES)}")
+    out.mkdir(parents=True, exist_ok=True)
+    student = make_student(teacher, cfg, tokenizer, data)
+    records, previous = {}, None
+    for stage in stages:
+        if previous is not None:
+            student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])
+        student.set_stage(stage)
+        done = out / f"{stage}.json"
+        if done.is_file():
+            records[stage] = json.loads(done.read_text())
+            previous = stage
+            continue
+        quant = [p for n, p in student.named_parameters() if "log2_" in n]
+        rest = [p for n, p in student.named_parameters() if "log2_" not in n]
+        optimizer = torch.optim.AdamW([
+            {"params": rest, "lr": cfg.learning_rate, "weight_decay": 0.0},
+            {"params": quant, "lr": cfg.quantizer_learning_rate, "weight_decay": 0.0}])
+
+        def batch_loss(idx):
+            batch = encode_batch(tokenizer, [data.text_a[i] for i in idx],
+                                 [data.text_b[i] for i in idx] if data.text_b else None)
+            with torch.no_grad():
+                t_logits, t_hidden = teacher(**batch)
+            s_logits, s_hidden = student(**batch)
+            logit, hidden = distillation_loss(task, s_logits, t_logits, s_hidden, t_hidden,
+                                              batch["attention_mask"], cfg.hidden_weight)
+            return logit + hidden
+
+        loop = LoopConfig(batch_size=cfg.batch_size, epochs=cfg.epochs, warmup=cfg.warmup,
+                          seed=cfg.seed, checkpoint_every=cfg.checkpoint_every)
+        summary = train_loop(student, optimizer, batch_loss, len(data), loop, out / f"{stage}.pt",
+                             desc=f"distill {task.name} {stage}",
+                             extra={"config": asdict(cfg), "stage": stage},
+                             stop_after=stop_after, progress=progress)
+        if summary["step"] < summary["total"]:
+            return student, records                  # stopped early (tests): not finished
+        records[stage] = {"stage": stage, "dev": evaluate(student, task, tokenizer, dev), **summary}
+        done.write_text(json.dumps(records[stage], indent=2))
+        if progress:
+            print(f"{task.name} {stage}: dev {records[stage]['dev']}", flush=True)
+        previous = stage
+    return student, records

@@ -1,0 +1,52 @@
+"""Evaluating the integer (and spiking) student on a GLUE TSV, one sentence at a time."""
+from __future__ import annotations
+
+import numpy as np
+
+from model.glue import Examples, Task, metrics
+from model.integer_model import IntegerStudent
+
+
+def tokenize(model: IntegerStudent, data: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Token and segment ids per example, unpadded, truncated to the model's max length."""
+    from model.bert import load_tokenizer
+    tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
+    pairs = list(zip(data.text_a, data.text_b)) if data.text_b is not None else data.text_a
+    return [(np.array(e.ids, np.int64), np.array(e.type_ids, np.int64))
+            for e in tok.encode_batch(pairs)]
+
+
+def predict_integer(model: IntegerStudent, task: Task, data: Examples,
+                    progress: bool = False) -> np.ndarray:
+    items = tokenize(model, data)
+    if progress:
+        from tqdm import tqdm
+        items = tqdm(items, desc=f"eval {task.name}", unit="ex", mininterval=2, leave=False)
+    logits = np.stack([model.forward(ids, types) for ids, types in items])
+    return logits[:, 0] if task.regression else logits.argmax(-1)
+
+
+def evaluate_integer(model: IntegerStudent, task: Task, data: Examples,
+                     progress: bool = False) -> dict[str, float]:
+    return metrics(task, predict_integer(model, task, data, progress), data.labels)
+
+
+def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_steps: int | None = None,
+                     progress: bool = False) -> dict:
+    """Metrics of the spike-level simulation, its agreement with the integer model, and the
+    average spike rate per layer kind and layer."""
+    from model.spiking import SpikingStudent, spike_rates
+    spiking = SpikingStudent(model, time_steps)
+    items = tokenize(model, data)
+    if progress:
+        from tqdm import tqdm
+        items = tqdm(items, desc=f"spiking {task.name}", unit="ex", mininterval=2, leave=False)
+    logits, traces = [], []
+    for ids, types in items:
+        trace = []
+        logits.append(spiking.forward(ids, types, trace))
+        traces.append(trace)
+    logits = np.stack(logits)
+    pred = logits[:, 0] if task.regression else logits.argmax(-1)
+    return {"metrics": metrics(task, pred, data.labels), "time_steps": spiking.steps,
+            "spike_rates": spike_rates(traces, spiking.steps)}

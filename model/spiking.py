@@ -1,0 +1,150 @@
+"""Spike-level simulation of the converted student (Average IF, T time steps), in PyTorch.
+
+Every neuron is an Average IF neuron as defined in :mod:`model.if_layer`: it integrates its
+input current over the T steps of a window (a spike on input j adds the weight w[j, i]), then
+fires while its membrane reaches the threshold 2**threshold_shift, subtracting it, for at most
+2**act_bits - 1 steps. The simulation really steps through time: spike trains are [T, ...]
+0/1 tensors and every matrix product is a sum over steps of spikes times weights (adds only).
+
+- The residual stream is encoded into spikes by IF neurons driven by a constant current.
+- Q, K, V, O and both FFN projections are IF layers with +-1 (or ternary) weights.
+- Scores: each Q spike adds the integer (K count - 8) of the key (Sorbet's Q spikes x K counts).
+- PTsoftmax and BSPN are the integer operators of :mod:`model.ptsoftmax`, :mod:`model.bspn`.
+- Context: each V spike adds the power-of-two probability p_ij to an IF neuron (A x V spikes).
+
+Spike counts equal the integer model's activation levels exactly; a test checks it on real
+sentences, layer by layer. :func:`spike_rates` reports the average firing rate per layer kind.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from model.integer_model import IntegerStudent
+from model.params import ParameterError, check_int
+from model.ptsoftmax import ptsoftmax
+
+KINDS = ("attention_input", "query", "key", "value", "context", "attention_output",
+         "ffn_input", "intermediate", "output")
+
+
+def fire(membrane: torch.Tensor, steps: int, threshold_shift: int, act_bits: int) -> torch.Tensor:
+    """Spike trains [steps, ...] of integrated membranes (:func:`model.if_layer.fire`)."""
+    v = membrane.clone()
+    threshold = 1 << threshold_shift
+    out = torch.zeros((steps,) + tuple(v.shape), dtype=torch.int64)
+    for t in range(min(steps, (1 << act_bits) - 1)):
+        spike = v >= threshold
+        out[t] = spike
+        v = v - spike * threshold
+    return out
+
+
+def integrate(spikes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum over steps of spikes[t] @ weights: one add per (input spike, output neuron).
+    Float64 products of 0/1 and small integers are exact."""
+    w = weights.to(torch.float64)
+    total = torch.zeros(spikes.shape[1:-1] + (weights.shape[-1],), dtype=torch.float64)
+    for t in range(spikes.shape[0]):
+        total += spikes[t].to(torch.float64) @ w
+    return total.round().to(torch.int64)
+
+
+class SpikingStudent:
+    """The integer student run as spikes over ``time_steps`` (default: its config's T)."""
+
+    def __init__(self, model: IntegerStudent, time_steps: int | None = None):
+        self.model = model
+        bits = model.act_bits
+        self.steps = check_int("time_steps", time_steps if time_steps is not None
+                               else model.config["time_steps"], 1, 1024)
+        if self.steps < (1 << bits) - 1:
+            raise ParameterError(f"time_steps = {self.steps} cannot carry {bits}-bit activations: "
+                                 f"use at least {(1 << bits) - 1}")
+
+    def if_layer(self, spikes: torch.Tensor, weights, bias, threshold_shift: int) -> torch.Tensor:
+        half = (1 << threshold_shift) >> 1
+        membrane = torch.as_tensor(bias, dtype=torch.int64) + half + integrate(
+            spikes, torch.as_tensor(weights, dtype=torch.int64))
+        return fire(membrane, self.steps, threshold_shift, self.model.act_bits)
+
+    def encode(self, h: np.ndarray, exponent: int) -> torch.Tensor:
+        theta = exponent + self.model.frac_bits
+        current = torch.as_tensor(h, dtype=torch.int64) + (self.model.offset << theta)
+        return fire(current + ((1 << theta) >> 1), self.steps, theta, self.model.act_bits)
+
+    def forward(self, ids, types=None, trace: list | None = None) -> np.ndarray:
+        """Logits of one sentence; ``trace`` receives per layer the spike trains ([T, ...])
+        of every spiking stage and the integer values of the others."""
+        m = self.model
+        ids = np.asarray(ids, dtype=np.int64)
+        types = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int64)
+        h = m.norm(m.embed(ids, types), m.embedding_norm)
+        if trace is not None:
+            trace.append({"embedding_norm": h})
+        for layer in m.layers:
+            h = self.layer(layer, h, trace)
+        return m.head(h[0])
+
+    def layer(self, layer, h: np.ndarray, trace: list | None) -> np.ndarray:
+        m, off, F_ = self.model, self.model.offset, self.model.frac_bits
+        lin = layer.linears
+        x = self.encode(h, layer.input_exponent)
+        q, k, v = (self.if_layer(x, lin[n].weights, lin[n].bias, lin[n].threshold_shift)
+                   for n in ("query", "key", "value"))
+        steps, n, H = x.shape
+        heads = m.heads
+        k_counts = (k.sum(0) - off).reshape(n, heads, -1).transpose(0, 1)           # [h, n, d]
+        q_heads = q.reshape(steps, n, heads, -1).transpose(1, 2)                     # [T, h, n, d]
+        # Q spikes x K counts: each Q spike adds the key's signed count; the Q offset of 8
+        # subtracts 8 * sum_d k once per key.
+        scores = integrate(q_heads, k_counts.transpose(-1, -2)) - off * k_counts.sum(-1)[:, None, :]
+        at = m.attention_params(layer)
+        probs = torch.as_tensor(ptsoftmax(scores.numpy() << at["score_left_shift"],
+                                          frac_bits=at["frac_bits"],
+                                          out_frac_bits=m.config["softmax_out_frac_bits"],
+                                          rounding=m.config["softmax_rounding"]))
+        theta = at["context_shift"]
+        v_heads = v.reshape(steps, n, heads, -1).transpose(1, 2)                     # [T, h, n, d]
+        # V spikes x probabilities: membrane of context neuron (i, d) in head h.
+        accumulated = torch.zeros(heads, n, v_heads.shape[-1], dtype=torch.float64)
+        for t in range(steps):
+            accumulated += probs.to(torch.float64) @ v_heads[t].to(torch.float64)
+        bias = (off << theta) - off * probs.sum(-1, keepdim=True)
+        membrane = bias + ((1 << theta) >> 1) + accumulated.round().to(torch.int64)
+        c = fire(membrane, steps, theta, m.act_bits)                                 # [T, h, n, d]
+        c = c.transpose(1, 2).reshape(steps, n, H)
+        a = self.if_layer(c, lin["attention_output"].weights, lin["attention_output"].bias,
+                          lin["attention_output"].threshold_shift)
+        h1 = m.norm(h + ((a.sum(0).numpy() - off) << (lin["attention_output"].exponent + F_)),
+                    layer.norms["attention_norm"])
+        x2 = self.encode(h1, layer.ffn_input_exponent)
+        f = self.if_layer(x2, lin["intermediate"].weights, lin["intermediate"].bias,
+                          lin["intermediate"].threshold_shift)
+        o = self.if_layer(f, lin["output"].weights, lin["output"].bias, lin["output"].threshold_shift)
+        h2 = m.norm(h1 + ((o.sum(0).numpy() - off) << (lin["output"].exponent + F_)),
+                    layer.norms["output_norm"])
+        if trace is not None:
+            trace.append({"attention_input": x, "query": q, "key": k, "value": v,
+                          "scores": scores.numpy(), "probs": probs.numpy(), "context": c,
+                          "attention_output": a, "attention_norm": h1, "ffn_input": x2,
+                          "intermediate": f, "output": o, "output_norm": h2})
+        return h2
+
+
+def spike_rates(traces: list[list[dict]], steps: int) -> dict[str, list[float]]:
+    """Average spikes per neuron per time step, per layer kind and encoder layer, over the
+    traces of several sentences."""
+    spikes, slots = defaultdict(float), defaultdict(float)
+    for trace in traces:
+        for i, layer in enumerate(trace[1:]):
+            for kind in KINDS:
+                s = layer[kind]
+                spikes[kind, i] += float(s.sum())
+                slots[kind, i] += s.numel() if hasattr(s, "numel") else s.size
+    layers = max(i for _, i in spikes) + 1 if spikes else 0
+    return {kind: [spikes[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
+
+
