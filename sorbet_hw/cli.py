@@ -191,6 +191,43 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export_vectors(args) -> int:
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.export import DEFAULT_SENTENCE, export_vectors
+    path = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(args.task)
+    model = load_packed(path)
+    sentence = args.sentence if args.sentence is not None else DEFAULT_SENTENCE
+    if not sentence.strip():
+        raise ParameterError("--sentence is empty")
+    manifest = export_vectors(model, sentence, Path(args.output), source=str(path))
+    err = manifest["ptsoftmax_error"]
+    print(f"{len(manifest['instances'])} block instances for {len(manifest['token_ids'])} tokens "
+          f"in {args.output} (prediction {manifest['prediction']}); PTsoftmax row L1 error "
+          f"{100 * err['base2']:.2f} % vs base-2 softmax, {100 * err['teacher_form']:.2f} % vs "
+          f"e^(s/sqrt(d))")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from hw.blocks import BLOCKS
+    from synth.flow import markdown_table, synthesize, write_report
+    blocks = list(BLOCKS) if args.block == "all" else [args.block]
+    if args.param and args.block == "all":
+        raise ParameterError("--param needs one block, not 'all'")
+    targets = ["generic", "ice40"] if args.target == "both" else [args.target]
+    results = []
+    for block in blocks:
+        params = parse_params(block, args.param) if args.param else {}
+        for target in targets:
+            print(f"synthesizing {block} for {target}...", flush=True)
+            results.append(synthesize(block, params, target, build_root=Path(args.build),
+                                      place_and_route=not args.no_pnr))
+    json_path, md_path = write_report(results, Path(args.build) / "synth")
+    print(markdown_table(results))
+    print(f"report: {md_path} and {json_path}")
+    return 0
+
+
 def _print_results(results) -> None:
     header = f"{'block':<10} {'simulator':<10} {'vectors':>8} {'cycles':>9} {'cyc/beat':>9} {'result':>7}"
     print(header)
@@ -259,6 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--time-steps", type=int, help="T for --spiking (default: the model's)")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_eval)
+
+    exp = sub.add_parser("export-vectors", help="write every block instance's vectors for one "
+                         "real sentence (default: the shipped SST-2 model, a dev sentence)")
+    exp.add_argument("--sentence", help="text to run (default: a fixed SST-2 dev sentence)")
+    exp.add_argument("--checkpoint", help="packed .npz (default: the shipped one for --task)")
+    exp.add_argument("--task", default="sst2")
+    exp.add_argument("-o", "--output", default="build/vectors", help="output directory")
+    exp.set_defaults(func=cmd_export_vectors)
+
+    syn = sub.add_parser("synth", help="synthesize blocks with Yosys (generic gates, iCE40 + "
+                         "nextpnr Fmax) and write build/synth/synth.{json,md}")
+    syn.add_argument("block", choices=["all", *BLOCKS])
+    syn.add_argument("--target", choices=["generic", "ice40", "both"], default="both")
+    syn.add_argument("--param", action="append", metavar="NAME=VALUE")
+    syn.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
+    syn.add_argument("--build", default="build")
+    syn.set_defaults(func=cmd_synth)
 
     run = sub.add_parser("run", help="the main job: generate and simulate every block")
     run.add_argument("--count", type=int, default=RUN_VECTORS)

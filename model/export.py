@@ -1,0 +1,170 @@
+"""Exporting one real sentence's hardware test vectors from a packed student.
+
+``export_vectors`` runs the spike-level simulation (:mod:`model.spiking`) on a sentence and
+writes, for every instance of a hardware block, a vector file (:mod:`sim.vectors`, which
+carries the block's parameters, weights included) plus ``manifest.json``:
+
+- ``layerL.{query,key,value,attention_output,intermediate,output}.npz`` (if_layer): the
+  layer's input spike trains ``[tokens, T, N]`` and output spikes ``[tokens, T, M]``;
+- ``layerL.ptsoftmax.npz``: every head's attention score rows ``[heads * tokens, tokens]`` as
+  the integers PTsoftmax takes, and its probabilities;
+- ``embedding_norm.npz``, ``layerL.{attention_norm,output_norm}.npz`` (bspn): the residual
+  sums of every token and the normalized stream.
+
+``sorbet-hw simulate BLOCK --vectors FILE`` replays any of them; tests replay them in cocotb.
+The manifest (format ``sorbet-hw-export``, version 1) lists the instances, the sentence, its
+tokens, logits and prediction, and PTsoftmax's error against float softmax on these rows.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from model.integer_model import LINEARS, IntegerStudent
+from model.params import signed_width
+from model.spiking import SpikingStudent
+from sim.vectors import VectorFileError, Vectors, save_vectors
+
+FORMAT, VERSION = "sorbet-hw-export", 1
+# SST-2 dev, line 2 (label 1): the default sentence.
+DEFAULT_SENTENCE = "it 's a charming and often affecting journey ."
+# Hardware-friendly parallelism of the exported IF layers (divides 384 and 1536); the
+# block's arithmetic does not depend on it.
+IF_LANES, IF_INPUTS_PER_CYCLE = 16, 32
+
+
+def if_layer_params(model: IntegerStudent, linear, lanes: int = IF_LANES,
+                    inputs_per_cycle: int = IF_INPUTS_PER_CYCLE) -> dict:
+    n, m = linear.weights.shape
+    return {"weights": linear.weights.astype(np.int64), "bias": linear.bias.astype(np.int64),
+            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
+            "steps": int(model.config["time_steps"]), "weight_kind": model.config["weight_kind"],
+            "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n))}
+
+
+def bspn_params(model: IntegerStudent, norm) -> dict:
+    c = model.config
+    return {"channels": int(model.bert["hidden_size"]), "groups": int(c["norm_groups"]),
+            "in_width": int(norm.in_width), "norm_frac_bits": int(c["norm_frac_bits"]),
+            "out_width": int(c["norm_out_width"]),
+            "gamma_shift": norm.gamma_shift.astype(np.int64), "beta": norm.beta.astype(np.int64)}
+
+
+def ptsoftmax_params(model: IntegerStudent, layer, tokens: int) -> dict:
+    """Score width for the worst case: |(q - 8)(k - 8)| <= 64 per dimension."""
+    at = model.attention_params(layer)
+    d = model.bert["hidden_size"] // model.heads
+    off = model.offset
+    lo, hi = (-d * off * (off - 1)) << at["score_left_shift"], (d * off * off) << at["score_left_shift"]
+    return {"row_length": int(tokens), "score_width": max(signed_width(lo, hi), at["frac_bits"] + 1),
+            "frac_bits": int(at["frac_bits"]), "out_frac_bits": int(model.config["softmax_out_frac_bits"]),
+            "rounding": model.config["softmax_rounding"]}
+
+
+def softmax_error(model: IntegerStudent, layer, scores: np.ndarray, probs: np.ndarray) -> dict:
+    """PTsoftmax against float softmax on the same rows: against base-2 softmax of the same
+    scaled scores (the rounding alone) and against the teacher's form e**(s / sqrt(d))."""
+    at = model.attention_params(layer)
+    x = (scores << at["score_left_shift"]) / 2.0 ** at["frac_bits"]      # base-2 exponents
+    p = probs / 2.0 ** model.config["softmax_out_frac_bits"]
+    d = model.bert["hidden_size"] // model.heads
+    out = {}
+    for name, logits in (("base2", x * np.log(2.0)),
+                         ("teacher_form", x * 2.0 ** model.score_shift / np.sqrt(d))):
+        ref = np.exp(logits - logits.max(-1, keepdims=True))
+        ref /= ref.sum(-1, keepdims=True)
+        out[name] = {
+            # mean over rows of sum |p - q| / sum q (rows of q sum to 1): total variation x 2
+            "row_l1_relative": float(np.abs(p - ref).sum(-1).mean()),
+            "max_prob_relative": float(np.mean(np.abs(p.max(-1) - ref.max(-1)) / ref.max(-1))),
+            "rows": int(np.prod(p.shape[:-1])),
+        }
+    return out
+
+
+def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: str) -> dict:
+    """Write the vectors of ``sentence`` into ``out`` (replacing it); returns the manifest.
+    The directory is built beside ``out`` and moved into place when complete."""
+    from model.bert import load_tokenizer
+    tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
+    enc = tok.encode(sentence)
+    ids, types = np.array(enc.ids, np.int64), np.array(enc.type_ids, np.int64)
+    spiking = SpikingStudent(model)
+    trace: list[dict] = []
+    logits = spiking.forward(ids, types, trace)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    instances, errors = [], []
+    tokens, steps = len(ids), spiking.steps
+    note = f"sentence {sentence!r}"
+
+    def add(name: str, block: str, params: dict, inputs, expected):
+        path = save_vectors(tmp / f"{name}.npz", Vectors(block, params, np.asarray(inputs),
+                                                        np.asarray(expected), source=source,
+                                                        note=f"{name}: {note}"))
+        instances.append({"name": name, "block": block, "file": path.name,
+                          "vectors": int(len(inputs))})
+
+    m = model
+    embedding = m.embed(ids, types)
+    add("embedding_norm", "bspn", bspn_params(m, m.embedding_norm), embedding, trace[0]["embedding_norm"])
+    h = trace[0]["embedding_norm"]
+    for i, (layer, t) in enumerate(zip(m.layers, trace[1:])):
+        spikes_in = {"query": t["attention_input"], "key": t["attention_input"],
+                     "value": t["attention_input"], "attention_output": t["context"],
+                     "intermediate": t["ffn_input"], "output": t["intermediate"]}
+        for name in LINEARS:
+            add(f"layer{i}.{name}", "if_layer", if_layer_params(m, layer.linears[name]),
+                spikes_in[name].numpy().transpose(1, 0, 2), t[name].numpy().transpose(1, 0, 2))
+        scores = t["scores"].reshape(-1, tokens) << m.attention_params(layer)["score_left_shift"]
+        add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
+            t["probs"].reshape(-1, tokens))
+        errors.append(softmax_error(m, layer, t["scores"], t["probs"]))
+        off, F_ = m.offset, m.frac_bits
+        a = t["attention_output"].sum(0).numpy()
+        sum1 = h + ((a - off) << (layer.linears["attention_output"].exponent + F_))
+        add(f"layer{i}.attention_norm", "bspn", bspn_params(m, layer.norms["attention_norm"]), sum1,
+            t["attention_norm"])
+        o = t["output"].sum(0).numpy()
+        sum2 = t["attention_norm"] + ((o - off) << (layer.linears["output"].exponent + F_))
+        add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]), sum2,
+            t["output_norm"])
+        h = t["output_norm"]
+    manifest = {
+        "format": FORMAT, "version": VERSION, "source": source, "sentence": sentence,
+        "token_ids": ids.tolist(), "tokens": enc.tokens, "time_steps": steps,
+        "logits": [float(v) for v in logits], "prediction": int(np.argmax(logits)),
+        "instances": instances,
+        "ptsoftmax_error": {k: float(np.mean([e[k]["row_l1_relative"] for e in errors]))
+                            for k in ("base2", "teacher_form")},
+        "ptsoftmax_error_per_layer": errors,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return manifest
+
+
+def load_export(directory: Path) -> dict:
+    """The manifest of an export directory, checked: format, version, and every file present."""
+    directory = Path(directory)
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise VectorFileError(f"{directory} holds no manifest.json: run `sorbet-hw export-vectors -o {directory}`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise VectorFileError(f"{path} is not JSON ({e})") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise VectorFileError(f"{path}: format {manifest.get('format')!r} version "
+                              f"{manifest.get('version')!r}, expected {FORMAT!r} version {VERSION}")
+    for inst in manifest.get("instances", []):
+        if not (directory / inst["file"]).is_file():
+            raise VectorFileError(f"{directory}: instance {inst['name']} lacks its file {inst['file']}")
+    return manifest

@@ -1,0 +1,42 @@
+"""Multi-step distillation: stages chain, a killed run resumes to the very same student."""
+import json
+
+import numpy as np
+import torch
+
+from model.bert import BertEncoder, load_tokenizer
+from model.distill import DistillConfig, run_distillation
+from model.glue import Examples, get_task
+from model.teacher import SequenceClassifier
+
+from tests.test_student import TINY
+
+TEXTS = ["a great , moving film", "dull and lifeless", "wonderful acting", "a tedious mess",
+         "funny and warm", "boring , boring , boring", "a delight", "painfully bad"] * 3
+LABELS = np.array([1, 0, 1, 0, 1, 0, 1, 0] * 3)
+
+
+def distill(out, stop_after=None):
+    torch.manual_seed(1)
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+    cfg = DistillConfig(batch_size=8, epochs=2, checkpoint_every=2)
+    return run_distillation(get_task("sst2"), teacher, load_tokenizer(max_length=12), data, data,
+                            cfg, out, stop_after=stop_after, progress=False)
+
+
+def test_killed_distillation_resumes_to_the_same_student(tmp_path):
+    whole, records = distill(tmp_path / "whole")
+    assert list(records) == ["quant", "ptsoftmax", "bspn"] and whole.cfg.stage == "bspn"
+    for stage in records:
+        assert json.loads((tmp_path / "whole" / f"{stage}.json").read_text())["step"] == 6
+    _, first = distill(tmp_path / "killed", stop_after=3)           # killed in stage 1
+    assert first == {}
+    _, second = distill(tmp_path / "killed", stop_after=4)          # ends stage 1, killed in 2
+    assert list(second) == ["quant"]
+    assert torch.load(tmp_path / "killed" / "ptsoftmax.pt", weights_only=False)["step"] == 4
+    resumed, third = distill(tmp_path / "killed")
+    assert list(third) == ["quant", "ptsoftmax", "bspn"]
+    for (k, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not list((tmp_path / "killed").glob("*.partial"))

@@ -1,0 +1,144 @@
+"""The shipped checkpoint: packed format, evaluation, conversion exactness on real sentences,
+and its exported vectors replayed bit for bit by the cocotb benches."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from model.checkpoint import load_packed, save_packed, shipped_checkpoint
+from model.evaluate import tokenize
+from model.export import DEFAULT_SENTENCE, export_vectors, load_export
+from model.glue import Examples, get_task
+from model.params import ModelFileError
+from model.spiking import KINDS, SpikingStudent
+from sim.runner import run_bench
+from sim.vectors import VectorFileError, load_vectors
+
+CLI = [sys.executable, "-m", "sorbet_hw.cli"]
+REAL = ["unflinchingly bleak and desperate", DEFAULT_SENTENCE,
+        "the movie is a little tired , but the performances are worth the price of admission ."]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_packed(shipped_checkpoint("sst2"), "sst2")
+
+
+@pytest.fixture(scope="module")
+def exported(shipped, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vectors") / "sentence"
+    manifest = export_vectors(shipped, DEFAULT_SENTENCE, out, source="test")
+    return out, manifest
+
+
+def test_shipped_checkpoint_is_small_and_records_its_metrics():
+    path = shipped_checkpoint("sst2")
+    assert path.stat().st_size <= 8 * 1024 * 1024
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["task"] == "sst2" and side["config"]["weight_kind"] == "binary"
+    assert side["metrics"]["integer"]["accuracy"] > 75
+
+
+def test_spiking_equals_integer_layer_by_layer_on_real_sentences(shipped):
+    spiking = SpikingStudent(shipped)
+    data = Examples(REAL, None, np.zeros(len(REAL), np.int64))
+    for ids, types in tokenize(shipped, data):
+        it, st = [], []
+        assert np.array_equal(shipped.forward(ids, types, it), spiking.forward(ids, types, st))
+        assert np.array_equal(it[0]["embedding_norm"], st[0]["embedding_norm"])
+        for layer in range(1, len(it)):
+            for kind in KINDS:
+                assert np.array_equal(it[layer][kind], st[layer][kind].sum(0).numpy()), (layer, kind)
+            for name in ("scores", "probs", "attention_norm", "output_norm"):
+                assert np.array_equal(it[layer][name], st[layer][name]), (layer, name)
+
+
+def test_packed_round_trip_and_bad_checkpoints(shipped, tmp_path):
+    path = save_packed(shipped, tmp_path / "copy.npz", task="sst2")
+    again = load_packed(path)
+    ids = np.array([101, 2009, 1005, 1055, 1037, 11951, 3958, 102])
+    assert np.array_equal(again.forward(ids), shipped.forward(ids))
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_packed(tmp_path / "missing.npz")
+    with pytest.raises(ModelFileError, match="'sst2' model, not 'rte'"):
+        load_packed(path, "rte")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="not a packed checkpoint"):
+        load_packed(tmp_path / "junk.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    manifest = json.loads(arrays["manifest"].tobytes())
+    manifest["version"] = 99
+    np.savez(tmp_path / "v99.npz", **{**arrays, "manifest": np.frombuffer(json.dumps(manifest).encode(), np.uint8)})
+    with pytest.raises(ModelFileError, match="version 99"):
+        load_packed(tmp_path / "v99.npz")
+    np.savez(tmp_path / "short.npz", **{**arrays, "layers.3.key.bias": arrays["layers.3.key.bias"][:10]})
+    with pytest.raises(ModelFileError, match="layers.3.key.bias"):
+        load_packed(tmp_path / "short.npz")
+
+
+def test_eval_command_on_a_tsv(tmp_path):
+    tsv = tmp_path / "mini.tsv"
+    tsv.write_text("sentence\tlabel\nunflinchingly bleak and desperate \t0\n"
+                   "it 's a charming and often affecting journey . \t1\n")
+    run = subprocess.run(CLI + ["eval", "--task", "sst2", "--data", str(tsv), "--json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["examples"] == 2 and result["model"] == "integer"
+    assert result["metrics"]["accuracy"] in (0.0, 50.0, 100.0)
+    tsv.write_text("sentence\tlabel\ngood\t1\nbad\n")
+    run = subprocess.run(CLI + ["eval", "--data", str(tsv)], capture_output=True, text=True)
+    assert run.returncode == 2 and "mini.tsv:3" in run.stderr and "Traceback" not in run.stderr
+    run = subprocess.run(CLI + ["eval", "--task", "qqp"], capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown task 'qqp'" in run.stderr
+    tsv.write_text("sentence\tlabel\ngood\t1\n")
+    run = subprocess.run(CLI + ["eval", "--spiking", "--time-steps", "4", "--data", str(tsv)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "time_steps" in run.stderr
+
+
+def test_export_manifest_and_files(exported, shipped):
+    out, manifest = exported
+    assert load_export(out) == manifest
+    names = {i["name"] for i in manifest["instances"]}
+    assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
+    assert len(names) == 1 + 9 * len(shipped.layers)
+    q = load_vectors(out / "layer0.query.npz")
+    assert q.inputs.shape == (len(manifest["token_ids"]), 16, 384)
+    assert 0 <= manifest["ptsoftmax_error"]["base2"] < 1
+    (out / "layer1.key.npz").rename(out / "moved.npz")
+    try:
+        with pytest.raises(VectorFileError, match="layer1.key"):
+            load_export(out)
+    finally:
+        (out / "moved.npz").rename(out / "layer1.key.npz")
+
+
+@pytest.mark.parametrize("name", ["embedding_norm", "layer0.ptsoftmax", "layer0.attention_norm",
+                                  "layer3.ptsoftmax", "layer5.output_norm"])
+def test_exported_vectors_replay_on_icarus(exported, name, tmp_path):
+    out, _ = exported
+    result = run_bench(out / f"{name}.npz", "icarus", build_root=tmp_path)
+    assert result.passed, result.first_mismatch
+
+
+def test_exported_if_layer_replays_on_verilator(exported, tmp_path):
+    """The real 384 x 384 query projection of layer 0 (16 lanes, 32 inputs a cycle)."""
+    out, _ = exported
+    result = run_bench(out / "layer0.query.npz", "verilator", build_root=tmp_path)
+    assert result.passed, result.first_mismatch
+
+
+def test_export_command_writes_nothing_half_done(tmp_path):
+    run = subprocess.run(CLI + ["export-vectors", "--sentence", "a fine film", "-o", str(tmp_path / "v")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "v" / "manifest.json").is_file() and not list(tmp_path.glob("*.partial"))
+    run = subprocess.run(CLI + ["export-vectors", "--checkpoint", str(tmp_path / "none.npz"),
+                                "-o", str(tmp_path / "w")], capture_output=True, text=True)
+    assert run.returncode == 2 and "does not exist" in run.stderr and not (tmp_path / "w").exists()
+    shutil.rmtree(tmp_path / "v")
