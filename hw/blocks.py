@@ -14,7 +14,10 @@ import numpy as np
 
 from hw.bspn import BSPN
 from hw.if_layer import IFLayer
+from hw.layernorm import LayerNorm
+from hw.mac_layer import MACLayer
 from hw.ptsoftmax import PTSoftmax
+from hw.softmax import Softmax
 from hw.verilog import to_verilog
 from model.params import ParameterError
 
@@ -27,6 +30,8 @@ class Block:
     arrays: tuple[str, ...] = ()
     # Parameters that `complete` consumes (not the component's own), for error messages.
     extra_params: tuple[str, ...] = ()
+    # For a conventional baseline: the spiking block it stands in for (synthesis ratios).
+    baseline_of: str | None = None
     # Turns parameters (defaults already merged in) into explicit ones: arrays for the
     # defaults given as None, demo weights from a seed.
     complete: Callable[[dict], dict] = field(default=lambda params: params)
@@ -70,6 +75,33 @@ def _if_layer_complete(params: dict) -> dict:
     return params
 
 
+def _mac_layer_complete(params: dict) -> dict:
+    """Without weights, seeded random demo weights over the whole signed range."""
+    seed = params.pop("seed", 0)
+    inputs = params.pop("inputs", 32)
+    outputs = params.pop("outputs", 16)
+    if params.get("weights") is None:
+        half = 1 << (params["weight_width"] - 1)
+        params["weights"] = np.random.default_rng(seed).integers(-half, half, size=(inputs, outputs))
+    params["weights"] = np.asarray(params["weights"], dtype=np.int64)
+    outputs = params["weights"].shape[-1]
+    if params.get("bias") is None:
+        params["bias"] = np.zeros(outputs, np.int64)
+    if params.get("lanes") is None:
+        params["lanes"] = outputs
+    if params.get("inputs_per_cycle") is None:
+        params["inputs_per_cycle"] = params["weights"].shape[0]
+    return params
+
+
+def _layernorm_complete(params: dict) -> dict:
+    if params.get("gamma") is None:
+        params["gamma"] = np.full(params["channels"], 1 << params["gamma_frac_bits"], np.int64)
+    if params.get("beta") is None:
+        params["beta"] = np.zeros(params["channels"], np.int64)
+    return params
+
+
 def _bspn_complete(params: dict) -> dict:
     for name in ("gamma_shift", "beta"):
         if params.get(name) is None:
@@ -82,6 +114,13 @@ BLOCKS = {
     "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
     "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete,
                       extra_params=("inputs", "outputs", "seed")),
+    # Conventional baselines of the blocks above, for synthesis and energy ratios.
+    "softmax": Block("softmax", Softmax, baseline_of="ptsoftmax", complete=lambda p: {
+        **p, "exp_bits": p["out_frac_bits"] if p.get("exp_bits") is None else p["exp_bits"]}),
+    "layernorm": Block("layernorm", LayerNorm, arrays=("gamma", "beta"), complete=_layernorm_complete,
+                       baseline_of="bspn"),
+    "mac_layer": Block("mac_layer", MACLayer, arrays=("weights", "bias"), complete=_mac_layer_complete,
+                       extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer"),
 }
 
 

@@ -68,37 +68,72 @@ class PTSoftmax(wiring.Component):
             "o_stream": Out(stream.Signature(unsigned(out_frac_bits + 1))),
         })
 
+    # -- the arithmetic; the row pipeline below is shared with the baseline `hw.softmax` --
+    @property
+    def _stored_shape(self):
+        return self._ceil_shape
+
+    @property
+    def _sum_shape(self):
+        return unsigned((self.row_length << self.out_frac_bits).bit_length())
+
+    @property
+    def _constant_shape(self):
+        return unsigned((self._sum_shape.width + 1).bit_length())
+
+    def _setup(self, m) -> None:
+        pass
+
+    def _stored(self, m, payload):
+        """What a row slot keeps of a score: c = ceil(x), computed exactly by a shift."""
+        return (payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits
+
+    def _term(self, m, dist, stage: str):
+        prec = self.out_frac_bits
+        return Mux(dist <= prec, Const(1 << prec, self._sum_shape) >> dist, 0)
+
+    def _row_constant(self, m, total):
+        return self._sum_power(m, total)
+
+    def _output(self, m, dist, constant):
+        prec = self.out_frac_bits
+        shift = Signal(unsigned(max(len(dist), len(constant)) + 1))
+        m.d.comb += shift.eq(dist + constant)
+        return Mux(shift <= prec, Const(1 << prec, prec + 1) >> shift, 0)
+
     def elaborate(self, platform):
         m = Module()
         n, prec = self.row_length, self.out_frac_bits
-        m.submodules.rows = rows = Memory(shape=self._ceil_shape, depth=3 * n, init=[])
+        self._setup(m)
+        stored_shape = self._stored_shape
+        m.submodules.rows = rows = Memory(shape=stored_shape, depth=3 * n, init=[])
         write = rows.write_port()
         sum_read = rows.read_port(domain="comb")
         out_read = rows.read_port(domain="comb")
 
         addr_shape = range(3 * n)
         idx_shape = range(n)
-        dist_shape = unsigned(self._ceil_shape.width)
-        sum_shape = unsigned((n << prec).bit_length())
-        k_shape = unsigned((sum_shape.width + 1).bit_length())
+        dist_shape = unsigned(stored_shape.width)
+        sum_shape = self._sum_shape
+        k_shape = self._constant_shape
 
         # Hand-over registers between the stages: a finished row waiting for the next stage.
-        ab_full, ab_base, ab_max = Signal(), Signal(addr_shape), Signal(self._ceil_shape)
-        bc_full, bc_base, bc_max, bc_k = Signal(), Signal(addr_shape), Signal(self._ceil_shape), Signal(k_shape)
+        ab_full, ab_base, ab_max = Signal(), Signal(addr_shape), Signal(stored_shape)
+        bc_full, bc_base, bc_max, bc_k = Signal(), Signal(addr_shape), Signal(stored_shape), Signal(k_shape)
 
         def next_base(base):
             return Mux(base == 2 * n, 0, base + n)
 
         # Stage "max": store ceil(x), track the row maximum.
-        a_base, a_idx, a_max = Signal(addr_shape), Signal(idx_shape), Signal(self._ceil_shape)
-        ceil = Signal(self._ceil_shape)
-        m.d.comb += ceil.eq((self.i_stream.payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits)
-        row_max = Signal(self._ceil_shape)
+        a_base, a_idx, a_max = Signal(addr_shape), Signal(idx_shape), Signal(stored_shape)
+        ceil = Signal(stored_shape)
+        m.d.comb += ceil.eq(self._stored(m, self.i_stream.payload))
+        row_max = Signal(stored_shape)
         m.d.comb += row_max.eq(Mux((a_idx == 0) | (ceil > a_max), ceil, a_max))
 
         # Stage "sum".
         b_busy, b_base, b_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
-        b_max, b_sum = Signal(self._ceil_shape), Signal(sum_shape)
+        b_max, b_sum = Signal(stored_shape), Signal(sum_shape)
         b_cur_base = Mux(b_busy, b_base, ab_base)
         b_cur_max = Mux(b_busy, b_max, ab_max)
         b_cur_idx = Mux(b_busy, b_idx, 0)
@@ -106,7 +141,7 @@ class PTSoftmax(wiring.Component):
 
         # Stage "output".
         c_busy, c_base, c_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
-        c_max, c_k = Signal(self._ceil_shape), Signal(k_shape)
+        c_max, c_k = Signal(stored_shape), Signal(k_shape)
         c_cur_base = Mux(c_busy, c_base, bc_base)
         c_cur_max = Mux(c_busy, c_max, bc_max)
         c_cur_k = Mux(c_busy, c_k, bc_k)
@@ -146,7 +181,7 @@ class PTSoftmax(wiring.Component):
         m.d.comb += [
             sum_read.addr.eq(b_cur_base + b_cur_idx),
             dist.eq(b_cur_max - sum_read.data),
-            term.eq(Mux(dist <= prec, Const(1 << prec, sum_shape) >> dist, 0)),
+            term.eq(self._term(m, dist, "sum")),
             total.eq(Mux(b_busy, b_sum, 0) + term),
         ]
         with m.If(c_take):
@@ -154,24 +189,24 @@ class PTSoftmax(wiring.Component):
         with m.If(b_step):
             with m.If(b_last):
                 m.d.sync += [b_busy.eq(0), bc_full.eq(1), bc_base.eq(b_cur_base),
-                             bc_max.eq(b_cur_max), bc_k.eq(self._sum_power(m, total))]
+                             bc_max.eq(b_cur_max), bc_k.eq(self._row_constant(m, total))]
             with m.Else():
                 m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_base.eq(b_cur_base),
                              b_max.eq(b_cur_max), b_sum.eq(total)]
 
         # -- output stage
-        shift = Signal(unsigned(max(dist_shape.width, k_shape.width) + 1))
+        out_dist = Signal(dist_shape)
         m.d.comb += [
             out_read.addr.eq(c_cur_base + c_cur_idx),
-            shift.eq((c_cur_max - out_read.data).as_unsigned() + c_cur_k),
+            out_dist.eq((c_cur_max - out_read.data).as_unsigned()),
         ]
+        out_value = self._output(m, out_dist, c_cur_k)
         with m.If(out_free):
             m.d.sync += self.o_stream.valid.eq(0)
         with m.If(c_step):
             m.d.sync += [
                 self.o_stream.valid.eq(1),
-                self.o_stream.payload.eq(
-                    Mux(shift <= prec, Const(1 << prec, prec + 1) >> shift, 0)),
+                self.o_stream.payload.eq(out_value),
             ]
             with m.If(c_last):
                 m.d.sync += c_busy.eq(0)

@@ -129,4 +129,6 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         if progress:
             print(f"{task.name} {stage}: dev {records[stage]['dev']}", flush=True)
         previous = stage
+    if previous is not None:          # a finished stage skipped above: take its weights
+        student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])
     return student, records

@@ -7,10 +7,18 @@ from model.glue import Examples, Task, metrics
 from model.integer_model import IntegerStudent
 
 
+def single_threaded_blas():
+    """One sentence's matrices are small: BLAS threads only contend (4x slower on 2 cores
+    with another process busy)."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1)
+
+
 def tokenize(model: IntegerStudent, data: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
     """Token and segment ids per example, unpadded, truncated to the model's max length."""
     from model.bert import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
+    tok.no_padding()                     # one sentence at a time: no [PAD] tokens
     pairs = list(zip(data.text_a, data.text_b)) if data.text_b is not None else data.text_a
     return [(np.array(e.ids, np.int64), np.array(e.type_ids, np.int64))
             for e in tok.encode_batch(pairs)]
@@ -22,7 +30,8 @@ def predict_integer(model: IntegerStudent, task: Task, data: Examples,
     if progress:
         from tqdm import tqdm
         items = tqdm(items, desc=f"eval {task.name}", unit="ex", mininterval=2, leave=False)
-    logits = np.stack([model.forward(ids, types) for ids, types in items])
+    with single_threaded_blas():
+        logits = np.stack([model.forward(ids, types) for ids, types in items])
     return logits[:, 0] if task.regression else logits.argmax(-1)
 
 
@@ -42,10 +51,11 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
         from tqdm import tqdm
         items = tqdm(items, desc=f"spiking {task.name}", unit="ex", mininterval=2, leave=False)
     logits, traces = [], []
-    for ids, types in items:
-        trace = []
-        logits.append(spiking.forward(ids, types, trace))
-        traces.append(trace)
+    with single_threaded_blas():
+        for ids, types in items:
+            trace = []
+            logits.append(spiking.forward(ids, types, trace))
+            traces.append(trace)
     logits = np.stack(logits)
     pred = logits[:, 0] if task.regression else logits.argmax(-1)
     return {"metrics": metrics(task, pred, data.labels), "time_steps": spiking.steps,

@@ -90,6 +90,7 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
     The directory is built beside ``out`` and moved into place when complete."""
     from model.bert import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
+    tok.no_padding()
     enc = tok.encode(sentence)
     ids, types = np.array(enc.ids, np.int64), np.array(enc.type_ids, np.int64)
     spiking = SpikingStudent(model)

@@ -44,7 +44,9 @@ class Linear:
     exponent: int                  # output step 2**exponent
 
     def __call__(self, levels: np.ndarray, act_bits: int) -> np.ndarray:
-        return quantize_activation(self.bias + matmul(levels, self.weights), self.threshold_shift,
+        if getattr(self, "_float", None) is None:      # converted once, reused per sentence
+            self._float = self.weights.astype(np.float64)
+        return quantize_activation(self.bias + matmul(levels, self._float), self.threshold_shift,
                                    act_bits)
 
 

@@ -25,6 +25,13 @@ def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     """Directed edge cases, then ``count`` random tokens with scales spread over the range."""
+    inputs, directed = tokens_for(params, count, seed)
+    return Vectors("bspn", dict(params), inputs, reference(params, inputs), source="random",
+                   note=f"{directed} directed + {count} random tokens, seed {seed}")
+
+
+def tokens_for(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
+    """Tokens for any norm bench: edge cases, then random ones; (tokens, directed count)."""
     c, width = params["channels"], params["in_width"]
     lo, hi = signed_range(width)
     rng = np.random.default_rng(seed)
@@ -44,9 +51,7 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
         if rng.random() < 0.2:
             token[rng.random(c) < 0.5] = 0             # sparse tokens
         tokens.append(np.clip(token, lo, hi))
-    inputs = np.stack(tokens).astype(np.int64)
-    return Vectors("bspn", dict(params), inputs, reference(params, inputs), source="random",
-                   note=f"{len(directed)} directed + {count} random tokens, seed {seed}")
+    return np.stack(tokens).astype(np.int64), len(directed)
 
 
 def encode(vectors: Vectors) -> list[int]:

@@ -24,6 +24,13 @@ def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     """Directed edge cases, then ``count`` random rows of several distributions."""
+    inputs, directed = score_rows(params, count, seed)
+    return Vectors("ptsoftmax", dict(params), inputs, reference(params, inputs), source="random",
+                   note=f"{directed} directed + {count} random rows, seed {seed}")
+
+
+def score_rows(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
+    """Score rows for any softmax bench: edge cases, then random rows; (rows, directed count)."""
     n, width, frac = params["row_length"], params["score_width"], params["frac_bits"]
     lo, hi = signed_range(width)
     rng = np.random.default_rng(seed)
@@ -52,9 +59,7 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
             span = (2 * params["out_frac_bits"]) << frac
             row = rng.integers(0, span + 1, size=n) + rng.integers(lo, hi + 1)
         rows.append(np.clip(row, lo, hi))
-    inputs = np.stack(rows).astype(np.int64)
-    return Vectors("ptsoftmax", dict(params), inputs, reference(params, inputs), source="random",
-                   note=f"{len(directed)} directed + {count} random rows, seed {seed}")
+    return np.stack(rows).astype(np.int64), len(directed)
 
 
 def encode(vectors: Vectors) -> list[int]:

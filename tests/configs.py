@@ -30,6 +30,35 @@ CONFIGS = {
         "wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
                           seed=9, bias=_rng.integers(-200, 200, 8)),
     },
+    # Conventional baselines.
+    "softmax": {
+        "default": {},
+        "wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12),
+        "one-element": dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1),
+        "coarse-table": dict(row_length=7, score_width=10, frac_bits=1, out_frac_bits=10, exp_bits=4),
+    },
+    "layernorm": {
+        "default": {},
+        "narrow-affine": dict(channels=6, in_width=6, norm_frac_bits=2, out_width=6,
+                              gamma=_rng.integers(-128, 128, 6), beta=_rng.integers(-32, 32, 6)),
+        "wide": dict(channels=48, in_width=16, norm_frac_bits=8, out_width=16, gamma_width=12,
+                     gamma_frac_bits=8, gamma=_rng.integers(-2048, 2048, 48),
+                     beta=_rng.integers(-3000, 3000, 48)),
+        "two-channels": dict(channels=2, in_width=4, norm_frac_bits=0, out_width=4),
+    },
+    "mac_layer": {
+        "default": {},
+        "lanes": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, shift=6, seed=5,
+                      bias=[500, -300, 0, 4000, -4000, 70]),
+        "serial-narrow": dict(inputs=5, outputs=3, lanes=1, inputs_per_cycle=1, act_width=4,
+                              weight_width=3, out_width=6, shift=2, seed=7),
+        "wide-out": dict(inputs=16, outputs=8, lanes=4, inputs_per_cycle=4, out_width=20, seed=9,
+                         bias=_rng.integers(-20000, 20000, 8)),
+    },
 }
+
+# Verilator's C++ compile of the fully parallel MAC layer (512 8x8 multipliers) takes over ten
+# minutes on two cores; that configuration runs on Icarus only.
+VERILATOR_EXCLUDED = {("mac_layer", "default")}
 
 RANDOM_VECTORS = {"default": 10_000}      # every other configuration: 1,000

@@ -40,3 +40,8 @@ def test_killed_distillation_resumes_to_the_same_student(tmp_path):
     for (k, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
     assert not list((tmp_path / "killed").glob("*.partial"))
+    # Run again: every stage is skipped, and the student returned is the trained one.
+    again, fourth = distill(tmp_path / "killed")
+    assert fourth == third
+    for (k, a), (_, b) in zip(whole.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k

@@ -1,0 +1,164 @@
+"""MAC layer generator: the conventional 8-bit baseline of the IF layer."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from model.mac_layer import DEFAULT_WIDTH, accumulator_range, check_mac_params
+from model.params import ParameterError, check_divides, check_int, signed_width
+
+__all__ = ["MACLayer"]
+
+
+class MACLayer(wiring.Component):
+    """N inputs x M outputs integer layer with multipliers, as :func:`model.mac_layer.mac_layer`.
+
+    Parameters
+    ----------
+    weights : array of int, shape (N, M)
+        ``weight_width``-bit signed weights in an on-chip ROM.
+    bias : array of int, shape (M,)
+        Accumulator start value. Default: zero.
+    shift : int
+        Requantization: outputs are (acc + 2**shift // 2) >> shift, clamped.
+    act_width, weight_width, out_width : int
+        Signed widths of inputs, weights and outputs (default 8).
+    lanes : int
+        Output neurons updated in parallel; must divide M. Default: M.
+    inputs_per_cycle : int
+        Products summed per neuron per cycle (P multipliers per lane); must divide N.
+        Default: N.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(N * act_width))
+        One input vector per beat, element j in bits j*act_width upwards.
+    o_stream : Out(stream.Signature(M * out_width))
+        One output vector per input vector.
+
+    Architecture, latency and throughput
+    ------------------------------------
+    The IF layer's datapath with a multiplier in place of each spike gate: a vector is
+    scanned in G * N / P cycles (G = M / lanes, P = inputs_per_cycle), each cycle adding
+    ``lanes`` x P products; then G cycles requantize and the last loads the output beat.
+    A vector costs G * (N / P + 1) cycles when neither side stalls.
+    """
+
+    def __init__(self, weights, *, bias=None, shift: int = 0, act_width: int = DEFAULT_WIDTH,
+                 weight_width: int = DEFAULT_WIDTH, out_width: int = DEFAULT_WIDTH,
+                 lanes: int | None = None, inputs_per_cycle: int | None = None):
+        weights = np.asarray(weights, dtype=np.int64)
+        if weights.ndim != 2:
+            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
+        inputs, outputs = weights.shape
+        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+        check_mac_params(inputs=inputs, outputs=outputs, act_width=act_width,
+                         weight_width=weight_width, out_width=out_width, shift=shift,
+                         weights=weights, bias=bias)
+        lanes = outputs if lanes is None else lanes
+        check_int("lanes", lanes, 1, outputs)
+        check_divides("lanes", lanes, "outputs", outputs)
+        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
+        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
+        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        self.weights, self.bias, self.shift = weights, bias, shift
+        self.inputs, self.outputs = inputs, outputs
+        self.act_width, self.weight_width, self.out_width = act_width, weight_width, out_width
+        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+        self.acc_shape = signed(signed_width(*accumulator_range(
+            inputs=inputs, act_width=act_width, weight_width=weight_width, bias=bias)) + 1)
+        super().__init__({
+            "i_stream": In(stream.Signature(inputs * act_width)),
+            "o_stream": Out(stream.Signature(outputs * out_width)),
+        })
+
+    def _rom_words(self) -> list[int]:
+        """Word g * (N / P) + c: weights of inputs c*P .. c*P+P-1 for lane group g."""
+        ww, mask = self.weight_width, (1 << self.weight_width) - 1
+        words = []
+        for g in range(self.outputs // self.lanes):
+            for c in range(self.inputs // self.inputs_per_cycle):
+                word, pos = 0, 0
+                for p in range(self.inputs_per_cycle):
+                    for lane in range(self.lanes):
+                        w = int(self.weights[c * self.inputs_per_cycle + p, g * self.lanes + lane])
+                        word |= (w & mask) << pos
+                        pos += ww
+                words.append(word)
+        return words
+
+    def _initial(self) -> int:
+        aw, value = self.acc_shape.width, 0
+        for i, b in enumerate(self.bias):
+            value |= (int(b) & ((1 << aw) - 1)) << (i * aw)
+        return value
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, per_cycle = self.lanes, self.inputs_per_cycle
+        n_groups, n_chunks = self.outputs // lanes, self.inputs // per_cycle
+        depth = n_groups * n_chunks
+        m.submodules.weights = rom = Memory(shape=unsigned(per_cycle * lanes * self.weight_width),
+                                            depth=depth, init=self._rom_words())
+        read = rom.read_port(domain="comb")
+        aw, xw, ow = self.acc_shape.width, self.act_width, self.out_width
+        # Rotating registers, as in the IF layer: the active group and chunk in the low bits.
+        accs = Signal(self.outputs * aw, init=self._initial())
+        x = Signal(self.inputs * xw)
+        outs = Signal(self.outputs * ow)
+        group = Signal(range(n_groups))
+        chunk = Signal(range(n_chunks))
+        addr = Signal(range(depth))
+        current = [accs.word_select(lane, aw).as_signed() for lane in range(lanes)]
+        m.d.comb += read.addr.eq(addr)
+        group_done = group == n_groups - 1
+        out_free = ~self.o_stream.valid | self.o_stream.ready
+        with m.If(self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+        with m.FSM() as fsm:
+            with m.State("Load"):
+                with m.If(self.i_stream.valid):
+                    m.d.sync += x.eq(self.i_stream.payload)
+                    m.next = "Accumulate"
+            with m.State("Accumulate"):
+                updated = [(v + self._dot(read.data, x, lane))[:aw] for lane, v in enumerate(current)]
+                m.d.sync += [addr.eq(Mux(addr == depth - 1, 0, addr + 1)),
+                             x.eq(x.rotate_right(per_cycle * xw))]
+                with m.If(chunk == n_chunks - 1):
+                    m.d.sync += [chunk.eq(0), accs.eq(Cat(accs[lanes * aw:], *updated)),
+                                 group.eq(Mux(group_done, 0, group + 1))]
+                    with m.If(group_done):
+                        m.next = "Output"
+                with m.Else():
+                    m.d.sync += [chunk.eq(chunk + 1), accs[:lanes * aw].eq(Cat(*updated))]
+            with m.State("Output"):
+                lo, hi = -(1 << (ow - 1)), (1 << (ow - 1)) - 1
+                half = (1 << self.shift) >> 1
+                scaled = [((v + half) >> self.shift) for v in current]
+                clamped = [Mux(s < lo, lo, Mux(s > hi, hi, s))[:ow] for s in scaled]
+                with m.If(~group_done | out_free):
+                    m.d.sync += [accs.eq(accs.rotate_right(lanes * aw)),
+                                 outs.eq(Cat(outs[lanes * ow:], *clamped)),
+                                 group.eq(Mux(group_done, 0, group + 1))]
+                    with m.If(group_done):
+                        m.d.sync += [self.o_stream.valid.eq(1),
+                                     self.o_stream.payload.eq(Cat(outs[lanes * ow:], *clamped)),
+                                     accs.eq(self._initial())]
+                        m.next = "Load"
+        m.d.comb += self.i_stream.ready.eq(fsm.ongoing("Load"))
+        return m
+
+    def _dot(self, word, x, lane):
+        """Sum over this cycle's P inputs of x_p * w_p for one lane: P multipliers, a tree."""
+        ww, xw = self.weight_width, self.act_width
+        terms = []
+        for p in range(self.inputs_per_cycle):
+            pos = (p * self.lanes + lane) * ww
+            terms.append(x.word_select(p, xw).as_signed() * word[pos:pos + ww].as_signed())
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return terms[0]

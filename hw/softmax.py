@@ -1,0 +1,90 @@
+"""Softmax generator: the conventional fixed-point baseline of PTsoftmax."""
+from __future__ import annotations
+
+from amaranth import Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.ptsoftmax import PTSoftmax
+from model.softmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, check_softmax_params,
+                           exp_table, sum_width)
+
+__all__ = ["Softmax"]
+
+
+class Softmax(PTSoftmax):
+    """Fixed-point softmax over rows of ``row_length`` scores, as :func:`model.softmax.softmax_fixed`.
+
+    Parameters
+    ----------
+    row_length, score_width, frac_bits, out_frac_bits : int
+        As :class:`hw.ptsoftmax.PTSoftmax`.
+    exp_bits : int
+        Fractional bits E of the exponential table's entries. Default: ``out_frac_bits``.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(signed(score_width)))
+    o_stream : Out(stream.Signature(unsigned(out_frac_bits + 1)))
+
+    Architecture, latency and throughput
+    ------------------------------------
+    PTsoftmax's three-stage row pipeline (same control, same one element per cycle), with the
+    conventional arithmetic: slots keep the whole score, the *sum* stage looks e = EXP[m - x]
+    up in a table and accumulates it, the row's reciprocal 2**(P + W) // S comes from a
+    divider, and the *output* stage multiplies e by it.
+    """
+
+    def __init__(self, *, row_length: int = 16, score_width: int = 12,
+                 frac_bits: int = DEFAULT_FRAC_BITS, out_frac_bits: int = DEFAULT_OUT_FRAC_BITS,
+                 exp_bits: int | None = None):
+        exp_bits = out_frac_bits if exp_bits is None else exp_bits
+        check_softmax_params(row_length=row_length, score_width=score_width, frac_bits=frac_bits,
+                             out_frac_bits=out_frac_bits, exp_bits=exp_bits)
+        self.exp_bits = exp_bits
+        self._table = exp_table(frac_bits, exp_bits)
+        self._W = sum_width(row_length, exp_bits)
+        wiring.Component.__init__(self, {
+            "i_stream": In(stream.Signature(signed(score_width))),
+            "o_stream": Out(stream.Signature(unsigned(out_frac_bits + 1))),
+        })
+        self.row_length, self.score_width = row_length, score_width
+        self.frac_bits, self.out_frac_bits = frac_bits, out_frac_bits
+
+    @property
+    def _stored_shape(self):
+        return signed(self.score_width)
+
+    @property
+    def _sum_shape(self):
+        return unsigned(self._W)
+
+    @property
+    def _constant_shape(self):
+        return unsigned(self.out_frac_bits + self._W + 1)
+
+    def _setup(self, m) -> None:
+        m.submodules.exp_table = table = Memory(
+            shape=unsigned(self.exp_bits + 1), depth=len(self._table), init=self._table)
+        self._lookups = {stage: table.read_port(domain="comb") for stage in ("sum", "output")}
+
+    def _stored(self, m, payload):
+        return payload
+
+    def _exp(self, m, dist, stage: str):
+        """EXP[dist], zero past the table's end (its last entry is the last non-zero one)."""
+        port = self._lookups[stage]
+        m.d.comb += port.addr.eq(dist)
+        return Mux(dist < len(self._table), port.data, 0)
+
+    def _term(self, m, dist, stage: str):
+        return self._exp(m, dist, "sum")
+
+    def _row_constant(self, m, total):
+        reciprocal = Signal(self._constant_shape)
+        m.d.comb += reciprocal.eq((1 << (self.out_frac_bits + self._W)) // total)
+        return reciprocal
+
+    def _output(self, m, dist, constant):
+        return (self._exp(m, dist, "output") * constant) >> self._W

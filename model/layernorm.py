@@ -1,0 +1,75 @@
+"""The conventional baseline of BSPN: an integer LayerNorm (mean, variance, square root, divide).
+
+The single fixed-point definition checked by `hw.layernorm` and `sim.layernorm`. Per token
+x[C] (signed ``in_width``-bit integers), in the style of integer-only BERT (I-BERT):
+
+    s1 = sum x,  s2 = sum x**2
+    v  = C * s2 - s1**2                    (= C**2 * variance, exact)
+    sd = max(isqrt(v), 1)                  (= floor(C * sigma))
+    r  = floor(2**(F + D) / sd)            D = bit length of the largest sd: one divide a token
+    x_hat = ((C * x - s1) * r) >> D        ((x - mean) / sigma with F fractional bits)
+    y  = clamp(((x_hat * gamma_c) >> G) + beta_c, signed out_width range)
+
+with gamma_c signed ``gamma_width``-bit integers carrying G = ``gamma_frac_bits`` fractional
+bits and beta_c at the output's scale.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from model.params import ParameterError, check_int, signed_range
+
+DEFAULT_GAMMA_WIDTH = 8
+DEFAULT_GAMMA_FRAC_BITS = 6
+
+
+def check_layernorm_params(*, channels: int, in_width: int, norm_frac_bits: int, out_width: int,
+                           gamma_width: int, gamma_frac_bits: int, gamma, beta) -> None:
+    check_int("channels", channels, 2, 65536)
+    check_int("in_width", in_width, 2, 24)
+    check_int("norm_frac_bits", norm_frac_bits, 0, 16)
+    check_int("out_width", out_width, 2, 32)
+    check_int("gamma_width", gamma_width, 2, 16)
+    check_int("gamma_frac_bits", gamma_frac_bits, 0, gamma_width - 1)
+    for name, values, (lo, hi) in (("gamma", gamma, signed_range(gamma_width)),
+                                   ("beta", beta, signed_range(out_width))):
+        values = np.asarray(values)
+        if values.shape != (channels,):
+            raise ParameterError(f"{name} must hold one integer per channel ({channels}), "
+                                 f"got shape {values.shape}")
+        if values.size and (values.min() < lo or values.max() > hi):
+            raise ParameterError(f"{name} values must lie in {lo}..{hi}, got {values.min()}..{values.max()}")
+
+
+def sd_width(channels: int, in_width: int) -> int:
+    """Bits of the largest C * sigma: |x - mean| < 2**in_width."""
+    return (channels << in_width).bit_length()
+
+
+def isqrt(v: np.ndarray) -> np.ndarray:
+    return np.array([math.isqrt(int(a)) for a in np.asarray(v).reshape(-1)],
+                    dtype=np.int64).reshape(np.shape(v))
+
+
+def layernorm_fixed(x, *, gamma=None, beta=None, in_width: int = 12, norm_frac_bits: int = 4,
+                    out_width: int = 8, gamma_width: int = DEFAULT_GAMMA_WIDTH,
+                    gamma_frac_bits: int = DEFAULT_GAMMA_FRAC_BITS) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    C = x.shape[-1]
+    gamma = np.full(C, 1 << gamma_frac_bits, np.int64) if gamma is None else np.asarray(gamma, np.int64)
+    beta = np.zeros(C, np.int64) if beta is None else np.asarray(beta, np.int64)
+    check_layernorm_params(channels=C, in_width=in_width, norm_frac_bits=norm_frac_bits,
+                           out_width=out_width, gamma_width=gamma_width,
+                           gamma_frac_bits=gamma_frac_bits, gamma=gamma, beta=beta)
+    lo, hi = signed_range(in_width)
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise ParameterError(f"layernorm inputs must fit in_width = {in_width} signed bits")
+    s1 = x.sum(-1, keepdims=True)
+    s2 = (x * x).sum(-1, keepdims=True)
+    sd = np.maximum(isqrt(C * s2 - s1 * s1), 1)
+    D = sd_width(C, in_width)
+    r = (1 << (norm_frac_bits + D)) // sd
+    x_hat = ((C * x - s1) * r) >> D
+    return np.clip(((x_hat * gamma) >> gamma_frac_bits) + beta, *signed_range(out_width))
