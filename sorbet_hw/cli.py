@@ -228,6 +228,38 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_energy(args) -> int:
+    import json
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.evaluate import evaluate_spiking
+    from model.glue import Examples, get_task, glue_dir, read_tsv
+    from synth.energy import BERT_BASE, MINILM, inference_energy, markdown, mean_rates
+    task = get_task(args.task)
+    if args.sentences < 1:
+        raise ParameterError("--sentences must be at least 1")
+    model = load_packed(Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name), task.name)
+    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    n = min(args.sentences, len(dev))
+    sample = Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
+    spiking = evaluate_spiking(model, task, sample, progress=True)
+    rates = mean_rates(spiking["spike_rates"])
+    from model.evaluate import tokenize
+    tokens = round(sum(len(ids) for ids, _ in tokenize(model, sample)) / n)
+    results = [inference_energy(shape, tokens, rates, spiking["time_steps"]) for shape in (MINILM, BERT_BASE)]
+    out = Path(args.build) / "energy"
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(results, rates)
+    for path, body in ((out / "energy.json", json.dumps({"rates": rates, "rates_per_layer": spiking["spike_rates"],
+                                                          "sentences": n, "results": results}, indent=2)),
+                       (out / "energy.md", text)):
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_text(body)
+        tmp.replace(path)
+    print(text)
+    print(f"report: {out / 'energy.md'}")
+    return 0
+
+
 def _print_results(results) -> None:
     header = f"{'block':<10} {'simulator':<10} {'vectors':>8} {'cycles':>9} {'cyc/beat':>9} {'result':>7}"
     print(header)
@@ -313,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     syn.add_argument("--build", default="build")
     syn.set_defaults(func=cmd_synth)
+
+    en = sub.add_parser("energy", help="energy per inference from operation counts and spike "
+                        "rates measured on dev sentences (build/energy/)")
+    en.add_argument("--task", default="sst2")
+    en.add_argument("--checkpoint", help="packed .npz (default: the shipped one)")
+    en.add_argument("--sentences", type=int, default=50, help="dev sentences to measure rates on")
+    en.add_argument("--build", default="build")
+    en.set_defaults(func=cmd_energy)
 
     run = sub.add_parser("run", help="the main job: generate and simulate every block")
     run.add_argument("--count", type=int, default=RUN_VECTORS)

