@@ -23,8 +23,11 @@ def test_matches_transformers_offline():
     assert torch.allclose(got[mask], want[mask], atol=2e-4), (got[mask] - want[mask]).abs().max()
 
 
-def test_tokenizer_pads_and_marks_segments():
-    batch = encode_batch(load_tokenizer(max_length=16), ["hello world"], ["again"])
-    ids, mask, types = batch["input_ids"][0], batch["attention_mask"][0], batch["token_type_ids"][0]
-    assert ids.shape == (16,) and ids[0] == 101 and int(mask.sum()) == 6   # [CLS] h w [SEP] a [SEP]
-    assert types[:6].tolist() == [0, 0, 0, 0, 1, 1] and ids[6:].eq(0).all()
+def test_tokenizer_pads_to_the_longest_truncates_and_marks_segments():
+    batch = encode_batch(load_tokenizer(max_length=16), ["hello world", "hi"], ["again", "there"])
+    ids, mask, types = batch["input_ids"][1], batch["attention_mask"][1], batch["token_type_ids"][1]
+    assert batch["input_ids"].shape == (2, 6)              # [CLS] hello world [SEP] again [SEP]
+    assert ids[0] == 101 and int(mask.sum()) == 5          # [CLS] hi [SEP] there [SEP] [PAD]
+    assert types[:5].tolist() == [0, 0, 0, 1, 1] and ids[5] == 0
+    long = encode_batch(load_tokenizer(max_length=16), ["word " * 40])
+    assert long["input_ids"].shape == (1, 16) and long["input_ids"][0, -1] == 102
