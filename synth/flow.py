@@ -15,6 +15,7 @@ fails the flow.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -96,8 +97,11 @@ def place_route(work: Path) -> dict:
                           "--report", "pnr.json", "-q"], cwd=work, capture_output=True, text=True)
     if run.returncode != 0:
         lines = [ln for ln in (run.stderr + run.stdout).splitlines() if "ERROR" in ln]
-        return {"fits": False, "device": DEVICE,
-                "pnr_error": (lines or ["nextpnr failed"])[0].strip()}
+        error = (lines or ["nextpnr failed"])[0].strip()
+        full = re.search(r"no BELs remaining to implement cell type '(\w+)'", error)
+        if full:                             # the message names a (very long) cell
+            error = f"does not fit the {DEVICE}: no {full.group(1)} left"
+        return {"fits": False, "device": DEVICE, "pnr_error": error[:200]}
     report = json.loads((work / "pnr.json").read_text())
     fmax = min((c["achieved"] for c in report.get("fmax", {}).values()), default=None)
     util = {k: v["used"] for k, v in report["utilization"].items() if v["used"]}
