@@ -112,9 +112,8 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
                           "vectors": int(len(inputs))})
 
     m = model
-    embedding = m.embed(ids, types)
-    add("embedding_norm", "bspn", bspn_params(m, m.embedding_norm), embedding, trace[0]["embedding_norm"])
-    h = trace[0]["embedding_norm"]
+    add("embedding_norm", "bspn", bspn_params(m, m.embedding_norm), trace[0]["embedding"],
+        trace[0]["embedding_norm"])
     for i, (layer, t) in enumerate(zip(m.layers, trace[1:])):
         spikes_in = {"query": t["attention_input"], "key": t["attention_input"],
                      "value": t["attention_input"], "attention_output": t["context"],
@@ -126,16 +125,10 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
         add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
             t["probs"].reshape(-1, tokens))
         errors.append(softmax_error(m, layer, t["scores"], t["probs"]))
-        off, F_ = m.offset, m.frac_bits
-        a = t["attention_output"].sum(0).numpy()
-        sum1 = h + ((a - off) << (layer.linears["attention_output"].exponent + F_))
-        add(f"layer{i}.attention_norm", "bspn", bspn_params(m, layer.norms["attention_norm"]), sum1,
-            t["attention_norm"])
-        o = t["output"].sum(0).numpy()
-        sum2 = t["attention_norm"] + ((o - off) << (layer.linears["output"].exponent + F_))
-        add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]), sum2,
-            t["output_norm"])
-        h = t["output_norm"]
+        add(f"layer{i}.attention_norm", "bspn", bspn_params(m, layer.norms["attention_norm"]),
+            t["attention_sum"], t["attention_norm"])
+        add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]),
+            t["output_sum"], t["output_norm"])
     manifest = {
         "format": FORMAT, "version": VERSION, "source": source, "sentence": sentence,
         "token_ids": ids.tolist(), "tokens": enc.tokens, "time_steps": steps,

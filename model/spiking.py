@@ -81,9 +81,10 @@ class SpikingStudent:
         m = self.model
         ids = np.asarray(ids, dtype=np.int64)
         types = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int64)
-        h = m.norm(m.embed(ids, types), m.embedding_norm)
+        e = m.embed(ids, types)
+        h = m.norm(e, m.embedding_norm)
         if trace is not None:
-            trace.append({"embedding_norm": h})
+            trace.append({"embedding": e, "embedding_norm": h})
         for layer in m.layers:
             h = self.layer(layer, h, trace)
         return m.head(h[0])
@@ -118,18 +119,19 @@ class SpikingStudent:
         c = c.transpose(1, 2).reshape(steps, n, H)
         a = self.if_layer(c, lin["attention_output"].weights, lin["attention_output"].bias,
                           lin["attention_output"].threshold_shift)
-        h1 = m.norm(h + ((a.sum(0).numpy() - off) << (lin["attention_output"].exponent + F_)),
-                    layer.norms["attention_norm"])
+        sum1 = h + ((a.sum(0).numpy() - off) << (lin["attention_output"].exponent + F_))
+        h1 = m.norm(sum1, layer.norms["attention_norm"])
         x2 = self.encode(h1, layer.ffn_input_exponent)
         f = self.if_layer(x2, lin["intermediate"].weights, lin["intermediate"].bias,
                           lin["intermediate"].threshold_shift)
         o = self.if_layer(f, lin["output"].weights, lin["output"].bias, lin["output"].threshold_shift)
-        h2 = m.norm(h1 + ((o.sum(0).numpy() - off) << (lin["output"].exponent + F_)),
-                    layer.norms["output_norm"])
+        sum2 = h1 + ((o.sum(0).numpy() - off) << (lin["output"].exponent + F_))
+        h2 = m.norm(sum2, layer.norms["output_norm"])
         if trace is not None:
             trace.append({"attention_input": x, "query": q, "key": k, "value": v,
                           "scores": scores.numpy(), "probs": probs.numpy(), "context": c,
-                          "attention_output": a, "attention_norm": h1, "ffn_input": x2,
+                          "attention_output": a, "attention_sum": sum1, "attention_norm": h1,
+                          "ffn_input": x2, "output_sum": sum2,
                           "intermediate": f, "output": o, "output_norm": h2})
         return h2
 

@@ -452,7 +452,3 @@ def student_from_teacher(teacher, cfg: StudentConfig) -> Student:
     if cfg.stage != "quant":
         student.set_stage(cfg.stage)
     return student
-
-
-def check_stage(stage: str) -> str:
-    return check_choice("stage", stage, STAGES)
