@@ -29,7 +29,7 @@ class DistillConfig:
     task: str = "sst2"
     max_length: int = 64
     batch_size: int = 32
-    epochs: float = 0.3               # per stage
+    epochs: float | tuple = 0.3       # per stage: one number for all, or one per stage run
     learning_rate: float = 2e-4
     quantizer_learning_rate: float = 5e-3
     hidden_weight: float = 1.0
@@ -88,10 +88,14 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         check_choice("stage", s, STAGES)
     if list(stages) != sorted(stages, key=STAGES.index):
         raise ParameterError(f"stages must keep the order {', '.join(STAGES)}")
+    epochs = cfg.epochs if isinstance(cfg.epochs, (tuple, list)) else (cfg.epochs,) * len(stages)
+    if len(epochs) != len(stages) or any(e <= 0 for e in epochs):
+        raise ParameterError(f"epochs must be one positive number or one per stage "
+                             f"({len(stages)}: {', '.join(stages)}), got {cfg.epochs}")
     out.mkdir(parents=True, exist_ok=True)
     student = make_student(teacher, cfg, tokenizer, data)
     records, previous = {}, None
-    for stage in stages:
+    for stage, stage_epochs in zip(stages, epochs):
         if previous is not None:
             student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])
         student.set_stage(stage)
@@ -116,7 +120,7 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
                                               batch["attention_mask"], cfg.hidden_weight)
             return logit + hidden
 
-        loop = LoopConfig(batch_size=cfg.batch_size, epochs=cfg.epochs, warmup=cfg.warmup,
+        loop = LoopConfig(batch_size=cfg.batch_size, epochs=stage_epochs, warmup=cfg.warmup,
                           seed=cfg.seed, checkpoint_every=cfg.checkpoint_every)
         summary = train_loop(student, optimizer, batch_loss, len(data), loop, out / f"{stage}.pt",
                              desc=f"distill {task.name} {stage}",

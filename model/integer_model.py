@@ -45,7 +45,7 @@ class Linear:
 
     def __call__(self, levels: np.ndarray, act_bits: int) -> np.ndarray:
         if getattr(self, "_float", None) is None:      # converted once, reused per sentence
-            self._float = self.weights.astype(np.float64)
+            self._float = self.weights.astype(np.float32)
         return quantize_activation(self.bias + matmul(levels, self._float), self.threshold_shift,
                                    act_bits)
 
@@ -126,7 +126,7 @@ class IntegerStudent:
     def embed(self, ids: np.ndarray, types: np.ndarray) -> np.ndarray:
         e_w, e_p, e_t = self.embedding_exponents
         unit = min(self.embedding_exponents)
-        n = len(ids)
+        n = ids.shape[-1]
         if n > len(self.position):
             raise ParameterError(f"sentence of {n} tokens exceeds the {len(self.position)} positions")
         return ((self.word[ids].astype(np.int64) << (e_w - unit))
@@ -134,8 +134,9 @@ class IntegerStudent:
                 + (self.token_type[types].astype(np.int64) << (e_t - unit)))
 
     def forward(self, ids, types=None, trace: list | None = None) -> np.ndarray:
-        """Logits of one sentence (token ids without padding). ``trace`` receives, per stage,
-        every integer quantity (levels, scores, probabilities, residual stream)."""
+        """Logits of one sentence (token ids [n], no padding), or of a batch of sentences of
+        one length ([B, n]). ``trace`` receives, per stage, every integer quantity (levels,
+        scores, probabilities, residual stream)."""
         ids = np.asarray(ids, dtype=np.int64)
         types = np.zeros_like(ids) if types is None else np.asarray(types, dtype=np.int64)
         e = self.embed(ids, types)
@@ -144,22 +145,22 @@ class IntegerStudent:
             trace.append({"embedding": e, "embedding_norm": h})
         for layer in self.layers:
             h = self.layer(layer, h, trace)
-        return self.head(h[0])
+        return self.head(h[..., 0, :])
 
     def layer(self, layer: Layer, h: np.ndarray, trace: list | None = None) -> np.ndarray:
         bits, off, F_ = self.act_bits, self.offset, self.frac_bits
         lin = layer.linears
         x = self.encode(h, layer.input_exponent)
         q, k, v = (lin[name](x, bits) for name in ("query", "key", "value"))
-        n, H = x.shape
-        split = lambda t: (t - off).reshape(n, self.heads, -1).transpose(1, 0, 2)   # noqa: E731
-        scores = matmul(split(q), split(k).transpose(0, 2, 1))                    # [heads, n, n]
+        H = x.shape[-1]
+        split = lambda t: (t - off).reshape(*t.shape[:-1], self.heads, -1).swapaxes(-2, -3)  # noqa: E731
+        scores = matmul(split(q), split(k).swapaxes(-1, -2))                  # [..., heads, n, n]
         at = self.attention_params(layer)
         P = self.config["softmax_out_frac_bits"]
         probs = ptsoftmax(scores << at["score_left_shift"], frac_bits=at["frac_bits"],
                           out_frac_bits=P, rounding=self.config["softmax_rounding"])
         theta = at["context_shift"]
-        context_sum = matmul(probs, split(v)).transpose(1, 0, 2).reshape(n, H)
+        context_sum = matmul(probs, split(v)).swapaxes(-2, -3).reshape(x.shape[:-1] + (H,))
         c = quantize_activation(context_sum + (off << theta), theta, bits)
         a = lin["attention_output"](c, bits)
         h1 = self.norm(h + ((a - off) << (lin["attention_output"].exponent + F_)),
@@ -183,8 +184,18 @@ class IntegerStudent:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer matrix product through float64 BLAS (every value here is far below 2**53)."""
-    return np.rint(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(np.int64)
+    """Exact integer matrix product through float BLAS: float32 when no partial sum can reach
+    2**24 (every product here: 4-bit levels times 1-bit weights), float64 otherwise."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
+    dtype = np.float32 if bound < 2 ** 24 else np.float64
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    if b.ndim == 2:          # numpy's stacked matmul skips BLAS (60x slower): flatten instead
+        out = (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+    else:                    # batched products (attention): torch has a batched GEMM
+        import torch
+        out = torch.matmul(torch.from_numpy(np.ascontiguousarray(a)),
+                           torch.from_numpy(np.ascontiguousarray(b))).numpy()
+    return np.rint(out).astype(np.int64)
 
 
 def from_student(student) -> IntegerStudent:

@@ -132,15 +132,20 @@ def cmd_distill(args) -> int:
     from model.distill import DistillConfig, load_teacher, run_distillation
     from model.glue import get_task, glue_dir, read_tsv
     task = get_task(args.task)
-    if args.epochs <= 0 or args.batch_size < 1 or not 8 <= args.max_length <= 512:
+    try:
+        epochs = tuple(float(e) for e in args.epochs.split(","))
+    except ValueError:
+        raise ParameterError(f"--epochs takes a number or one per stage (0.5,0.3,0.7), "
+                             f"got {args.epochs!r}") from None
+    if any(e <= 0 for e in epochs) or args.batch_size < 1 or not 8 <= args.max_length <= 512:
         raise ParameterError("--epochs must be > 0, --batch-size >= 1, --max-length in 8..512")
     out = Path(args.output or f"build/student/{task.name}")
     teacher = load_teacher(task, Path(args.teacher or f"build/teacher/{task.name}/teacher.pt"))
     data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     cfg = DistillConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
-                        epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
-                        weight_kind=args.weights)
+                        epochs=epochs[0] if len(epochs) == 1 else epochs,
+                        learning_rate=args.lr, seed=args.seed, weight_kind=args.weights)
     tokenizer = load_tokenizer(max_length=cfg.max_length)
     student, records = run_distillation(task, teacher, tokenizer, data, dev, cfg, out,
                                         stages=args.stages.split(","))
@@ -312,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--task", default="sst2")
     dist.add_argument("--teacher", help="default: build/teacher/TASK/teacher.pt")
     dist.add_argument("--stages", default="quant,ptsoftmax,bspn")
-    dist.add_argument("--epochs", type=float, default=0.3, help="epochs per stage")
+    dist.add_argument("--epochs", default="0.3",
+                      help="epochs per stage: one number, or one per stage (0.5,0.3,0.7)")
     dist.add_argument("--batch-size", type=int, default=32)
     dist.add_argument("--max-length", type=int, default=64)
     dist.add_argument("--lr", type=float, default=2e-4)

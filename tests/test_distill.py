@@ -45,3 +45,18 @@ def test_killed_distillation_resumes_to_the_same_student(tmp_path):
     assert fourth == third
     for (k, a), (_, b) in zip(whole.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_epochs_per_stage_are_checked(tmp_path):
+    import pytest
+    from model.params import ParameterError
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+    for epochs in ((1.0, 2.0), (1.0, 0.0, 1.0)):
+        with pytest.raises(ParameterError, match="one per stage"):
+            run_distillation(get_task("sst2"), teacher, load_tokenizer(max_length=12), data, data,
+                             DistillConfig(batch_size=8, epochs=epochs), tmp_path, progress=False)
+    _, records = run_distillation(get_task("sst2"), teacher, load_tokenizer(max_length=12), data,
+                                  data, DistillConfig(batch_size=8, epochs=(1, 2, 1)), tmp_path,
+                                  progress=False)
+    assert [r["step"] for r in records.values()] == [3, 6, 3]

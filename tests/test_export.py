@@ -56,6 +56,25 @@ def test_spiking_equals_integer_layer_by_layer_on_real_sentences(shipped):
                 assert np.array_equal(it[layer][name], st[layer][name]), (layer, name)
 
 
+def test_a_batch_of_equal_length_sentences_equals_one_at_a_time(shipped):
+    from model.glue import get_task, glue_dir, read_tsv
+    dev = read_tsv(get_task("sst2"), glue_dir() / "SST-2" / "dev.tsv")
+    items = tokenize(shipped, dev)
+    n = 12
+    same = [i for i, (ids, _) in enumerate(items) if len(ids) == n][:6]
+    assert len(same) == 6
+    ids = np.stack([items[i][0] for i in same])
+    batch_trace = []
+    batch = shipped.forward(ids, np.zeros_like(ids), batch_trace)
+    for j, i in enumerate(same):
+        trace = []
+        logits = shipped.forward(*items[i], trace)
+        for layer in range(len(trace)):         # every integer quantity, bit for bit
+            for name, value in trace[layer].items():
+                assert np.array_equal(batch_trace[layer][name][j], value), (layer, name)
+        assert np.allclose(batch[j], logits, rtol=1e-6)    # the float32 head: BLAS order
+
+
 def test_packed_round_trip_and_bad_checkpoints(shipped, tmp_path):
     path = save_packed(shipped, tmp_path / "copy.npz", task="sst2")
     again = load_packed(path)
