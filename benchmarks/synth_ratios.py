@@ -1,13 +1,15 @@
-"""Each spiking block against its conventional baseline, synthesized side by side in one run.
+"""Each spiking block against its conventional baseline, synthesized and measured side by side.
 
-    python benchmarks/synth_ratios.py [--build DIR]
+    python benchmarks/synth_ratios.py [--build DIR] [--tokens 4]
 
-Yosys generic gates (cells) and iCE40 HX8K (LUT4, carry, DFF, BRAM, logic cells, Fmax from
-nextpnr) for matched parameters: PTsoftmax vs softmax (16-score rows, 12-bit scores, 8-bit
-probabilities), BSPN vs LayerNorm (32 channels, 12-bit in, 8-bit out), IF layer vs 8-bit MAC
-layer (32 x 16, 4 lanes, 8 inputs a cycle). The IF layer works T = 16 steps per token where
-the MAC layer works once, so cycles per token and a cells x cycles product are printed too.
-Energy per element from measured switching activity is not implemented yet.
+The configurations and inputs are real (:mod:`synth.workloads`): the shipped SST-2 student's
+vectors for the default sentence, layer 0 — PTsoftmax vs softmax on its attention score rows
+(12 scores a row), BSPN vs LayerNorm on 32 channels of its residual stream, the IF layer vs
+an 8-bit MAC layer on a 32 x 16 slice of its query projection (4 lanes, 8 inputs a cycle).
+Per block: Yosys generic cells, iCE40 HX8K LUT4 / carry / DFF / BRAM / logic cells and Fmax
+from nextpnr, and energy per element from the switching activity of its gates replaying
+the vectors (:mod:`synth.activity`). The IF layer works T = 16 steps per token where the MAC
+layer works once, so the measured cycles per token and a cells x cycles product are printed.
 """
 from __future__ import annotations
 
@@ -17,41 +19,50 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
+from model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
+from synth.activity import measure  # noqa: E402
 from synth.flow import synthesize  # noqa: E402
+from synth.workloads import pairs  # noqa: E402
 
-LAYER = dict(inputs=32, outputs=16, lanes=4, inputs_per_cycle=8)
-PAIRS = [
-    ("ptsoftmax", {}, "softmax", {}, 1, 1),
-    ("bspn", {}, "layernorm", {}, 1, 1),
-    # cycles per token: IF T * G * (N/P + 1) + 1, MAC G * (N/P + 1) + 1 (G = 4, N/P = 4)
-    ("if_layer", dict(LAYER, threshold_shift=4), "mac_layer", dict(LAYER, shift=8), 16 * 4 * 5 + 1, 4 * 5 + 1),
-]
-FIELDS = ("cells", "luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz")
+FIELDS = ("cells", "luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz", "pJ/element")
+
+
+def figures(vectors, build: Path) -> dict:
+    generic = synthesize(vectors.block, vectors.params, "generic", build_root=build)
+    ice40 = synthesize(vectors.block, vectors.params, "ice40", build_root=build)
+    activity = measure(vectors, build_root=build)
+    out = {"cells": generic["cells"], **{k: ice40.get(k) for k in FIELDS[1:-1]},
+           "pJ/element": round(activity["energy_per_element_j"] * 1e12, 3),
+           "cycles/vector": activity["cycles"] / activity["vectors"]}
+    if not ice40.get("fits", True):
+        out["fmax_mhz"] = "no fit"
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build")
+    parser.add_argument("--tokens", type=int, default=4, help="tokens replayed for the energy")
     args = parser.parse_args()
+    build = Path(args.build)
+    vectors = build / "ratios" / "vectors"
+    export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
+                   source="sst2.npz")
     rows = []
-    for spiking, sp, baseline, bp, s_cycles, b_cycles in PAIRS:
-        figures = {}
-        for block, params in ((spiking, sp), (baseline, bp)):
-            generic = synthesize(block, params, "generic", build_root=Path(args.build))
-            ice40 = synthesize(block, params, "ice40", build_root=Path(args.build))
-            figures[block] = {"cells": generic["cells"], **{k: ice40.get(k) for k in FIELDS[1:]}}
-        rows.append((spiking, baseline, figures, s_cycles, b_cycles))
-    print(f"{'pair':<22} {'figure':<12} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
-    for spiking, baseline, f, s_cycles, b_cycles in rows:
+    for spiking, baseline in pairs(vectors, tokens=args.tokens):
+        rows.append((spiking.block, baseline.block, figures(spiking, build), figures(baseline, build)))
+    print(f"{'pair':<22} {'figure':<13} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
+    for s_name, b_name, s, b in rows:
+        pair = f"{s_name} / {b_name}"
         for k in FIELDS:
-            a, b = f[spiking][k], f[baseline][k]
-            ratio = f"{b / a:.2f}" if a and b is not None else "-"
-            print(f"{spiking + ' / ' + baseline:<22} {k:<12} {a!s:>10} {b!s:>10} {ratio:>17}")
-        if s_cycles != b_cycles:
-            a = f[spiking]["cells"] * s_cycles
-            b = f[baseline]["cells"] * b_cycles
-            print(f"{'':<22} {'cycles/token':<12} {s_cycles:>10} {b_cycles:>10} {b_cycles / s_cycles:>17.2f}")
-            print(f"{'':<22} {'cells*cycles':<12} {a:>10} {b:>10} {b / a:>17.2f}")
+            ratio = f"{b[k] / s[k]:.2f}" if all(isinstance(x, (int, float)) and x for x in (s[k], b[k])) else "-"
+            print(f"{pair:<22} {k:<13} {s[k]!s:>10} {b[k]!s:>10} {ratio:>17}")
+        if s_name == "if_layer":
+            sc, bc = s["cycles/vector"], b["cycles/vector"]
+            print(f"{'':<22} {'cycles/token':<13} {sc:>10.0f} {bc:>10.0f} {bc / sc:>17.2f}")
+            print(f"{'':<22} {'cells*cycles':<13} {s['cells'] * sc:>10.0f} {b['cells'] * bc:>10.0f} "
+                  f"{b['cells'] * bc / (s['cells'] * sc):>17.2f}")
     return 0
 
 

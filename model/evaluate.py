@@ -70,4 +70,5 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
     logits = np.stack(logits)
     pred = logits[:, 0] if task.regression else logits.argmax(-1)
     return {"metrics": metrics(task, pred, data.labels), "time_steps": spiking.steps,
-            "spike_rates": spike_rates(traces, spiking.steps)}
+            "spike_rates": spike_rates(traces, spiking.steps),
+            "signed_spike_rates": spike_rates(traces, spiking.steps, signed_offset=model.offset)}

@@ -136,15 +136,23 @@ class SpikingStudent:
         return h2
 
 
-def spike_rates(traces: list[list[dict]], steps: int) -> dict[str, list[float]]:
+def spike_rates(traces: list[list[dict]], steps: int, signed_offset: int | None = None
+                ) -> dict[str, list[float]]:
     """Average spikes per neuron per time step, per layer kind and encoder layer, over the
-    traces of several sentences."""
+    traces of several sentences.
+
+    With ``signed_offset``, the rates another encoding of the same levels would have: a
+    signed level c - offset sent as |c - offset| spikes of its sign (+-1 spikes, so zero is
+    silent), for every kind but the FFN hidden layer (unsigned: the IF clamp is its ReLU)."""
     spikes, slots = defaultdict(float), defaultdict(float)
     for trace in traces:
         for i, layer in enumerate(trace[1:]):
             for kind in KINDS:
                 s = layer[kind]
-                spikes[kind, i] += float(s.sum())
+                if signed_offset is not None and kind != "intermediate":
+                    spikes[kind, i] += float((s.sum(0) - signed_offset).abs().sum())
+                else:
+                    spikes[kind, i] += float(s.sum())
                 slots[kind, i] += s.numel() if hasattr(s, "numel") else s.size
     layers = max(i for _, i in spikes) + 1 if spikes else 0
     return {kind: [spikes[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}

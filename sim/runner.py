@@ -36,6 +36,7 @@ class BenchResult:
     mismatching_vectors: int
     first_mismatch: str
     log: Path
+    vcd: Path | None = None              # every net's value changes (``dump_all``)
 
     @property
     def cycles_per_beat(self) -> float:
@@ -52,11 +53,14 @@ def config_key(block: str, params: dict, extra: str = "") -> str:
 
 def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEFAULT_BUILD,
               valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 1,
-              wrap=None, wrap_name: str = "", waves: bool = False) -> BenchResult:
+              wrap=None, wrap_name: str = "", waves: bool = False,
+              netlist: Path | None = None, dump_all: bool = False) -> BenchResult:
     """Replay ``vectors`` (a :class:`Vectors` or a vector file) on the block they were made for.
 
     The Verilog is generated from the parameters recorded with the vectors; builds are kept
-    under ``build_root/sim/<simulator>/<block>-<hash>`` and reused across runs.
+    under ``build_root/sim/<simulator>/<block>-<hash>`` and reused across runs. ``netlist``
+    replaces it with another Verilog file of the same module (a synthesized gate netlist);
+    ``dump_all`` (Icarus) writes every net's value changes to ``activity.vcd`` of the run.
     """
     setup_simulator(simulator)
     from cocotb_tools.runner import get_runner
@@ -66,10 +70,29 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         vectors = load_vectors(Path(vectors))
     block = get_block(vectors.block)
     params = block.resolve(vectors.params)
-    key = config_key(vectors.block, params, wrap_name)
+    extra = wrap_name
+    if netlist is not None:
+        extra += "netlist:" + hashlib.sha256(Path(netlist).read_bytes()).hexdigest()[:12]
+    if dump_all:
+        if simulator != "icarus":
+            raise ValueError("dump_all needs the icarus simulator")
+        extra += ":dump_all"
+    key = config_key(vectors.block, params, extra)
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
     src_dir = build_dir / "rtl"
-    verilog = generate(vectors.block, params, src_dir, wrap=wrap)
+    if netlist is None:
+        verilog = generate(vectors.block, params, src_dir, wrap=wrap)
+    else:
+        src_dir.mkdir(parents=True, exist_ok=True)
+        verilog = src_dir / f"{vectors.block}.v"
+        shutil.copyfile(netlist, verilog)
+    sources, build_args = [verilog], (["-O2"] if simulator == "verilator" else [])
+    if dump_all:       # a second root module dumps the DUT's nets (paths relative to the run)
+        dump = src_dir / "activity_dump.v"
+        dump.write_text(f"module activity_dump;\ninitial begin\n  $dumpfile(\"activity.vcd\");\n"
+                        f"  $dumpvars(0, {vectors.block});\nend\nendmodule\n")
+        sources.append(dump)
+        build_args += ["-s", "activity_dump"]
 
     run_id = hashlib.sha256(f"{valid_prob}-{ready_prob}-{seed}-{os.getpid()}-{id(vectors)}".encode()).hexdigest()[:8]
     run_dir = build_dir / "runs" / run_id
@@ -83,9 +106,10 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     log_path = run_dir / "sim.log"
 
     runner = get_runner(simulator)
-    build_args = ["-O2"] if simulator == "verilator" else []
+    if dump_all:
+        _let_icarus_dump(runner)
     try:
-        runner.build(sources=[verilog], hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
+        runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
                      timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
                      log_file=build_dir / "build.log")
     except (RuntimeError, SystemExit):
@@ -106,11 +130,24 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         pass          # cocotb's Verilator runner exits on a failing test; the XML says which
     tests, failed = get_results(xml) if xml.exists() else (0, 1)
     report = json.loads(result_path.read_text()) if result_path.exists() else {}
-    return BenchResult(
+    result = BenchResult(
         block=vectors.block, simulator=simulator, vectors=len(vectors),
         passed=(tests > 0 and failed == 0 and report.get("mismatching_vectors", 1) == 0),
         cycles=report.get("cycles", 0), active_cycles=report.get("active_cycles", 0),
         beats_in=report.get("beats_in", 0), beats_out=report.get("beats_out", 0),
         mismatching_vectors=report.get("mismatching_vectors", -1),
         first_mismatch=report.get("first_mismatch") or ("" if report else f"the bench wrote no result; see {log_path}"),
-        log=log_path)
+        log=log_path, vcd=(run_dir / "activity.vcd") if dump_all else None)
+    if dump_all and not (run_dir / "activity.vcd").is_file():
+        raise BuildError(f"icarus wrote no activity.vcd for {vectors.block}; see {log_path}")
+    return result
+
+
+def _let_icarus_dump(runner) -> None:
+    """cocotb's Icarus runner passes vvp ``-none`` (no dump) unless it writes its own FST of
+    the toplevel; ask for VCD instead, which the activity counter reads with no extra tool."""
+    test_command = runner._test_command
+
+    def with_vcd():
+        return [["-vcd" if arg == "-none" else arg for arg in cmd] for cmd in test_command()]
+    runner._test_command = with_vcd

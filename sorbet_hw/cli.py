@@ -239,27 +239,49 @@ def cmd_synth(args) -> int:
 def cmd_energy(args) -> int:
     import json
     from model.checkpoint import load_packed, shipped_checkpoint
-    from model.evaluate import evaluate_spiking
+    from model.evaluate import evaluate_spiking, tokenize
     from model.glue import Examples, get_task, glue_dir, read_tsv
-    from synth.energy import BERT_BASE, MINILM, inference_energy, markdown, mean_rates
+    from synth import energy
     task = get_task(args.task)
     if args.sentences < 1:
         raise ParameterError("--sentences must be at least 1")
-    model = load_packed(Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name), task.name)
+    if not 1 <= args.sample_tokens <= 64:
+        raise ParameterError("--sample-tokens must lie in 1..64")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
+    model = load_packed(checkpoint, task.name)
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     n = min(args.sentences, len(dev))
     sample = Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
-    spiking = evaluate_spiking(model, task, sample, progress=True)
-    rates = mean_rates(spiking["spike_rates"])
-    from model.evaluate import tokenize
     tokens = round(sum(len(ids) for ids, _ in tokenize(model, sample)) / n)
-    results = [inference_energy(shape, tokens, rates, spiking["time_steps"]) for shape in (MINILM, BERT_BASE)]
+    shapes = (energy.MINILM, energy.BERT_BASE)
+    report: dict = {"sentences": n, "tokens": tokens}
+    text = ""
+    if args.method in ("ops", "both"):
+        spiking = evaluate_spiking(model, task, sample, progress=True)
+        rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
+                 "+-1 spikes": energy.mean_rates(spiking["signed_spike_rates"])}
+        results = [{**energy.inference_energy(shape, tokens, r, spiking["time_steps"]), "encoding": enc}
+                   for shape in shapes for enc, r in rates.items()]
+        report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"], "results": results}
+        text += energy.markdown(results, rates)
+    if args.method in ("activity", "both"):
+        from model.export import DEFAULT_SENTENCE, export_vectors
+        from synth.activity import measure
+        from synth.workloads import pairs
+        vectors = Path(args.build) / "energy" / "vectors"
+        export_vectors(model, DEFAULT_SENTENCE, vectors, source=str(checkpoint.name))
+        measured = {}
+        for spiking_vectors, baseline_vectors in pairs(vectors, tokens=args.sample_tokens):
+            for v in (spiking_vectors, baseline_vectors):
+                print(f"gate-level activity of {v.block} ({len(v)} vectors)...", flush=True)
+                measured[v.block] = measure(v, build_root=Path(args.build))
+        per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
+        results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
+        report["activity"] = {"measured": measured, "results": results}
+        text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
     out = Path(args.build) / "energy"
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(results, rates)
-    for path, body in ((out / "energy.json", json.dumps({"rates": rates, "rates_per_layer": spiking["spike_rates"],
-                                                          "sentences": n, "results": results}, indent=2)),
-                       (out / "energy.md", text)):
+    for path, body in ((out / "energy.json", json.dumps(report, indent=2)), (out / "energy.md", text)):
         tmp = path.with_name(path.name + ".partial")
         tmp.write_text(body)
         tmp.replace(path)
@@ -355,11 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--build", default="build")
     syn.set_defaults(func=cmd_synth)
 
-    en = sub.add_parser("energy", help="energy per inference from operation counts and spike "
-                        "rates measured on dev sentences (build/energy/)")
+    en = sub.add_parser("energy", help="energy per inference by operation counts x measured "
+                        "spike rates, and by gate-level switching activity (build/energy/)")
     en.add_argument("--task", default="sst2")
     en.add_argument("--checkpoint", help="packed .npz (default: the shipped one)")
     en.add_argument("--sentences", type=int, default=50, help="dev sentences to measure rates on")
+    en.add_argument("--method", choices=["ops", "activity", "both"], default="both",
+                    help="ops: operation counts x spike rates; activity: gate-level switching "
+                         "on exported vectors (several minutes)")
+    en.add_argument("--sample-tokens", type=int, default=4,
+                    help="tokens of the exported sentence replayed on the gates")
     en.add_argument("--build", default="build")
     en.set_defaults(func=cmd_energy)
 

@@ -90,21 +90,78 @@ def inference_energy(shape: Shape, tokens: int, rates: dict[str, float], steps: 
     }
 
 
-def markdown(results: list[dict], rates: dict[str, float]) -> str:
-    lines = ["# Energy per inference (operation counts, Horowitz 45 nm)", "",
-             "Spike rates measured on the shipped student (spikes per neuron per step):", "",
-             "| input of | rate |", "|---|---:|"]
-    lines += [f"| {k} | {v:.3f} |" for k, v in rates.items()]
-    lines += ["", "| shape | tokens | ANN fp32 (uJ) | SNN fp32 (uJ) | ANN/SNN | Norm#OPS | "
-              "SpikingBERT e | ANN int8 (uJ) | SNN int (uJ) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def markdown(results: list[dict], rates: dict[str, dict[str, float]]) -> str:
+    """``results``: inference_energy records with an ``encoding`` key; ``rates``: per encoding."""
+    encodings = list(rates)
+    lines = ["# Energy per inference", "", "## Method 1: operation counts (Horowitz 45 nm)", "",
+             "Spike rates measured on the shipped student (spikes per neuron per step), for the "
+             "offset encoding this hardware uses (a signed level c - 8 sent as c spikes) and for "
+             "+-1 spikes (|c - 8| spikes of its sign, zero silent):", "",
+             "| input of | " + " | ".join(encodings) + " |", "|---|" + "---:|" * len(encodings)]
+    for kind in rates[encodings[0]]:
+        lines.append(f"| {kind} | " + " | ".join(f"{rates[e][kind]:.3f}" for e in encodings) + " |")
+    lines += ["", "| shape | encoding | tokens | ANN fp32 (uJ) | SNN fp32 (uJ) | ANN/SNN | Norm#OPS | "
+              "SpikingBERT e | ANN int8 (uJ) | SNN int (uJ) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r['shape']} | {r['tokens']} | {r['ann_joules'] * 1e6:.2f} | "
+        lines.append(f"| {r['shape']} | {r['encoding']} | {r['tokens']} | {r['ann_joules'] * 1e6:.2f} | "
                      f"{r['snn_joules'] * 1e6:.2f} | {r['ratio']:.2f} | {r['norm_ops']:.3f} | "
                      f"{r['spikingbert_efficiency']:.2f} | {r['int8_ann_joules'] * 1e6:.3f} | "
                      f"{r['int_snn_joules'] * 1e6:.3f} |")
-    lines += ["", "Per product (MiniLM shape), energy in uJ:", "",
+    lines += ["", f"Per product ({results[0]['shape']}, {results[0]['encoding']} encoding), energy in uJ:", "",
               "| product | ANN | SNN | ANN/SNN |", "|---|---:|---:|---:|"]
     for name, v in results[0]["per_product"].items():
         ratio = v["ann_joules"] / v["snn_joules"] if v["snn_joules"] else float("inf")
         lines.append(f"| {name} | {v['ann_joules'] * 1e6:.3f} | {v['snn_joules'] * 1e6:.3f} | {ratio:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- Method 2: energy per element measured on the synthesized gates (synth.activity) ----------
+
+def inference_elements(shape: Shape, tokens: int) -> dict[str, int]:
+    """Elements of each block kind in one inference: synapse events (token x input x output
+    of every projection, plus Q K^T and P V counted the same way), softmax scores, norm
+    channel values (two norms a layer and the embedding's)."""
+    ops = layer_ops(shape, tokens)
+    return {"layer": sum(ops.values()) * shape.layers,
+            "softmax": shape.heads * tokens * tokens * shape.layers,
+            "norm": (2 * shape.layers + 1) * tokens * shape.hidden}
+
+
+KIND_OF = {"if_layer": "layer", "mac_layer": "layer", "ptsoftmax": "softmax", "softmax": "softmax",
+           "bspn": "norm", "layernorm": "norm"}
+
+
+def activity_inference_energy(shape: Shape, tokens: int, per_element: dict[str, float]) -> dict:
+    """Method 2 scaled to one inference: measured energy per element of each block times the
+    elements of its kind, for the spiking design and for its conventional baseline."""
+    elements = inference_elements(shape, tokens)
+    designs = {"spiking": ("if_layer", "ptsoftmax", "bspn"), "baseline": ("mac_layer", "softmax", "layernorm")}
+    out = {"shape": shape.name, "tokens": tokens, "elements": elements}
+    for design, blocks in designs.items():
+        parts = {b: elements[KIND_OF[b]] * per_element[b] for b in blocks}
+        out[design] = {"joules": sum(parts.values()), "by_block": parts}
+    out["ratio"] = out["baseline"]["joules"] / out["spiking"]["joules"]
+    return out
+
+
+def activity_markdown(measured: dict[str, dict], results: list[dict]) -> str:
+    lines = ["## Method 2: switching activity on the synthesized gates", "",
+             "Each block's Yosys gate netlist replays real exported vectors in Icarus (checked bit "
+             "for bit); every net's toggles x 1/2 C V^2 (NanGate45 pin capacitances, 1.1 V; "
+             "`synth/activity.py`).", "",
+             "| block | cells | elements | cycles | energy / element (pJ) | clock share |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for block, r in measured.items():
+        clock = r["by_driver"].get("clock", 0.0) / r["energy_j"]
+        lines.append(f"| {block} | {r['cells']:,} | {r['elements']:,} | {r['cycles']:,} | "
+                     f"{r['energy_per_element_j'] * 1e12:.3f} | {clock:.0%} |")
+    lines += ["", "| shape | tokens | spiking (uJ) | baseline (uJ) | baseline / spiking | "
+              "spiking: layers / softmax / norms (uJ) | baseline: layers / softmax / norms (uJ) |",
+              "|---|---:|---:|---:|---:|---|---|"]
+    for r in results:
+        parts = {d: " / ".join(f"{v * 1e6:.3f}" for v in r[d]["by_block"].values())
+                 for d in ("spiking", "baseline")}
+        lines.append(f"| {r['shape']} | {r['tokens']} | {r['spiking']['joules'] * 1e6:.3f} | "
+                     f"{r['baseline']['joules'] * 1e6:.3f} | {r['ratio']:.2f} | {parts['spiking']} | "
+                     f"{parts['baseline']} |")
     return "\n".join(lines) + "\n"
