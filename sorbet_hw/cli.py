@@ -13,10 +13,6 @@ from sim.runner import BuildError
 from sim.vectors import VectorFileError
 from sorbet_hw.tools import ToolError
 
-# The main job's configurations: each block's default, simulated on both simulators.
-RUN_VECTORS = 2000
-
-
 def parse_params(block: str, items: list[str]) -> dict:
     """``k=v`` strings to parameters: integers, strings, or arrays for array parameters
     (comma-separated integers, or a .npy file)."""
@@ -82,25 +78,8 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from hw.blocks import BLOCKS, generate, get_block
-    build = Path(args.build)
-    results = []
-    for block in BLOCKS:
-        generate(block, {}, build / "verilog")
-        # Baselines on Icarus only: Verilator's C++ compile of the fully parallel MAC layer
-        # (512 multipliers) alone takes over ten minutes on two cores.
-        simulators = ("icarus",) if get_block(block).baseline_of else ("verilator", "icarus")
-        for simulator in simulators:
-            print(f"simulating {block} on {simulator} ({args.count} random vectors + directed)...",
-                  flush=True)
-            result = _bench(block, {}, simulator, args.count, 1, build, stall=False)
-            results.append(result)
-    _print_results(results)
-    print(f"Verilog in {build / 'verilog'}")
-    failed = [r for r in results if not r.passed]
-    for r in failed:
-        print(f"sorbet-hw: {r.block} failed on {r.simulator}: {r.first_mismatch}", file=sys.stderr)
-    return 1 if failed else 0
+    from sorbet_hw.flow import main
+    return main(Path(args.config) if args.config else None, Path(args.build))
 
 
 def cmd_train_teacher(args) -> int:
@@ -236,57 +215,69 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def cmd_energy(args) -> int:
+def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
+                  sample_tokens: int, sentence: str | None = None) -> dict:
+    """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
+    report (also the main job's energy stage)."""
     import json
-    from model.checkpoint import load_packed, shipped_checkpoint
     from model.evaluate import evaluate_spiking, tokenize
-    from model.glue import Examples, get_task, glue_dir, read_tsv
+    from model.glue import Examples, glue_dir, read_tsv
     from synth import energy
-    task = get_task(args.task)
-    if args.sentences < 1:
+    if sentences < 1:
         raise ParameterError("--sentences must be at least 1")
-    if not 1 <= args.sample_tokens <= 64:
+    if not 1 <= sample_tokens <= 64:
         raise ParameterError("--sample-tokens must lie in 1..64")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
-    model = load_packed(checkpoint, task.name)
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
-    n = min(args.sentences, len(dev))
+    n = min(sentences, len(dev))
     sample = Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
     tokens = round(sum(len(ids) for ids, _ in tokenize(model, sample)) / n)
     shapes = (energy.MINILM, energy.BERT_BASE)
     report: dict = {"sentences": n, "tokens": tokens}
     text = ""
-    if args.method in ("ops", "both"):
+    if method in ("ops", "both"):
         spiking = evaluate_spiking(model, task, sample, progress=True)
         rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
                  "+-1 spikes": energy.mean_rates(spiking["signed_spike_rates"])}
         results = [{**energy.inference_energy(shape, tokens, r, spiking["time_steps"]), "encoding": enc}
                    for shape in shapes for enc, r in rates.items()]
-        report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"], "results": results}
+        report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"],
+                         "signed_rates_per_layer": spiking["signed_spike_rates"], "results": results}
         text += energy.markdown(results, rates)
-    if args.method in ("activity", "both"):
+    if method in ("activity", "both"):
         from model.export import DEFAULT_SENTENCE, export_vectors
         from synth.activity import measure
         from synth.workloads import pairs
-        vectors = Path(args.build) / "energy" / "vectors"
-        export_vectors(model, DEFAULT_SENTENCE, vectors, source=str(checkpoint.name))
+        vectors = Path(build) / "energy" / "vectors"
+        export_vectors(model, sentence or DEFAULT_SENTENCE, vectors, source=str(Path(checkpoint).name))
         measured = {}
-        for spiking_vectors, baseline_vectors in pairs(vectors, tokens=args.sample_tokens):
+        for spiking_vectors, baseline_vectors in pairs(vectors, tokens=sample_tokens):
             for v in (spiking_vectors, baseline_vectors):
                 print(f"gate-level activity of {v.block} ({len(v)} vectors)...", flush=True)
-                measured[v.block] = measure(v, build_root=Path(args.build))
+                measured[v.block] = measure(v, build_root=Path(build))
         per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
         results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
         report["activity"] = {"measured": measured, "results": results}
         text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
-    out = Path(args.build) / "energy"
+    out = Path(build) / "energy"
     out.mkdir(parents=True, exist_ok=True)
     for path, body in ((out / "energy.json", json.dumps(report, indent=2)), (out / "energy.md", text)):
         tmp = path.with_name(path.name + ".partial")
         tmp.write_text(body)
         tmp.replace(path)
-    print(text)
-    print(f"report: {out / 'energy.md'}")
+    report["markdown"] = text
+    return report
+
+
+def cmd_energy(args) -> int:
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.glue import get_task
+    task = get_task(args.task)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
+    model = load_packed(checkpoint, task.name)
+    report = energy_report(task, model, checkpoint, Path(args.build), sentences=args.sentences,
+                           method=args.method, sample_tokens=args.sample_tokens)
+    print(report["markdown"])
+    print(f"report: {Path(args.build) / 'energy' / 'energy.md'}")
     return 0
 
 
@@ -390,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--build", default="build")
     en.set_defaults(func=cmd_energy)
 
-    run = sub.add_parser("run", help="the main job: generate and simulate every block")
-    run.add_argument("--count", type=int, default=RUN_VECTORS)
+    run = sub.add_parser("run", help="the main job: evaluate, export vectors, generate and "
+                         "simulate every block, synthesize, estimate energy, write build/report/")
+    run.add_argument("--config", help="TOML file overriding the defaults (see README)")
     run.add_argument("--build", default="build")
     run.set_defaults(func=cmd_run)
     return parser

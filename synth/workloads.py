@@ -12,7 +12,8 @@ ratio benchmark; every pair sees the same numbers:
 - ``if_layer`` / ``mac_layer``: the first 32 inputs and 16 outputs of the layer's query
   projection (real spike trains, weights, bias, threshold), 4 lanes, 8 inputs a cycle, the
   configuration of ``benchmarks/synth_ratios.py``; the MAC layer multiplies the same spike
-  counts (0..15) by the same +-1 weights as 8-bit numbers, with the same bias and shift.
+  counts (0..15) by 8-bit weights of the same signs (magnitudes as in the code below), with
+  the bias and shift scaled to match (x 32, + 5).
 
 Expected outputs come from each block's reference, so every replay is checked bit for bit.
 """
@@ -70,7 +71,12 @@ def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vecto
     spikes = q.inputs[:tokens, :, :n]
     spiking_layer = Vectors("if_layer", ip, spikes, if_bench.reference(ip, spikes),
                             source="export", note=note + ", query projection slice")
-    mp = {"weights": ip["weights"], "bias": ip["bias"], "shift": ip["threshold_shift"],
+    # An 8-bit layer has 8-bit weights: the student's signs with magnitudes of a trained
+    # int8 layer's spread (|N(0, 32)|, 1..127, seeded). +-1 weights would let Yosys fold the
+    # multipliers away, comparing the IF layer with no conventional layer at all.
+    magnitude = np.clip(np.abs(np.random.default_rng(0).normal(0, 32, ip["weights"].shape)), 1, 127)
+    weights8 = (ip["weights"] * magnitude.astype(np.int64)).astype(np.int64)
+    mp = {"weights": weights8, "bias": ip["bias"] * 32, "shift": ip["threshold_shift"] + 5,
           "act_width": 8, "weight_width": 8, "out_width": 8, "lanes": ip["lanes"],
           "inputs_per_cycle": ip["inputs_per_cycle"]}
     counts = spikes.sum(axis=-2)

@@ -1,0 +1,247 @@
+"""The main job, ``sorbet-hw run [--config FILE.toml]``: model to report in one command.
+
+Stages, in order; each ends by writing ``build/run/<stage>.json`` atomically, and a rerun
+reuses every finished stage whose inputs (the config sections it reads) are unchanged, so an
+interrupted run leaves nothing that looks finished and resumes where it stopped:
+
+``evaluate``  the packed student (the shipped SST-2 one by default) on its dev set
+``export``    one sentence's vectors for every block instance (``build/vectors``)
+``blocks``    every block's default configuration generated and replayed with random and
+              directed vectors (spiking blocks on Verilator and Icarus, baselines on Icarus)
+``replay``    the exported real instances of layer 0 (PTsoftmax rows, both norms, the
+              384 x 384 query projection) replayed bit for bit
+``synth``     every block's default configuration: Yosys generic and iCE40 + nextpnr
+``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
+``report``    ``build/report/index.html`` with tables and plots
+
+The whole-layer RTL is not part of it yet (the encoder layer generator does not exist).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from hw.blocks import BLOCKS
+from model.params import ParameterError
+
+BLOCK_NAMES = list(BLOCKS)
+SECTIONS = {
+    "model": {"task": "sst2", "checkpoint": "", "data": ""},
+    "design": {"blocks": BLOCK_NAMES},
+    "vectors": {"sentence": ""},
+    "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
+    "synth": {"targets": ["generic", "ice40"], "place_and_route": True},
+    "energy": {"sentences": 50, "sample_tokens": 4, "method": "both"},
+}
+RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
+          ("energy", "sample_tokens"): (1, 64)}
+CHOICES = {("design", "blocks"): tuple(BLOCK_NAMES),
+           ("simulate", "simulators"): ("verilator", "icarus"),
+           ("synth", "targets"): ("generic", "ice40"),
+           ("energy", "method"): ("ops", "activity", "both")}
+
+
+def load_config(path: Path | None) -> dict:
+    """The defaults, overridden by a TOML file; every key and value checked."""
+    config = {section: json.loads(json.dumps(values)) for section, values in SECTIONS.items()}
+    if path is None:
+        return config
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"config file {path} does not exist")
+    try:
+        import tomllib
+    except ImportError:                      # Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ParameterError(f"{path} is not valid TOML: {e}") from None
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ParameterError(f"{path}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ParameterError(f"{path}: {section} must be a table ([{section}])")
+        for key, value in values.items():
+            if key not in SECTIONS[section]:
+                raise ParameterError(f"{path}: unknown key {section}.{key}; known: "
+                                     f"{', '.join(SECTIONS[section])}")
+            default = SECTIONS[section][key]
+            if type(value) is not type(default):
+                raise ParameterError(f"{path}: {section}.{key} must be a "
+                                     f"{type(default).__name__}, got {value!r}")
+            lo_hi = RANGES.get((section, key))
+            if lo_hi and not lo_hi[0] <= value <= lo_hi[1]:
+                raise ParameterError(f"{path}: {section}.{key} = {value} is out of range "
+                                     f"{lo_hi[0]}..{lo_hi[1]}")
+            allowed = CHOICES.get((section, key))
+            for v in (value if isinstance(value, list) else [value]):
+                if allowed and v not in allowed:
+                    raise ParameterError(f"{path}: {section}.{key} takes {', '.join(allowed)}, "
+                                         f"got {v!r}")
+            config[section][key] = value
+    for key in ("checkpoint", "data"):
+        if config["model"][key] and not Path(config["model"][key]).is_file():
+            raise ParameterError(f"{path}: model.{key} file {config['model'][key]} does not exist")
+    return config
+
+
+class Run:
+    """Stage bookkeeping: records under ``build/run/``, reused when their inputs match."""
+
+    def __init__(self, config: dict, build: Path):
+        self.config, self.build = config, Path(build)
+        self.records = self.build / "run"
+        self.records.mkdir(parents=True, exist_ok=True)
+
+    def key(self, sections: tuple[str, ...]) -> str:
+        text = json.dumps({s: self.config[s] for s in sections}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work) -> dict:
+        path = self.records / f"{name}.json"
+        key = self.key(sections)
+        if path.is_file():
+            record = json.loads(path.read_text())
+            if record.get("key") == key:
+                print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
+                return record["result"]
+        print(f"[{index}/{total}] {name}...", flush=True)
+        started = time.time()
+        result = work()
+        record = {"stage": name, "key": key, "seconds": round(time.time() - started, 1),
+                  "result": result}
+        tmp = path.with_suffix(".partial")
+        tmp.write_text(json.dumps(record, indent=2, default=_plain) + "\n")
+        tmp.replace(path)
+        print(f"[{index}/{total}] {name}: done in {record['seconds']} s", flush=True)
+        return result
+
+
+def _plain(value):
+    import numpy as np
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, Path)):
+        return str(value)
+    raise TypeError(f"cannot record {type(value).__name__}")
+
+
+def run_all(config: dict, build: Path) -> Path:
+    """Every stage; returns the report's path. Raises on a failing simulation."""
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.glue import get_task, glue_dir, read_tsv
+    build = Path(build)
+    cfg_model = config["model"]
+    task = get_task(cfg_model["task"])
+    checkpoint = Path(cfg_model["checkpoint"]) if cfg_model["checkpoint"] else shipped_checkpoint(task.name)
+    model = load_packed(checkpoint, task.name)
+    run = Run(config, build)
+    stages = ["evaluate", "export", "blocks", "replay", "synth", "energy"]
+    total = len(stages) + 1
+    results: dict = {}
+
+    def evaluate():
+        from model.evaluate import evaluate_integer
+        data = Path(cfg_model["data"]) if cfg_model["data"] else glue_dir() / task.folder / "dev.tsv"
+        started = time.time()
+        metrics = evaluate_integer(model, task, read_tsv(task, data), progress=True)
+        return {"task": task.name, "checkpoint": str(checkpoint), "data": str(data),
+                "metrics": metrics, "seconds": round(time.time() - started, 1),
+                "training": json.loads(checkpoint.with_suffix(".json").read_text()).get("metrics", {})}
+
+    def export():
+        from model.export import DEFAULT_SENTENCE, export_vectors
+        sentence = config["vectors"]["sentence"] or DEFAULT_SENTENCE
+        manifest = export_vectors(model, sentence, build / "vectors", source=checkpoint.name)
+        return {"directory": str(build / "vectors"), "sentence": sentence,
+                "instances": len(manifest["instances"]), "tokens": len(manifest["token_ids"]),
+                "ptsoftmax_error": manifest["ptsoftmax_error"]}
+
+    def blocks():
+        from hw.blocks import generate, get_block
+        from sorbet_hw.cli import _bench
+        out = []
+        for block in config["design"]["blocks"]:
+            generate(block, {}, build / "verilog")
+            sims = [s for s in config["simulate"]["simulators"]
+                    if s == "icarus" or not get_block(block).baseline_of]
+            for simulator in sims:
+                print(f"    {block} on {simulator}", flush=True)
+                r = _bench(block, {}, simulator, config["simulate"]["count"], 1, build, stall=False)
+                out.append(_bench_record(r))
+        _require_passed(out)
+        return out
+
+    def replay():
+        from sim.runner import run_bench
+        out = []
+        instances = {"layer0.ptsoftmax": "ptsoftmax", "layer0.attention_norm": "bspn",
+                     "layer0.output_norm": "bspn", "layer0.query": "if_layer"}
+        for name, block in instances.items():
+            if block not in config["design"]["blocks"]:
+                continue
+            for simulator in config["simulate"]["simulators"]:
+                print(f"    {name} on {simulator}", flush=True)
+                r = run_bench(build / "vectors" / f"{name}.npz", simulator, build_root=build)
+                out.append({"instance": name, **_bench_record(r)})
+        _require_passed(out)
+        return out
+
+    def synth():
+        from synth.flow import synthesize, write_report
+        out = []
+        for block in config["design"]["blocks"]:
+            for target in config["synth"]["targets"]:
+                print(f"    {block} for {target}", flush=True)
+                out.append(synthesize(block, {}, target, build_root=build,
+                                      place_and_route=config["synth"]["place_and_route"]))
+        write_report(out, build / "synth")
+        return out
+
+    def energy():
+        from sorbet_hw.cli import energy_report
+        e = config["energy"]
+        return energy_report(task, model, checkpoint, build, sentences=e["sentences"],
+                             method=e["method"], sample_tokens=e["sample_tokens"],
+                             sentence=config["vectors"]["sentence"] or None)
+
+    work = {"evaluate": (evaluate, ("model",)), "export": (export, ("model", "vectors")),
+            "blocks": (blocks, ("design", "simulate")),
+            "replay": (replay, ("model", "vectors", "design", "simulate")),
+            "synth": (synth, ("design", "synth")), "energy": (energy, ("model", "vectors", "energy"))}
+    for i, name in enumerate(stages, 1):
+        fn, sections = work[name]
+        results[name] = run.stage(i, total, name, sections, fn)
+    print(f"[{total}/{total}] report...", flush=True)
+    from sorbet_hw.report import write_report
+    return write_report(results, build / "report")
+
+
+def _bench_record(r) -> dict:
+    return {"block": r.block, "simulator": r.simulator, "vectors": r.vectors, "cycles": r.cycles,
+            "cycles_per_beat": round(r.cycles_per_beat, 3), "passed": r.passed,
+            "first_mismatch": r.first_mismatch}
+
+
+def _require_passed(records: list[dict]) -> None:
+    from sim.runner import BuildError
+    failed = [r for r in records if not r["passed"]]
+    if failed:
+        r = failed[0]
+        raise BuildError(f"{r.get('instance', r['block'])} failed on {r['simulator']}: "
+                         f"{r['first_mismatch']}")
+
+
+def main(config_path: Path | None, build: Path) -> int:
+    config = load_config(config_path)
+    report = run_all(config, build)
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else None, Path("build")))

@@ -1,0 +1,154 @@
+"""The main job's report: ``build/report/index.html`` with its tables and matplotlib plots.
+
+Built from the stage results of :mod:`sorbet_hw.flow` only (no recomputation), into a
+``.partial`` folder that replaces the previous report when complete.
+"""
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def _plots(results: dict, out: Path) -> dict[str, str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    files = {}
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files[name] = name
+
+    training = results["evaluate"].get("training") or {}
+    if training.get("stages"):
+        labels, values = [], []
+        if training.get("teacher"):
+            labels.append("teacher")
+            values.append(next(iter(training["teacher"].values())))
+        for stage, metrics in training["stages"].items():
+            labels.append(stage)
+            values.append(next(iter(metrics.values())))
+        labels.append("integer (this run)")
+        values.append(next(iter(results["evaluate"]["metrics"].values())))
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.bar(labels, values, color=["gray"] + ["C0"] * (len(values) - 2) + ["C2"])
+        ax.set_ylim(min(values) - 5, max(values) + 2)
+        ax.set_ylabel("dev metric")
+        ax.set_title("accuracy per distillation step")
+        save(fig, "accuracy.png")
+
+    ops = results["energy"].get("ops")
+    if ops:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for kind, rates in ops["rates_per_layer"].items():
+            ax.plot(range(len(rates)), rates, marker="o", label=kind)
+        ax.set_xlabel("encoder layer")
+        ax.set_ylabel("spikes / neuron / step")
+        ax.set_title("spike rates per layer (offset encoding)")
+        ax.legend(fontsize=7, ncol=3)
+        save(fig, "spike_rates.png")
+
+    synth = results["synth"]
+    from hw.blocks import BLOCKS
+    pairs = [(b.baseline_of, name) for name, b in BLOCKS.items() if b.baseline_of]
+    generic = {r["block"]: r for r in synth if r["target"] == "generic"}
+    if all(s in generic and b in generic for s, b in pairs):
+        import numpy as np
+        fig, ax = plt.subplots(figsize=(6, 3))
+        x = np.arange(len(pairs))
+        ax.bar(x - 0.2, [generic[s]["cells"] for s, _ in pairs], 0.4, label="spiking")
+        ax.bar(x + 0.2, [generic[b]["cells"] for _, b in pairs], 0.4, label="baseline")
+        ax.set_xticks(x, [f"{s}\nvs {b}" for s, b in pairs])
+        ax.set_yscale("log")
+        ax.set_ylabel("Yosys generic cells")
+        ax.legend()
+        save(fig, "cells.png")
+
+    activity = results["energy"].get("activity")
+    if activity or ops:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        bars, labels = [], []
+        if ops:
+            r = next(r for r in ops["results"] if r["encoding"] == "offset")
+            for design, key in (("ANN (method 1)", "ann_joules"), ("SNN (method 1)", "snn_joules")):
+                bars.append({k: v[key] * 1e6 for k, v in r["per_product"].items()})
+                labels.append(design)
+        if activity:
+            r = activity["results"][0]
+            for design in ("baseline", "spiking"):
+                bars.append({k: v * 1e6 for k, v in r[design]["by_block"].items()})
+                labels.append(f"{design} (method 2)")
+        for i, parts in enumerate(bars):
+            bottom = 0.0
+            for name, value in parts.items():
+                ax.bar(i, value, bottom=bottom, label=name if i in (0, len(bars) - 1) else None)
+                bottom += value
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_ylabel("uJ per inference (MiniLM shape)")
+        ax.set_title("energy by layer kind, both methods")
+        ax.legend(fontsize=6, ncol=2)
+        save(fig, "energy.png")
+    return files
+
+
+def write_report(results: dict, out: Path) -> Path:
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    plots = _plots(results, tmp)
+    ev = results["evaluate"]
+    parts = ["<h1>sorbet-hw run</h1>",
+             f"<p>Model: {html.escape(ev['checkpoint'])} on {html.escape(ev['data'])}: "
+             f"{html.escape(', '.join(f'{k} {v:.2f}' for k, v in ev['metrics'].items()))} "
+             f"({ev['seconds']} s).</p>"]
+    if "accuracy.png" in plots:
+        parts.append('<img src="accuracy.png">')
+    ex = results["export"]
+    parts.append(f"<h2>Vectors</h2><p>{ex['instances']} block instances for "
+                 f"&ldquo;{html.escape(ex['sentence'])}&rdquo; ({ex['tokens']} tokens); PTsoftmax "
+                 f"row L1 error vs float softmax {ex['ptsoftmax_error']['base2']:.1%}.</p>")
+    parts.append("<h2>Simulation (bit exact against the integer model)</h2>")
+    rows = [[r["block"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
+             "pass" if r["passed"] else "FAIL"] for r in results["blocks"]]
+    rows += [[r["instance"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
+              "pass" if r["passed"] else "FAIL"] for r in results["replay"]]
+    parts.append(_table(["block / instance", "simulator", "vectors", "cycles", "cycles/beat", "result"], rows))
+    parts.append("<h2>Synthesis (default configurations)</h2>")
+    parts.append(_table(["block", "target", "cells", "LUT4", "DFF", "BRAM", "Fmax MHz"],
+                        [[r["block"], r["target"], r["cells"], r.get("luts"), r.get("dffs"),
+                          r.get("brams"), r.get("fmax_mhz", r.get("pnr_error"))] for r in results["synth"]]))
+    if "cells.png" in plots:
+        parts.append('<img src="cells.png">')
+    parts.append("<h2>Energy</h2>")
+    for name in ("spike_rates.png", "energy.png"):
+        if name in plots:
+            parts.append(f'<img src="{name}">')
+    parts.append(f"<pre>{html.escape(results['energy'].get('markdown', ''))}</pre>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
+    (tmp / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                                    f"<title>sorbet-hw report</title><style>{style}</style></head>"
+                                    f"<body>{''.join(parts)}</body></html>\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return out / "index.html"

@@ -1,0 +1,100 @@
+"""The main job: its TOML config is validated, and its stages are reused only when their
+inputs are unchanged."""
+import json
+
+import pytest
+
+from model.params import ParameterError
+from sorbet_hw.flow import SECTIONS, Run, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    assert load_config(None) == SECTIONS
+    config = load_config(write(tmp_path, '[simulate]\ncount = 50\nsimulators = ["icarus"]\n'))
+    assert config["simulate"] == {"count": 50, "simulators": ["icarus"]}
+    assert config["synth"] == SECTIONS["synth"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[simulation]\ncount = 5\n", "unknown section \\[simulation\\]"),
+    ("[simulate]\ncounts = 5\n", "unknown key simulate.counts; known: count, simulators"),
+    ("[simulate]\ncount = 0\n", "simulate.count = 0 is out of range 1..100000"),
+    ("[simulate]\ncount = \"many\"\n", "simulate.count must be a int"),
+    ("[synth]\ntargets = [\"asic\"]\n", "synth.targets takes generic, ice40, got 'asic'"),
+    ("[model]\ncheckpoint = \"missing.npz\"\n", "model.checkpoint file missing.npz does not exist"),
+    ("[simulate\n", "not valid TOML"),
+])
+def test_bad_configs_get_one_clear_error(tmp_path, text, message):
+    with pytest.raises(ParameterError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_config(tmp_path / "none.toml")
+
+
+def test_stages_are_reused_until_their_sections_change(tmp_path):
+    calls = []
+    config = load_config(None)
+    run = Run(config, tmp_path)
+    work = lambda: calls.append(1) or {"value": len(calls)}          # noqa: E731
+    assert run.stage(1, 2, "synth", ("synth",), work) == {"value": 1}
+    assert run.stage(1, 2, "synth", ("synth",), work) == {"value": 1}      # reused
+    config["energy"]["sentences"] = 3                                      # another section
+    assert Run(config, tmp_path).stage(1, 2, "synth", ("synth",), work) == {"value": 1}
+    config["synth"]["place_and_route"] = False
+    assert Run(config, tmp_path).stage(1, 2, "synth", ("synth",), work) == {"value": 2}
+    assert json.loads((tmp_path / "run" / "synth.json").read_text())["result"] == {"value": 2}
+
+    def interrupted():
+        raise KeyboardInterrupt
+    config["synth"]["place_and_route"] = True
+    with pytest.raises(KeyboardInterrupt):
+        Run(config, tmp_path).stage(1, 2, "synth", ("synth",), interrupted)
+    # The record of the earlier configuration stays, so nothing looks finished for this one.
+    assert Run(config, tmp_path).stage(1, 2, "synth", ("synth",), work) == {"value": 3}
+
+
+def test_the_main_job_end_to_end_on_a_small_config(tmp_path):
+    """Every stage on two blocks, then the report; a rerun reuses every stage."""
+    from sorbet_hw.flow import run_all
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\na charming , moving journey .\t1\ndull and lifeless .\t0\n")
+    config = load_config(write(tmp_path, f'''
+[model]
+data = "{data}"
+[design]
+blocks = ["bspn", "layernorm"]
+[simulate]
+count = 20
+simulators = ["icarus"]
+[synth]
+targets = ["generic"]
+place_and_route = false
+[energy]
+sentences = 2
+method = "ops"
+'''))
+    build = tmp_path / "build"
+    report = run_all(config, build)
+    text = report.read_text()
+    for name in ("accuracy.png", "spike_rates.png", "energy.png"):
+        assert f'src="{name}"' in text and (report.parent / name).stat().st_size > 1000
+    records = {p.stem: json.loads(p.read_text()) for p in (build / "run").glob("*.json")}
+    assert set(records) == {"evaluate", "export", "blocks", "replay", "synth", "energy"}
+    assert records["evaluate"]["result"]["metrics"]["accuracy"] in (0.0, 50.0, 100.0)
+    assert [r["block"] for r in records["blocks"]["result"]] == ["bspn", "layernorm"]
+    assert all(r["passed"] for r in records["replay"]["result"])
+    assert {r["instance"] for r in records["replay"]["result"]} == {"layer0.attention_norm", "layer0.output_norm"}
+    assert "| bspn | generic |" in (build / "synth" / "synth.md").read_text()
+    assert not list(build.parent.glob("**/*.partial"))
+    mtime = (build / "run" / "synth.json").stat().st_mtime
+    run_all(config, build)
+    assert (build / "run" / "synth.json").stat().st_mtime == mtime
