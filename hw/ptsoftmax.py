@@ -103,7 +103,7 @@ class PTSoftmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n, prec = self.row_length, self.out_frac_bits
+        n = self.row_length
         self._setup(m)
         stored_shape = self._stored_shape
         m.submodules.rows = rows = Memory(shape=stored_shape, depth=3 * n, init=[])

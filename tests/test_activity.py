@@ -90,3 +90,18 @@ def test_measured_energy_follows_input_activity(tmp_path):
     again = measure(Vectors("ptsoftmax", params, random_rows,
                             ptsoftmax_bench.reference(params, random_rows)), build_root=tmp_path)
     assert again == results["random"]
+
+
+def test_workload_pairs_share_their_real_inputs(tmp_path):
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.export import DEFAULT_SENTENCE, export_vectors
+    from synth.workloads import LAYER_SLICE, NORM_CHANNELS, pairs
+    export_vectors(load_packed(shipped_checkpoint("sst2")), DEFAULT_SENTENCE, tmp_path, source="test")
+    (pt, softmax), (norm, layernorm), (spiking, mac) = pairs(tmp_path, tokens=3)
+    heads, n = 12, pt.params["row_length"]
+    assert pt.inputs.shape == (heads * 3, n) and np.array_equal(pt.inputs, softmax.inputs)
+    assert norm.inputs.shape == (3, NORM_CHANNELS) and np.array_equal(norm.inputs, layernorm.inputs)
+    assert spiking.inputs.shape == (3, 16, LAYER_SLICE["inputs"])
+    assert np.array_equal(mac.inputs, spiking.inputs.sum(1))                 # the spike counts
+    assert np.array_equal(np.sign(mac.params["weights"]), spiking.params["weights"])
+    assert np.abs(mac.params["weights"]).max() > 1                           # 8-bit weights

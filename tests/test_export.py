@@ -57,7 +57,7 @@ def test_spiking_equals_integer_layer_by_layer_on_real_sentences(shipped):
 
 
 def test_a_batch_of_equal_length_sentences_equals_one_at_a_time(shipped):
-    from model.glue import get_task, glue_dir, read_tsv
+    from model.glue import glue_dir, read_tsv
     dev = read_tsv(get_task("sst2"), glue_dir() / "SST-2" / "dev.tsv")
     items = tokenize(shipped, dev)
     n = 12

@@ -1,7 +1,6 @@
 """Synthesis flow on real Yosys/nextpnr output, its errors, and the operation-count energy model."""
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
