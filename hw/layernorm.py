@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.two_pass import TwoPass
 from model.layernorm import (DEFAULT_GAMMA_FRAC_BITS, DEFAULT_GAMMA_WIDTH, check_layernorm_params,
                              sd_width)
 from model.params import signed_range
@@ -34,11 +35,12 @@ class LayerNorm(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    BSPN's two stages over a two-token memory, with LayerNorm's arithmetic: the *statistics*
-    stage accumulates sum x and sum x**2 (a squarer); at a token's end a combinational integer
-    square root and a divider give the reciprocal of C * sigma; the *output* stage computes
-    ((C x - sum x) * r >> D) * gamma >> G + beta (two multipliers). One value per cycle in
-    and out; the square root and divider are single-cycle, so they set Fmax.
+    BSPN's two passes (:class:`hw.two_pass.TwoPass`) over a two-token memory, with
+    LayerNorm's arithmetic: pass 1 accumulates sum x and sum x**2 (a squarer); at a token's
+    end a combinational integer square root and a divider give the reciprocal of C * sigma;
+    pass 2 computes ((C x - sum x) * r >> D) * gamma >> G + beta (two multipliers). One
+    value per cycle in and out; the square root and divider are single-cycle, so they set
+    Fmax.
     """
 
     def __init__(self, *, channels: int = 32, in_width: int = 12, norm_frac_bits: int = 4,
@@ -61,63 +63,34 @@ class LayerNorm(wiring.Component):
         m = Module()
         C, width = self.channels, self.in_width
         D = sd_width(C, width)
-        m.submodules.tokens = tokens = Memory(shape=signed(width), depth=2 * C, init=[])
-        write = tokens.write_port()
-        read = tokens.read_port(domain="comb")
+        p = TwoPass(m, self.i_stream, self.o_stream, group=C, width=width, channels=C,
+                    memory_name="tokens")
         affine = data.StructLayout({"gamma": signed(self.gamma_width), "beta": signed(self.out_width)})
         m.submodules.affine = affine_rom = Memory(shape=affine, depth=C, init=[
             {"gamma": int(g), "beta": int(b)} for g, b in zip(self.gamma, self.beta)])
         coeff = affine_rom.read_port(domain="comb")
 
-        addr_shape, idx_shape = range(2 * C), range(C)
         s1_shape = signed((C << (width - 1)).bit_length() + 1)
         s2_shape = unsigned((C << (2 * width - 2)).bit_length() + 1)
         r_shape = unsigned(self.norm_frac_bits + D + 1)
 
-        # Stage "statistics".
-        a_base, a_idx = Signal(addr_shape), Signal(idx_shape)
+        # Pass 1: sum x, sum x^2; sd = isqrt(C sum x^2 - (sum x)^2), r = 2^(F+D) // sd.
         a_s1, a_s2 = Signal(s1_shape), Signal(s2_shape)
-        x = self.i_stream.payload
+        x = p.x
         s1, s2 = Signal(s1_shape), Signal(s2_shape)
-        m.d.comb += [s1.eq(Mux(a_idx == 0, 0, a_s1) + x),
-                     s2.eq(Mux(a_idx == 0, 0, a_s2) + (x * x).as_unsigned())]
+        m.d.comb += [s1.eq(Mux(p.first, 0, a_s1) + x),
+                     s2.eq(Mux(p.first, 0, a_s2) + (x * x).as_unsigned())]
+        p.accumulate(a_s1, s1)
+        p.accumulate(a_s2, s2)
         variance = Signal(unsigned(2 * D + 2))
         m.d.comb += variance.eq(C * s2 - s1 * s1)
         sd = self._isqrt(m, variance)
         reciprocal = Signal(r_shape)
         m.d.comb += reciprocal.eq((1 << (self.norm_frac_bits + D)) // Mux(sd == 0, 1, sd))
+        cur_s1 = p.carry(s1, s1_shape, "s1")
+        cur_r = p.carry(reciprocal, r_shape, "r")
 
-        ab_full, ab_base, ab_s1, ab_r = Signal(), Signal(addr_shape), Signal(s1_shape), Signal(r_shape)
-
-        # Stage "output".
-        b_busy, b_base, b_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
-        b_s1, b_r = Signal(s1_shape), Signal(r_shape)
-        channel = Signal(range(C))
-        cur_base = Mux(b_busy, b_base, ab_base)
-        cur_s1 = Mux(b_busy, b_s1, ab_s1)
-        cur_r = Mux(b_busy, b_r, ab_r)
-        cur_idx = Mux(b_busy, b_idx, 0)
-        b_last = cur_idx == C - 1
-
-        out_free = ~self.o_stream.valid | self.o_stream.ready
-        b_take = ab_full & ~b_busy & out_free
-        b_step = (b_busy & out_free) | b_take
-        a_step = self.i_stream.valid & self.i_stream.ready
-        in_flight = Signal(range(3))
-        m.d.comb += self.i_stream.ready.eq((~ab_full | b_take) & ((a_idx != 0) | (in_flight != 2)))
-        m.d.sync += in_flight.eq(in_flight + (a_step & (a_idx == 0)) - (b_step & b_last))
-
-        m.d.comb += [write.addr.eq(a_base + a_idx), write.data.eq(x), write.en.eq(a_step)]
-        with m.If(b_take):
-            m.d.sync += ab_full.eq(0)
-        with m.If(a_step):
-            m.d.sync += [a_s1.eq(s1), a_s2.eq(s2)]
-            with m.If(a_idx == C - 1):
-                m.d.sync += [a_idx.eq(0), a_base.eq(Mux(a_base == 0, C, 0)), ab_full.eq(1),
-                             ab_base.eq(a_base), ab_s1.eq(s1), ab_r.eq(reciprocal)]
-            with m.Else():
-                m.d.sync += a_idx.eq(a_idx + 1)
-
+        # Pass 2: y = sat((((C x - sum x) r >> D) gamma >> G) + beta).
         centered = Signal(signed(s1_shape.width + C.bit_length() + 1))
         normalized = Signal(signed(centered.shape().width + r_shape.width + 1))
         x_hat = Signal(signed(normalized.shape().width - D))
@@ -125,27 +98,15 @@ class LayerNorm(wiring.Component):
         biased = Signal(signed(scaled.shape().width + 1))
         lo, hi = signed_range(self.out_width)
         m.d.comb += [
-            read.addr.eq(cur_base + cur_idx),
-            coeff.addr.eq(channel),
-            centered.eq(C * read.data - cur_s1),
+            coeff.addr.eq(p.channel),
+            centered.eq(C * p.stored - cur_s1),
             normalized.eq(centered * cur_r),
             x_hat.eq(normalized >> D),
             scaled.eq((x_hat * coeff.data.gamma) >> self.gamma_frac_bits),
             biased.eq(scaled + coeff.data.beta),
         ]
-        with m.If(out_free):
-            m.d.sync += self.o_stream.valid.eq(0)
-        with m.If(b_step):
-            m.d.sync += [
-                self.o_stream.valid.eq(1),
-                self.o_stream.payload.eq(Mux(biased > hi, hi, Mux(biased < lo, lo, biased))),
-                channel.eq(Mux(channel == C - 1, 0, channel + 1)),
-            ]
-            with m.If(b_last):
-                m.d.sync += b_busy.eq(0)
-            with m.Else():
-                m.d.sync += [b_busy.eq(1), b_idx.eq(cur_idx + 1), b_base.eq(cur_base),
-                             b_s1.eq(cur_s1), b_r.eq(cur_r)]
+        p.emit(Mux(biased > hi, hi, Mux(biased < lo, lo, biased)))
+        p.build()
         return m
 
     @staticmethod
