@@ -139,17 +139,18 @@ class Activity:
     toggles: int                       # 0<->1 transitions counted over all net bits
     nets: int                          # net bits with a driver
     unmatched: int                     # net bits with a driver but absent from the VCD
+    cells: int                         # cells of the netlist
 
     def as_dict(self) -> dict:
         return {"energy_j": self.energy_j, "by_driver": self.by_driver, "toggles": self.toggles,
-                "nets": self.nets, "unmatched": self.unmatched}
+                "nets": self.nets, "unmatched": self.unmatched, "cells": self.cells}
 
 
 def switching_energy(netlist_json: Path, toggles: dict[str, list[int]], top: str) -> Activity:
     """Sum over driven net bits of toggles x 1/2 C V^2 (C: sink pins + driver, see above)."""
     module = json.loads(Path(netlist_json).read_text())["modules"][top]
     load: dict[int, float] = {}                 # bit -> sink capacitance (fF)
-    driver: dict[int, str] = {}                 # bit -> driving cell type (or "input port")
+    driver: dict[int, str] = {}                 # bit -> driving cell type, "clock" or "input ports"
     for cell in module["cells"].values():
         kind = cell["type"]
         for pin, bits in cell["connections"].items():
@@ -188,7 +189,7 @@ def switching_energy(netlist_json: Path, toggles: dict[str, list[int]], top: str
         by_driver[kind] = by_driver.get(kind, 0.0) + energy
         total_toggles += n
     return Activity(sum(by_driver.values()), dict(sorted(by_driver.items())), total_toggles,
-                    len(driver), unmatched)
+                    len(driver), unmatched, len(module["cells"]))
 
 
 def _driver_capacitance(cell_type: str) -> float:
@@ -231,10 +232,9 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
                         f"{result.first_mismatch} (log: {result.log})")
     activity = switching_energy(netlist_json, count_toggles(result.vcd), vectors.block)
     result.vcd.unlink()                 # tens of MB; the counts are what is kept
-    cells = len(json.loads(netlist_json.read_text())["modules"][vectors.block]["cells"])
     n = elements(vectors)
     record = {"block": vectors.block, "config": config_key(vectors.block, params),
-              "vectors": len(vectors), "elements": n, "cycles": result.cycles, "cells": cells,
+              "vectors": len(vectors), "elements": n, "cycles": result.cycles,
               **activity.as_dict(), "energy_per_element_j": activity.energy_j / n}
     tmp = done.with_suffix(".partial")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
