@@ -13,12 +13,15 @@ from typing import Callable
 import numpy as np
 
 from hw.bspn import BSPN
+from hw.encoder_layer import EncoderLayer
 from hw.if_layer import IFLayer
 from hw.layernorm import LayerNorm
 from hw.mac_layer import MACLayer
 from hw.ptsoftmax import PTSoftmax
 from hw.softmax import Softmax
 from hw.verilog import to_verilog
+from model.encoder_layer import PARAMS as LAYER_PARAMS
+from model.integer_model import LINEARS, NORMS
 from model.params import ParameterError
 
 
@@ -28,6 +31,8 @@ class Block:
     component: type
     # Parameters that are arrays (comma-separated integers or a .npy file on the command line).
     arrays: tuple[str, ...] = ()
+    # Parameters a component takes as **keywords (a layer's flat parameters).
+    keywords: tuple[str, ...] = ()
     # Parameters that `complete` consumes (not the component's own), for error messages.
     extra_params: tuple[str, ...] = ()
     # For a conventional baseline: the spiking block it stands in for (synthesis ratios).
@@ -44,7 +49,8 @@ class Block:
     def resolve(self, params: dict) -> dict:
         """Every parameter of the generator, explicit (what a vector file records)."""
         params = self.complete({**self.defaults(), **params})
-        known = set(inspect.signature(self.component.__init__).parameters) - {"self"}
+        sig = inspect.signature(self.component.__init__).parameters
+        known = {k for k, p in sig.items() if p.kind != p.VAR_KEYWORD} - {"self"} | set(self.keywords)
         unknown = sorted(set(params) - known)
         if unknown:
             raise ParameterError(f"{self.name} has no parameter {', '.join(unknown)}; "
@@ -96,11 +102,32 @@ def _bspn_complete(params: dict) -> dict:
     return params
 
 
+def _encoder_layer_complete(params: dict) -> dict:
+    """Without weights: the demo layer of (hidden, heads, ffn, tokens, seed)."""
+    from model.encoder_layer import demo_params
+    shape = {k: params.pop(k) for k in ("hidden", "ffn", "seed") if k in params}
+    if params.get("query_weights") is None:
+        demo = demo_params(hidden=shape.get("hidden", 32), ffn=shape.get("ffn", 64),
+                           heads=params.get("heads", 2), tokens=params.get("tokens", 4),
+                           weight_kind=params.get("weight_kind", "binary"), seed=shape.get("seed", 0))
+        params = {**demo, **{k: v for k, v in params.items() if v is not None}}
+    hidden, ffn = np.shape(params["intermediate_weights"])
+    common = int(np.gcd(hidden, ffn))
+    for name in ("lanes", "inputs_per_cycle"):
+        if params.get(name) is None:
+            params[name] = int(np.gcd(32, common))
+    return params
+
+
 BLOCKS = {
     "ptsoftmax": Block("ptsoftmax", PTSoftmax),
     "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
     "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete,
                       extra_params=("inputs", "outputs", "seed")),
+    "encoder_layer": Block("encoder_layer", EncoderLayer, complete=_encoder_layer_complete,
+                           arrays=tuple(f"{name}_{part}" for name in LINEARS for part in ("weights", "bias"))
+                           + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")),
+                           keywords=LAYER_PARAMS, extra_params=("hidden", "ffn", "seed")),
     # Conventional baselines of the blocks above, for synthesis and energy ratios.
     "softmax": Block("softmax", Softmax, baseline_of="ptsoftmax", complete=lambda p: {
         **p, "exp_bits": p["out_frac_bits"] if p.get("exp_bits") is None else p["exp_bits"]}),

@@ -81,9 +81,11 @@ def make_student(teacher: SequenceClassifier, cfg: DistillConfig, tokenizer, dat
 
 def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: Examples,
                      dev: Examples, cfg: DistillConfig, out: Path, *, stages=STAGES,
-                     stop_after: int | None = None, progress: bool = True) -> tuple[Student, dict]:
+                     stop_after: int | None = None, progress: bool = True,
+                     init: Path | None = None) -> tuple[Student, dict]:
     """Run the distillation stages in order into ``out`` (STAGE.pt, STAGE.json); returns the
-    final student and every stage's record."""
+    final student and every stage's record. ``init`` (a STAGE.pt of an earlier run) gives the
+    first stage its starting weights, to train a finished stage further."""
     for s in stages:
         check_choice("stage", s, STAGES)
     if list(stages) != sorted(stages, key=STAGES.index):
@@ -95,6 +97,17 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
     out.mkdir(parents=True, exist_ok=True)
     student = make_student(teacher, cfg, tokenizer, data)
     records, previous = {}, None
+    if init is not None:
+        if not Path(init).is_file():
+            raise ModelFileError(f"--init checkpoint {init} is missing: give a STAGE.pt written "
+                                 f"by an earlier `sorbet-hw distill`")
+        try:
+            state = torch.load(init, weights_only=False)
+            student.set_stage(state["stage"])     # so that entering it again re-initializes nothing
+            student.load_state_dict(state["model"])
+        except (KeyError, RuntimeError, EOFError, ParameterError) as e:
+            raise ModelFileError(f"{init} is not a student stage checkpoint of this shape "
+                                 f"({str(e)[:80]})") from None
     for stage, stage_epochs in zip(stages, epochs):
         if previous is not None:
             student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])

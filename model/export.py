@@ -9,7 +9,9 @@ carries the block's parameters, weights included) plus ``manifest.json``:
 - ``layerL.ptsoftmax.npz``: every head's attention score rows ``[heads * tokens, tokens]`` as
   the integers PTsoftmax takes, and its probabilities;
 - ``embedding_norm.npz``, ``layerL.{attention_norm,output_norm}.npz`` (bspn): the residual
-  sums of every token and the normalized stream.
+  sums of every token and the normalized stream;
+- ``layerL.encoder_layer.npz``: the whole layer, its residual stream in ``[1, tokens, H]``
+  and out, with every weight (:mod:`model.encoder_layer`).
 
 ``sorbet-hw simulate BLOCK --vectors FILE`` replays any of them; tests replay them in cocotb.
 The manifest (format ``sorbet-hw-export``, version 1) lists the instances, the sentence, its
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.encoder_layer import layer_params
 from model.integer_model import LINEARS, IntegerStudent
 from model.params import signed_width
 from model.spiking import SpikingStudent
@@ -129,6 +132,9 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
             t["attention_sum"], t["attention_norm"])
         add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]),
             t["output_sum"], t["output_norm"])
+        add(f"layer{i}.encoder_layer", "encoder_layer", layer_params(m, i, tokens),
+            (trace[i]["embedding_norm"] if i == 0 else trace[i]["output_norm"])[None],
+            t["output_norm"][None])
     manifest = {
         "format": FORMAT, "version": VERSION, "source": source, "sentence": sentence,
         "token_ids": ids.tolist(), "tokens": enc.tokens, "time_steps": steps,

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class BenchResult:
     first_mismatch: str
     log: Path
     vcd: Path | None = None              # every net's value changes (``dump_all``)
+    build_seconds: float = 0.0           # simulator compile (0 when a build was reused)
+    sim_seconds: float = 0.0             # the simulation run itself
 
     @property
     def cycles_per_beat(self) -> float:
@@ -108,6 +111,7 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     runner = get_runner(simulator)
     if dump_all:
         _let_icarus_dump(runner)
+    started = time.time()
     try:
         runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
                      timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
@@ -122,12 +126,14 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in sys.path if p]),
     }
     xml = run_dir / "results.xml"
+    built = time.time()
     try:
         runner.test(test_module=f"sim.{vectors.block}", hdl_toplevel=vectors.block,
                     build_dir=build_dir / "obj", test_dir=run_dir, extra_env=env,
                     results_xml=str(xml), waves=waves, log_file=log_path)
     except SystemExit:
         pass          # cocotb's Verilator runner exits on a failing test; the XML says which
+    finished = time.time()
     tests, failed = get_results(xml) if xml.exists() else (0, 1)
     report = json.loads(result_path.read_text()) if result_path.exists() else {}
     result = BenchResult(
@@ -137,7 +143,8 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         beats_in=report.get("beats_in", 0), beats_out=report.get("beats_out", 0),
         mismatching_vectors=report.get("mismatching_vectors", -1),
         first_mismatch=report.get("first_mismatch") or ("" if report else f"the bench wrote no result; see {log_path}"),
-        log=log_path, vcd=(run_dir / "activity.vcd") if dump_all else None)
+        log=log_path, vcd=(run_dir / "activity.vcd") if dump_all else None,
+        build_seconds=built - started, sim_seconds=finished - built)
     if dump_all and not (run_dir / "activity.vcd").is_file():
         raise BuildError(f"icarus wrote no activity.vcd for {vectors.block}; see {log_path}")
     return result

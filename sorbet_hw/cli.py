@@ -105,6 +105,19 @@ def cmd_train_teacher(args) -> int:
     return 0
 
 
+def _stage_metrics(records: dict, init: Path | None) -> dict:
+    """Dev metrics per stage; a run continued from ``init`` lists that run's stages first."""
+    import json
+    earlier = {}
+    if init is not None:
+        for stage in ("quant", "ptsoftmax", "bspn"):
+            f = init.parent / f"{stage}.json"
+            if f.is_file():
+                earlier[stage] = json.loads(f.read_text())["dev"]
+    return {**earlier, **{(f"{k} continued" if k in earlier else k): v["dev"]
+                          for k, v in records.items()}}
+
+
 def cmd_distill(args) -> int:
     import json
     from model.bert import load_tokenizer
@@ -126,8 +139,9 @@ def cmd_distill(args) -> int:
                         epochs=epochs[0] if len(epochs) == 1 else epochs,
                         learning_rate=args.lr, seed=args.seed, weight_kind=args.weights)
     tokenizer = load_tokenizer(max_length=cfg.max_length)
+    init = Path(args.init) if args.init else None
     student, records = run_distillation(task, teacher, tokenizer, data, dev, cfg, out,
-                                        stages=args.stages.split(","))
+                                        stages=args.stages.split(","), init=init)
     if student.cfg.stage == "bspn" and "bspn" in records:
         from model.checkpoint import save_packed
         from model.evaluate import evaluate_integer
@@ -137,10 +151,11 @@ def cmd_distill(args) -> int:
         teacher_metrics = Path(args.teacher or f"build/teacher/{task.name}/teacher.pt").parent / "metrics.json"
         summary = {
             "teacher": json.loads(teacher_metrics.read_text())["dev"] if teacher_metrics.is_file() else None,
-            "stages": {k: v["dev"] for k, v in records.items()},
+            "stages": _stage_metrics(records, init),
             "integer": evaluate_integer(integer, task, dev),
             "training_seconds": {k: round(v["seconds"], 1) for k, v in records.items()},
             "distill_config": {k: v for k, v in vars(cfg).items()},
+            **({"init": str(init)} if init else {}),
         }
         path = save_packed(integer, out / "student.npz", task=task.name, metrics=summary)
         records["packed"] = {"path": str(path), **summary}
@@ -337,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--lr", type=float, default=2e-4)
     dist.add_argument("--weights", choices=["binary", "ternary"], default="binary")
     dist.add_argument("--seed", type=int, default=0)
+    dist.add_argument("--init", help="start the first stage from this STAGE.pt of an earlier run "
+                      "(to train a finished stage further)")
     dist.add_argument("-o", "--output", help="default: build/student/TASK")
     dist.set_defaults(func=cmd_distill)
 

@@ -10,11 +10,11 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
               directed vectors (spiking blocks on Verilator and Icarus, baselines on Icarus)
 ``replay``    the exported real instances of layer 0 (PTsoftmax rows, both norms, the
               384 x 384 query projection) replayed bit for bit
+``layer``     the whole encoder layer 0 of the student (:mod:`hw.encoder_layer`) generated
+              from the checkpoint and run on the sentence, checked bit for bit
 ``synth``     every block's default configuration: Yosys generic and iCE40 + nextpnr
 ``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
 ``report``    ``build/report/index.html`` with tables and plots
-
-The whole-layer RTL is not part of it yet (the encoder layer generator does not exist).
 """
 from __future__ import annotations
 
@@ -27,19 +27,23 @@ from pathlib import Path
 from hw.blocks import BLOCKS
 from model.params import ParameterError
 
-BLOCK_NAMES = list(BLOCKS)
+# Blocks with a default configuration to test, synthesize and compare; the whole layer has
+# a stage of its own.
+BLOCK_NAMES = [b for b in BLOCKS if b != "encoder_layer"]
 SECTIONS = {
     "model": {"task": "sst2", "checkpoint": "", "data": ""},
     "design": {"blocks": BLOCK_NAMES},
     "vectors": {"sentence": ""},
     "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
+    "layer": {"replay": True, "lanes": 32, "simulator": "verilator"},
     "synth": {"targets": ["generic", "ice40"], "place_and_route": True},
     "energy": {"sentences": 50, "sample_tokens": 4, "method": "both"},
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
-          ("energy", "sample_tokens"): (1, 64)}
+          ("energy", "sample_tokens"): (1, 64), ("layer", "lanes"): (1, 1536)}
 CHOICES = {("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
+           ("layer", "simulator"): ("verilator", "icarus"),
            ("synth", "targets"): ("generic", "ice40"),
            ("energy", "method"): ("ops", "activity", "both")}
 
@@ -140,7 +144,7 @@ def run_all(config: dict, build: Path) -> Path:
     checkpoint = Path(cfg_model["checkpoint"]) if cfg_model["checkpoint"] else shipped_checkpoint(task.name)
     model = load_packed(checkpoint, task.name)
     run = Run(config, build)
-    stages = ["evaluate", "export", "blocks", "replay", "synth", "energy"]
+    stages = ["evaluate", "export", "blocks", "replay", "layer", "synth", "energy"]
     total = len(stages) + 1
     results: dict = {}
 
@@ -191,6 +195,24 @@ def run_all(config: dict, build: Path) -> Path:
         _require_passed(out)
         return out
 
+    def layer():
+        from sim.runner import run_bench
+        from sim.vectors import load_vectors
+        if not config["layer"]["replay"]:
+            return {"skipped": True}
+        lanes = config["layer"]["lanes"]
+        vectors = load_vectors(build / "vectors" / "layer0.encoder_layer.npz")
+        vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
+        simulator = config["layer"]["simulator"]
+        print(f"    layer0.encoder_layer on {simulator}, {lanes} lanes", flush=True)
+        r = run_bench(vectors, simulator, build_root=build)
+        tokens = int(vectors.params["tokens"])
+        out = {"instance": "layer0.encoder_layer", **_bench_record(r), "tokens": tokens,
+               "lanes": lanes, "cycles_per_token": round(r.cycles / tokens),
+               "build_seconds": round(r.build_seconds, 1), "sim_seconds": round(r.sim_seconds, 1)}
+        _require_passed([out])
+        return out
+
     def synth():
         from synth.flow import synthesize, write_report
         out = []
@@ -212,6 +234,7 @@ def run_all(config: dict, build: Path) -> Path:
     work = {"evaluate": (evaluate, ("model",)), "export": (export, ("model", "vectors")),
             "blocks": (blocks, ("design", "simulate")),
             "replay": (replay, ("model", "vectors", "design", "simulate")),
+            "layer": (layer, ("model", "vectors", "layer")),
             "synth": (synth, ("design", "synth")), "energy": (energy, ("model", "vectors", "energy"))}
     for i, name in enumerate(stages, 1):
         fn, sections = work[name]

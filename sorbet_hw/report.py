@@ -132,6 +132,13 @@ def write_report(results: dict, out: Path) -> Path:
     rows += [[r["instance"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
               "pass" if r["passed"] else "FAIL"] for r in results["replay"]]
     parts.append(_table(["block / instance", "simulator", "vectors", "cycles", "cycles/beat", "result"], rows))
+    lay = results.get("layer", {})
+    if lay and not lay.get("skipped"):
+        parts.append(f"<h2>Encoder layer 0 in RTL</h2><p>The whole spiking layer generated from the "
+                     f"checkpoint ({lay['lanes']} lanes) on the sentence's {lay['tokens']} tokens: "
+                     f"<b>{'bit exact' if lay['passed'] else 'FAILED'}</b> on {lay['simulator']}, "
+                     f"{lay['cycles']:,} cycles ({lay['cycles_per_token']:,} per token), "
+                     f"simulated in {lay['sim_seconds']} s (build {lay['build_seconds']} s).</p>")
     parts.append("<h2>Synthesis (default configurations)</h2>")
     parts.append(_table(["block", "target", "cells", "LUT4", "DFF", "BRAM", "Fmax MHz"],
                         [[r["block"], r["target"], r["cells"], r.get("luts"), r.get("dffs"),

@@ -60,3 +60,27 @@ def test_epochs_per_stage_are_checked(tmp_path):
                                   data, DistillConfig(batch_size=8, epochs=(1, 2, 1)), tmp_path,
                                   progress=False)
     assert [r["step"] for r in records.values()] == [3, 6, 3]
+
+
+def test_a_finished_stage_trains_further_from_init(tmp_path):
+    import pytest
+    from model.params import ModelFileError
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+
+    def run(out, **kw):
+        return run_distillation(get_task("sst2"), teacher, load_tokenizer(max_length=12), data,
+                                data, DistillConfig(batch_size=8, epochs=1), out,
+                                progress=False, **kw)
+    first, _ = run(tmp_path / "first")
+    init = tmp_path / "first" / "bspn.pt"
+    start, records = run(tmp_path / "more", stages=("bspn",), init=init, stop_after=0)
+    assert records == {}
+    for (k, a), (_, b) in zip(first.state_dict().items(), start.state_dict().items()):
+        assert torch.equal(a, b), k            # the continued stage starts where init ended
+    more, records = run(tmp_path / "more", stages=("bspn",), init=init)
+    assert list(records) == ["bspn"] and records["bspn"]["step"] == 3
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                      more.state_dict().values()))
+    with pytest.raises(ModelFileError, match="is missing"):
+        run(tmp_path / "none", init=tmp_path / "absent.pt")

@@ -125,7 +125,7 @@ def test_export_manifest_and_files(exported, shipped):
     assert load_export(out) == manifest
     names = {i["name"] for i in manifest["instances"]}
     assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
-    assert len(names) == 1 + 9 * len(shipped.layers)
+    assert len(names) == 1 + 10 * len(shipped.layers)
     q = load_vectors(out / "layer0.query.npz")
     assert q.inputs.shape == (len(manifest["token_ids"]), 16, 384)
     assert 0 <= manifest["ptsoftmax_error"]["base2"] < 1

@@ -1,0 +1,79 @@
+"""Encoder layer in RTL: cycles and simulation time of one sentence through one layer.
+
+1. The real layer 0 of the shipped SST-2 student on the default sentence, on Verilator:
+   cycles, cycles per token, Verilator build and simulation wall time (goal: under 60 s).
+2. Scaling with lanes and with sentence length, measured on a demo layer of the same
+   structure (hidden 64, 4 heads, FFN 256; Icarus, whose cycles equal Verilator's), beside
+   the generator's estimate; the estimate then extrapolates the real layer.
+
+    python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hw.blocks import get_block  # noqa: E402
+from hw.encoder_layer import EncoderLayer  # noqa: E402
+from sim.encoder_layer import make_vectors  # noqa: E402
+from sim.runner import run_bench  # noqa: E402
+
+DEMO = dict(hidden=64, heads=4, ffn=256)
+
+
+def real_layer(lanes: int, build: Path) -> None:
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.export import DEFAULT_SENTENCE, export_vectors
+    from sim.vectors import load_vectors
+    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = export_vectors(model, DEFAULT_SENTENCE, Path(tmp) / "v", source="benchmark")
+        vectors = load_vectors(Path(tmp) / "v" / "layer0.encoder_layer.npz")
+    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
+    tokens = len(manifest["token_ids"])
+    started = time.time()
+    result = run_bench(vectors, "verilator", build_root=build)
+    total = time.time() - started
+    estimate = EncoderLayer(**vectors.params).cycles_estimate()
+    print(f"real layer 0 (384 hidden, 12 heads, FFN 1536, T = 16), {tokens} tokens, {lanes} lanes:")
+    print(f"  {'bit exact' if result.passed else 'MISMATCH: ' + result.first_mismatch}")
+    print(f"  cycles {result.cycles:,} ({result.cycles // tokens:,} per token; estimate {estimate:,})")
+    print(f"  Verilator build {result.build_seconds:.1f} s (0 if reused), simulation "
+          f"{result.sim_seconds:.1f} s, total {total:.1f} s")
+
+
+def scaling(build: Path) -> None:
+    print(f"demo layer {DEMO}, one random sentence, Icarus:")
+    print(f"{'tokens':>6} {'lanes':>5} {'cycles':>9} {'per token':>9} {'estimate':>9} {'sim s':>6}")
+    for tokens, lanes in ((4, 16), (8, 16), (16, 16), (8, 4), (8, 8), (8, 32)):
+        params = get_block("encoder_layer").resolve(
+            dict(DEMO, tokens=tokens, lanes=lanes, inputs_per_cycle=lanes))
+        result = run_bench(make_vectors(params, 1, seed=tokens), "icarus", build_root=build)
+        if not result.passed:
+            raise SystemExit(f"mismatch at tokens={tokens} lanes={lanes}: {result.first_mismatch}")
+        estimate = EncoderLayer(**params).cycles_estimate()
+        print(f"{tokens:>6} {lanes:>5} {result.cycles:>9,} {result.cycles // tokens:>9,} "
+              f"{estimate:>9,} {result.sim_seconds:>6.1f}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lanes", type=int, default=32)
+    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--build", type=Path, default=Path("build"))
+    args = parser.parse_args()
+    if not args.skip_scaling:
+        scaling(args.build)
+    if not args.skip_real:
+        real_layer(args.lanes, args.build)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Encoder layer generator: a whole spiking transformer layer of the student."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.bspn import BSPN
+from hw.if_layer import IFLayer
+from hw.rate_encoder import RateEncoder
+from hw.spike_counter import SpikeCounter
+from hw.spiking_attention import SpikingAttention
+from model.encoder_layer import layer_student
+from model.integer_model import LINEARS
+from model.params import ParameterError, check_divides, check_int
+
+__all__ = ["EncoderLayer"]
+
+
+class EncoderLayer(wiring.Component):
+    """One encoder layer of the spiking student, as :func:`model.encoder_layer.encoder_layer`
+    (that is :meth:`model.integer_model.IntegerStudent.layer`), for sentences of ``tokens``
+    tokens.
+
+    Parameters
+    ----------
+    **params
+        The layer's flat parameters (:mod:`model.encoder_layer`: weights, biases and
+        threshold shifts of the six linears, both norms' shifts and offsets, the exponents,
+        heads, tokens, T, widths), held in on-chip ROMs.
+    lanes, inputs_per_cycle : int
+        Parallelism of every IF layer (:class:`hw.if_layer.IFLayer`): output neurons updated
+        together, input spikes added per neuron per cycle. Each must divide both the hidden
+        and the FFN size. Defaults: 32 and 32 (or the largest common divisor below).
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(signed(norm_out_width)))
+        The residual stream entering the layer: ``tokens`` x H values, token after token.
+    o_stream : Out(stream.Signature(signed(norm_out_width)))
+        The residual stream leaving it, same order.
+
+    Architecture
+    ------------
+    A chain of streams, one sentence at a time::
+
+        in -> levels -> RateEncoder -> IF(Q), IF(K), IF(V) -> SpikeCounters -> SpikingAttention
+           -> RateEncoder -> IF(O) -> SpikeCounter -> + residual -> BSPN -> levels
+           -> RateEncoder -> IF(FFN in) -> IF(FFN out) -> SpikeCounter -> + residual -> BSPN -> out
+
+    Every projection is an accumulate-only IF layer with 1-bit (or ternary) weights in a ROM;
+    the residual stream is encoded into spike trains by IF neurons driven by a constant
+    current (level = clamp(floor(h / 2**theta + 1/2) + offset), spikes in its first steps);
+    the two FFN IF layers pass spikes directly. The residual inputs wait in memories of
+    tokens x H entries. Latency and throughput: see ``cycles_estimate``; the layer accepts a
+    new sentence once the previous one has left.
+    """
+
+    def __init__(self, *, lanes: int | None = None, inputs_per_cycle: int | None = None, **params):
+        self.params = params
+        model, layer = layer_student(params)
+        self.model, self.layer = model, layer
+        lin = layer.linears
+        H, ffn = lin["intermediate"].weights.shape
+        self.hidden, self.ffn, self.heads = H, ffn, model.heads
+        self.tokens = check_int("tokens", int(params["tokens"]), 1, 512)
+        self.steps = check_int("steps", int(params["steps"]), 1, 1024)
+        self.act_bits, self.frac_bits = model.act_bits, model.frac_bits
+        for name in LINEARS:
+            n_in, n_out = lin[name].weights.shape
+            want = {"query": (H, H), "key": (H, H), "value": (H, H), "attention_output": (H, H),
+                    "intermediate": (H, ffn), "output": (ffn, H)}[name]
+            if (n_in, n_out) != want:
+                raise ParameterError(f"{name}_weights must have shape {want}, got {(n_in, n_out)}")
+        common = int(np.gcd(H, ffn))
+        self.lanes = int(np.gcd(32, common)) if lanes is None else lanes
+        self.inputs_per_cycle = int(np.gcd(32, common)) if inputs_per_cycle is None else inputs_per_cycle
+        for name, value in (("lanes", self.lanes), ("inputs_per_cycle", self.inputs_per_cycle)):
+            check_int(name, value, 1, common)
+            check_divides(name, value, "hidden size", H)
+            check_divides(name, value, "FFN size", ffn)
+        F_ = self.frac_bits
+        self.input_shift = self._shift("input_exponent + norm_frac_bits", layer.input_exponent + F_)
+        self.ffn_input_shift = self._shift("ffn_input_exponent + norm_frac_bits",
+                                           layer.ffn_input_exponent + F_)
+        self.attention_residual_shift = self._shift(
+            "attention_output_exponent + norm_frac_bits", lin["attention_output"].exponent + F_)
+        self.output_residual_shift = self._shift("output_exponent + norm_frac_bits",
+                                                 lin["output"].exponent + F_)
+        self.attention = model.attention_params(layer)
+        self._check_blocks()
+        value = signed(int(model.config["norm_out_width"]))
+        super().__init__({"i_stream": In(stream.Signature(value)),
+                          "o_stream": Out(stream.Signature(value))})
+
+    @staticmethod
+    def _shift(name: str, value: int) -> int:
+        if value < 0:
+            raise ParameterError(f"{name} = {value} must be >= 0 (a left shift in hardware)")
+        return check_int(name, int(value), 0, 24)
+
+    def _check_blocks(self) -> None:
+        """Build every sub-block once so that a parameter out of range fails here."""
+        for block in (self._if_layer("query"), self._attention(), self._norm("attention_norm")):
+            block._MustUse__silence = True     # checked, not elaborated: no unused warning
+
+    # -- sub-blocks ---------------------------------------------------------------------
+    def _if_layer(self, name: str) -> IFLayer:
+        lin = self.layer.linears[name]
+        return IFLayer(lin.weights, bias=lin.bias, steps=self.steps,
+                       threshold_shift=lin.threshold_shift, act_bits=self.act_bits,
+                       weight_kind=self.model.config["weight_kind"], lanes=self.lanes,
+                       inputs_per_cycle=self.inputs_per_cycle)
+
+    def _attention(self) -> SpikingAttention:
+        at, c = self.attention, self.model.config
+        return SpikingAttention(heads=self.heads, tokens=self.tokens, head_dim=self.hidden // self.heads,
+                                steps=self.steps, act_bits=self.act_bits,
+                                score_left_shift=at["score_left_shift"],
+                                score_frac_bits=at["frac_bits"],
+                                out_frac_bits=int(c["softmax_out_frac_bits"]),
+                                rounding=c["softmax_rounding"], context_shift=at["context_shift"])
+
+    def _norm(self, name: str) -> BSPN:
+        c, norm = self.model.config, self.layer.norms[name]
+        return BSPN(channels=self.hidden, groups=int(c["norm_groups"]), in_width=norm.in_width,
+                    norm_frac_bits=int(c["norm_frac_bits"]), out_width=int(c["norm_out_width"]),
+                    gamma_shift=norm.gamma_shift, beta=norm.beta)
+
+    def _encoder(self, width: int) -> RateEncoder:
+        return RateEncoder(width=width, steps=self.steps, level_bits=self.act_bits)
+
+    def _counter(self, width: int) -> SpikeCounter:
+        return SpikeCounter(width=width, steps=self.steps, level_bits=self.act_bits)
+
+    def cycles_estimate(self) -> int:
+        """Cycles for one sentence with no output stall (the benchmark measures the real
+        figure): the IF windows dominate, T * (M / lanes) * (N / inputs_per_cycle + 1) each."""
+        T, n, H, F = self.steps, self.tokens, self.hidden, self.ffn
+        window = lambda i, o: T * (o // self.lanes) * (i // self.inputs_per_cycle + 1)  # noqa: E731
+        per_token = 2 * window(H, H) + window(H, F) + window(F, H) + 4 * H + 3 * T
+        return n * per_token + self.heads * n * n * (T + 2) + n * H
+
+    def memory_bits(self) -> dict:
+        """Bits of on-chip memory by use: weight ROMs (the six IF layers), the sentence's
+        activations (Q, K, V, context levels; both residual streams), and the blocks' row and
+        group buffers and coefficient ROMs."""
+        lin = self.layer.linears
+        wbits = 1 if self.model.config["weight_kind"] == "binary" else 2
+        n, H, b = self.tokens, self.hidden, self.act_bits
+        out_width = int(self.model.config["norm_out_width"])
+        in_width = self.layer.norms["attention_norm"].in_width
+        group = H // int(self.model.config["norm_groups"])
+        attention = self._attention()
+        attention._MustUse__silence = True
+        return {
+            "weights": sum(w.weights.size * wbits for w in lin.values()),
+            "activations": 4 * n * H * b + 2 * n * H * out_width,
+            "buffers": (3 * n * (attention.score_width - attention.score_frac_bits + 1)
+                        + 2 * (2 * group * in_width + H * (8 + out_width))),
+        }
+
+    # -- the layer ------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        H, n, b = self.hidden, self.tokens, self.act_bits
+        off, q_max = 1 << (b - 1), (1 << b) - 1
+        elements = n * H
+        in_width = self.layer.norms["attention_norm"].in_width
+        sm = m.submodules
+        sm.x_encoder = x_enc = self._encoder(H)
+        sm.query, sm.key, sm.value = (self._if_layer(name) for name in ("query", "key", "value"))
+        sm.q_counter, sm.k_counter, sm.v_counter = (self._counter(H) for _ in range(3))
+        sm.attention = attention = self._attention()
+        sm.c_encoder = c_enc = self._encoder(H)
+        sm.attention_output = if_o = self._if_layer("attention_output")
+        sm.a_counter = a_count = self._counter(H)
+        sm.attention_norm = norm1 = self._norm("attention_norm")
+        sm.f_encoder = f_enc = self._encoder(H)
+        sm.intermediate = if_in = self._if_layer("intermediate")
+        sm.output = if_out = self._if_layer("output")
+        sm.o_counter = o_count = self._counter(H)
+        sm.output_norm = norm2 = self._norm("output_norm")
+
+        # Residual inputs of both halves wait in memories (token-major, one value a word).
+        value = signed(len(self.i_stream.payload))
+        sm.h_memory = h_mem = Memory(shape=value, depth=elements, init=[])
+        sm.h1_memory = h1_mem = Memory(shape=value, depth=elements, init=[])
+
+        # One sentence at a time: inputs stop after `elements` until the last output leaves.
+        received, sent = Signal(range(elements + 1)), Signal(range(elements))
+        accepting = received != elements
+        h_write = h_mem.write_port()
+        m.d.comb += [
+            self.i_stream.ready.eq(accepting & x_enc.i_stream.ready),
+            x_enc.i_stream.valid.eq(accepting & self.i_stream.valid),
+            x_enc.i_stream.payload.eq(self._level(m, self.i_stream.payload, self.input_shift)),
+            h_write.addr.eq(received), h_write.data.eq(self.i_stream.payload),
+            h_write.en.eq(self.i_stream.valid & self.i_stream.ready),
+        ]
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += received.eq(received + 1)
+        with m.If(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += sent.eq(Mux(sent == elements - 1, 0, sent + 1))
+            with m.If(sent == elements - 1):
+                m.d.sync += received.eq(0)
+
+        # Q, K and V integrate the same spike trains: a beat goes when all three take it.
+        projections = (sm.query, sm.key, sm.value)
+        all_ready = sm.query.i_stream.ready & sm.key.i_stream.ready & sm.value.i_stream.ready
+        m.d.comb += x_enc.o_stream.ready.eq(all_ready)
+        for proj, counter, port in zip(projections, (sm.q_counter, sm.k_counter, sm.v_counter),
+                                       (attention.q_stream, attention.k_stream, attention.v_stream)):
+            m.d.comb += [proj.i_stream.valid.eq(x_enc.o_stream.valid & all_ready),
+                         proj.i_stream.payload.eq(x_enc.o_stream.payload)]
+            wiring.connect(m, proj.o_stream, counter.i_stream)
+            wiring.connect(m, counter.o_stream, port)
+
+        wiring.connect(m, attention.o_stream, c_enc.i_stream)
+        wiring.connect(m, c_enc.o_stream, if_o.i_stream)
+        wiring.connect(m, if_o.o_stream, a_count.i_stream)
+        self._residual(m, h_mem, a_count.o_stream, norm1.i_stream, self.attention_residual_shift,
+                       in_width)
+
+        # h1 feeds the FFN's encoder and waits in its memory for the second residual add.
+        h1_count = Signal(range(elements))
+        h1_write = h1_mem.write_port()
+        h1 = norm1.o_stream.payload
+        m.d.comb += [
+            norm1.o_stream.ready.eq(f_enc.i_stream.ready),
+            f_enc.i_stream.valid.eq(norm1.o_stream.valid),
+            f_enc.i_stream.payload.eq(self._level(m, h1, self.ffn_input_shift)),
+            h1_write.addr.eq(h1_count), h1_write.data.eq(h1),
+            h1_write.en.eq(norm1.o_stream.valid & norm1.o_stream.ready),
+        ]
+        with m.If(norm1.o_stream.valid & norm1.o_stream.ready):
+            m.d.sync += h1_count.eq(Mux(h1_count == elements - 1, 0, h1_count + 1))
+        wiring.connect(m, f_enc.o_stream, if_in.i_stream)
+        wiring.connect(m, if_in.o_stream, if_out.i_stream)
+        wiring.connect(m, if_out.o_stream, o_count.i_stream)
+        self._residual(m, h1_mem, o_count.o_stream, norm2.i_stream, self.output_residual_shift,
+                       in_width)
+        wiring.connect(m, norm2.o_stream, wiring.flipped(self.o_stream))
+        return m
+
+    def _level(self, m, h, theta: int):
+        """The spike encoder's level of a residual value: clamp(floor((h + (off << theta)
+        + half) / 2**theta), 0, 2**b - 1), as :meth:`IntegerStudent.encode`."""
+        b = self.act_bits
+        off, q_max = 1 << (b - 1), (1 << b) - 1
+        level = Signal(signed(len(h) + b + 2))
+        m.d.comb += level.eq((h + (off << theta) + ((1 << theta) >> 1)) >> theta)
+        return Mux(level < 0, 0, Mux(level > q_max, q_max, level))[:b]
+
+    def _residual(self, m, memory, levels, sink, shift: int, width: int) -> None:
+        """sink <- memory[k] + ((level - off) << shift) for the k-th level of the sentence."""
+        off = 1 << (self.act_bits - 1)
+        elements = self.tokens * self.hidden
+        index = Signal(range(elements))
+        read = memory.read_port(domain="comb")
+        total = Signal(signed(width))
+        m.d.comb += [read.addr.eq(index),
+                     total.eq(read.data + ((levels.payload - off).as_signed() << shift)),
+                     sink.valid.eq(levels.valid), sink.payload.eq(total), levels.ready.eq(sink.ready)]
+        with m.If(levels.valid & levels.ready):
+            m.d.sync += index.eq(Mux(index == elements - 1, 0, index + 1))

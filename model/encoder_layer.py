@@ -1,0 +1,138 @@
+"""One encoder layer of the integer student as the flat parameters its hardware takes.
+
+The arithmetic is :meth:`model.integer_model.IntegerStudent.layer` itself: :func:`encoder_layer`
+rebuilds a one-layer student from the flat parameters and runs it, so the layer block
+(`hw.encoder_layer`) and its bench (`sim.encoder_layer`) check against the very function the
+model evaluates with. :func:`layer_params` reads those parameters out of a trained student.
+
+Parameters (flat, as generator keywords and vector files carry them):
+
+- per linear L of ``query, key, value, attention_output, intermediate, output``:
+  ``L_weights`` [in, out] (+-1 or -1/0/+1), ``L_bias`` [out], ``L_threshold_shift``,
+  ``L_exponent`` (the step 2**e of its output levels);
+- per norm N of ``attention_norm, output_norm``: ``N_gamma_shift``, ``N_beta`` [H];
+- ``input_exponent``, ``ffn_input_exponent``, ``context_exponent``: steps of the levels that
+  encode the residual stream for attention and FFN, and of the attention context;
+- ``heads``, ``tokens`` (sentence length), ``steps`` (T), ``act_bits``, ``weight_kind``,
+  ``norm_groups``, ``norm_in_width``, ``norm_frac_bits``, ``norm_out_width``,
+  ``softmax_out_frac_bits``, ``softmax_rounding``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
+from model.params import ParameterError, check_divides, check_int
+
+SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups", "norm_in_width",
+           "norm_frac_bits", "norm_out_width", "softmax_out_frac_bits", "softmax_rounding",
+           "input_exponent", "ffn_input_exponent", "context_exponent")
+PARAMS = (SCALARS + tuple(f"{name}_{part}" for name in LINEARS
+                          for part in ("weights", "bias", "threshold_shift", "exponent"))
+          + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")))
+
+
+def layer_params(model: IntegerStudent, index: int, tokens: int) -> dict:
+    """The flat parameters of ``model``'s layer ``index`` for sentences of ``tokens`` tokens."""
+    layer = model.layers[index]
+    c = model.config
+    params = {"heads": model.heads, "tokens": int(tokens), "steps": int(c["time_steps"]),
+              "act_bits": model.act_bits, "weight_kind": c["weight_kind"],
+              "norm_groups": int(c["norm_groups"]), "norm_in_width": int(c["norm_in_width"]),
+              "norm_frac_bits": int(c["norm_frac_bits"]), "norm_out_width": int(c["norm_out_width"]),
+              "softmax_out_frac_bits": int(c["softmax_out_frac_bits"]),
+              "softmax_rounding": c["softmax_rounding"],
+              "input_exponent": int(layer.input_exponent),
+              "ffn_input_exponent": int(layer.ffn_input_exponent),
+              "context_exponent": int(layer.context_exponent)}
+    for name in LINEARS:
+        lin = layer.linears[name]
+        params.update({f"{name}_weights": lin.weights.astype(np.int64),
+                       f"{name}_bias": lin.bias.astype(np.int64),
+                       f"{name}_threshold_shift": int(lin.threshold_shift),
+                       f"{name}_exponent": int(lin.exponent)})
+    for name in NORMS:
+        norm = layer.norms[name]
+        if norm.in_width != c["norm_in_width"]:
+            raise ParameterError(f"{name} of layer {index} has in_width {norm.in_width}, "
+                                 f"not the config's {c['norm_in_width']}")
+        params.update({f"{name}_gamma_shift": norm.gamma_shift.astype(np.int64),
+                       f"{name}_beta": norm.beta.astype(np.int64)})
+    return params
+
+
+def layer_student(params: dict) -> tuple[IntegerStudent, Layer]:
+    """A one-layer :class:`IntegerStudent` (no embeddings, no head) and its layer."""
+    try:
+        linears = {name: Linear(np.asarray(params[f"{name}_weights"], np.int64),
+                                np.asarray(params[f"{name}_bias"], np.int64),
+                                int(params[f"{name}_threshold_shift"]),
+                                int(params[f"{name}_exponent"])) for name in LINEARS}
+        norms = {name: Norm(np.asarray(params[f"{name}_gamma_shift"], np.int64),
+                            np.asarray(params[f"{name}_beta"], np.int64),
+                            int(params["norm_in_width"])) for name in NORMS}
+        layer = Layer(int(params["input_exponent"]), int(params["ffn_input_exponent"]),
+                      int(params["context_exponent"]), linears, norms)
+        hidden, ffn = linears["intermediate"].weights.shape
+        heads = int(params["heads"])
+        config = {"act_bits": int(params["act_bits"]), "time_steps": int(params["steps"]),
+                  "weight_kind": params["weight_kind"], "norm_groups": int(params["norm_groups"]),
+                  "norm_frac_bits": int(params["norm_frac_bits"]),
+                  "norm_in_width": int(params["norm_in_width"]),
+                  "norm_out_width": int(params["norm_out_width"]),
+                  "softmax_out_frac_bits": int(params["softmax_out_frac_bits"]),
+                  "softmax_rounding": params["softmax_rounding"]}
+    except KeyError as e:
+        raise ParameterError(f"encoder layer parameters lack {e.args[0]!r}") from None
+    check_divides("heads", check_int("heads", heads, 1, hidden), "hidden size", hidden)
+    bert = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn}
+    empty = np.zeros((0, hidden), np.int8)
+    model = IntegerStudent(config=config, bert=bert, num_labels=0, word=empty, position=empty,
+                           token_type=empty, embedding_exponents=(0, 0, 0),
+                           embedding_norm=norms["attention_norm"], layers=[layer],
+                           head_weight=np.zeros((0, hidden), np.float32),
+                           head_bias=np.zeros(0, np.float32))
+    return model, layer
+
+
+def encoder_layer(h, params: dict, trace: list | None = None) -> np.ndarray:
+    """The layer's output residual stream for inputs ``h[..., tokens, H]`` (signed
+    ``norm_out_width``-bit integers), as the integer student computes it."""
+    model, layer = layer_student(params)
+    return model.layer(layer, np.asarray(h, dtype=np.int64), trace)
+
+
+def demo_params(*, hidden: int = 32, heads: int = 2, ffn: int = 64, tokens: int = 4,
+                weight_kind: str = "binary", seed: int = 0) -> dict:
+    """The flat parameters of an untrained one-layer student of the given shape (random
+    weights, activation steps calibrated on random tokens): a layer for tests and demos."""
+    import torch
+    from model.bert import BertConfig
+    from model.integer_model import from_student
+    from model.student import Student, StudentConfig
+    check_int("hidden", hidden, 1, 4096)
+    check_int("heads", heads, 1, hidden)
+    check_divides("heads", heads, "hidden", hidden)
+    check_int("ffn", ffn, 1, 16384)
+    check_int("tokens", tokens, 1, 512)
+    torch.manual_seed(seed)
+    bert = BertConfig(vocab_size=64, hidden_size=hidden, num_hidden_layers=1,
+                      num_attention_heads=heads, intermediate_size=ffn,
+                      max_position_embeddings=max(tokens, 8))
+    student = Student(bert, StudentConfig(stage="quant", weight_kind=weight_kind), 2)
+    for m in student.modules():
+        if isinstance(m, torch.nn.Embedding):
+            torch.nn.init.normal_(m.weight, std=0.05)
+    ids = torch.randint(0, 64, (8, tokens))
+    student.calibrate({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                       "token_type_ids": torch.zeros_like(ids)})
+    student.set_stage("bspn")
+    return layer_params(from_student(student.eval()), 0, tokens)
+
+
+def demo_inputs(params: dict, count: int, seed: int) -> np.ndarray:
+    """``count`` random sentences ``[count, tokens, H]`` of the layer's input width."""
+    hidden = np.shape(params["query_weights"])[0]
+    width = int(params["norm_out_width"])
+    rng = np.random.default_rng(seed)
+    return rng.integers(-(1 << (width - 1)), 1 << (width - 1), size=(count, int(params["tokens"]), hidden))
