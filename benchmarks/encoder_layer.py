@@ -6,7 +6,10 @@
    structure (hidden 64, 4 heads, FFN 256; Icarus, whose cycles equal Verilator's), beside
    the generator's estimate; the estimate then extrapolates the real layer.
 
-    python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling]
+3. Synthesis (``--synth``): the tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens,
+   8 lanes) through Yosys generic and iCE40 + nextpnr; the real layer's memory bits.
+
+    python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling] [--synth]
 """
 from __future__ import annotations
 
@@ -61,17 +64,41 @@ def scaling(build: Path) -> None:
               f"{estimate:>9,} {result.sim_seconds:>6.1f}", flush=True)
 
 
+def synthesis(build: Path, lanes: int) -> None:
+    from synth.flow import synthesize
+    tiny = dict(lanes=8, inputs_per_cycle=8)
+    print("tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens, 8 lanes):")
+    for target in ("generic", "ice40"):
+        started = time.time()
+        r = synthesize("encoder_layer", tiny, target, build_root=build)
+        extra = (f" LUT4 {r.get('luts')}, DFF {r.get('dffs')}, BRAM {r.get('brams')}, "
+                 f"Fmax {r.get('fmax_mhz', r.get('pnr_error'))}" if target == "ice40" else "")
+        print(f"  {target}: {r['cells']:,} cells{extra} ({time.time() - started:.0f} s)", flush=True)
+    layer = EncoderLayer(**get_block("encoder_layer").resolve(tiny))
+    print(f"  memory bits: {layer.memory_bits()}")
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.encoder_layer import layer_params
+    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    real = EncoderLayer(**layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=lanes)
+    bits = real.memory_bits()
+    print(f"real layer 0, 12 tokens: memory bits {bits} = {sum(bits.values()) / 1e6:.2f} Mbit "
+          f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lanes", type=int, default=32)
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--synth", action="store_true")
     parser.add_argument("--build", type=Path, default=Path("build"))
     args = parser.parse_args()
     if not args.skip_scaling:
         scaling(args.build)
     if not args.skip_real:
         real_layer(args.lanes, args.build)
+    if args.synth:
+        synthesis(args.build, args.lanes)
     return 0
 
 

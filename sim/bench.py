@@ -100,9 +100,9 @@ async def reset(dut, cycles: int = 2) -> None:
 async def run_streams(dut, driver: StreamDriver, monitor: StreamMonitor, max_cycles: int) -> int:
     """Clock the agents until the monitor has every beat; return the cycles it took.
 
-    Once every input is in and the monitor is always ready, cycles without an output are
-    skipped in one wait (a layer computes for long stretches between outputs): the Python
-    side then costs per output beat, not per cycle."""
+    With no random stalls, stretches where the input waits (all sent, or not ready) and no
+    output comes are skipped in one wait (a layer computes for long stretches between
+    transfers): the Python side then costs per transfer, not per cycle."""
     driver.drive()
     monitor.drive()
     cycle = 0
@@ -111,11 +111,16 @@ async def run_streams(dut, driver: StreamDriver, monitor: StreamMonitor, max_cyc
         await ReadOnly()
         driver.sample(cycle)
         monitor.sample(cycle)
-        if driver.done and monitor.ready_prob >= 1.0 and int(monitor.valid.value) == 0:
+        input_waits = driver.done or (driver.valid_prob >= 1.0 and int(driver.ready.value) == 0)
+        if input_waits and monitor.ready_prob >= 1.0 and int(monitor.valid.value) == 0:
             left = max(max_cycles - cycle, 1)
-            await First(RisingEdge(monitor.valid), Timer(left * CLOCK_NS, unit="ns"))
+            wake = [RisingEdge(monitor.valid), Timer(left * CLOCK_NS, unit="ns")]
+            if not driver.done:
+                wake.append(RisingEdge(driver.ready))
+            await First(*wake)
             await ReadOnly()
             cycle = round((get_sim_time("ns") - start) / CLOCK_NS)
+            driver.sample(cycle)
             monitor.sample(cycle)
         await RisingEdge(dut.clk)
         cycle += 1

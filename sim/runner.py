@@ -111,6 +111,8 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     runner = get_runner(simulator)
     if dump_all:
         _let_icarus_dump(runner)
+    if simulator == "verilator":
+        _expose_only_ports(runner)
     started = time.time()
     try:
         runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
@@ -148,6 +150,22 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     if dump_all and not (run_dir / "activity.vcd").is_file():
         raise BuildError(f"icarus wrote no activity.vcd for {vectors.block}; see {log_path}")
     return result
+
+
+def _expose_only_ports(runner) -> None:
+    """cocotb's Verilator runner makes every signal public (``--public-flat-rw``), which keeps
+    Verilator from optimizing them away; the benches touch only the top-level ports, so
+    ``--public-depth 1`` is enough, and it builds a large design several times faster."""
+    build_command = runner._build_command
+
+    def lean():
+        commands = build_command()
+        verilate = commands[0]
+        if "--public-flat-rw" in verilate:
+            i = verilate.index("--public-flat-rw")
+            verilate[i:i + 1] = ["--public-depth", "1"]
+        return commands
+    runner._build_command = lean
 
 
 def _let_icarus_dump(runner) -> None:
