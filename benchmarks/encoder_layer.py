@@ -8,8 +8,11 @@
 
 3. Synthesis (``--synth``): the tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens,
    8 lanes) through Yosys generic and iCE40 + nextpnr; the real layer's memory bits.
+4. Energy from measured activity (``--activity``): the tiny demo layer's gate netlist runs
+   one random sentence in Icarus (bit exact), toggles x 1/2 C V^2 (:mod:`synth.activity`).
 
     python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling] [--synth]
+                                       [--activity]
 """
 from __future__ import annotations
 
@@ -42,7 +45,9 @@ def real_layer(lanes: int, build: Path) -> None:
     started = time.time()
     result = run_bench(vectors, "verilator", build_root=build)
     total = time.time() - started
-    estimate = EncoderLayer(**vectors.params).cycles_estimate()
+    layer = EncoderLayer(**vectors.params)
+    layer._MustUse__silence = True             # built for its figures, not elaborated
+    estimate = layer.cycles_estimate()
     print(f"real layer 0 (384 hidden, 12 heads, FFN 1536, T = 16), {tokens} tokens, {lanes} lanes:")
     print(f"  {'bit exact' if result.passed else 'MISMATCH: ' + result.first_mismatch}")
     print(f"  cycles {result.cycles:,} ({result.cycles // tokens:,} per token; estimate {estimate:,})")
@@ -52,14 +57,16 @@ def real_layer(lanes: int, build: Path) -> None:
 
 def scaling(build: Path) -> None:
     print(f"demo layer {DEMO}, one random sentence, Icarus:")
-    print(f"{'tokens':>6} {'lanes':>5} {'cycles':>9} {'per token':>9} {'estimate':>9} {'sim s':>6}")
+    print(f"{'tokens':>6} {'lanes':>5} {'cycles':>9} {'per token':>9} {'bound':>9} {'sim s':>6}")
     for tokens, lanes in ((4, 16), (8, 16), (16, 16), (8, 4), (8, 8), (8, 32)):
         params = get_block("encoder_layer").resolve(
             dict(DEMO, tokens=tokens, lanes=lanes, inputs_per_cycle=lanes))
         result = run_bench(make_vectors(params, 1, seed=tokens), "icarus", build_root=build)
         if not result.passed:
             raise SystemExit(f"mismatch at tokens={tokens} lanes={lanes}: {result.first_mismatch}")
-        estimate = EncoderLayer(**params).cycles_estimate()
+        layer = EncoderLayer(**params)
+        layer._MustUse__silence = True
+        estimate = layer.cycles_estimate()
         print(f"{tokens:>6} {lanes:>5} {result.cycles:>9,} {result.cycles // tokens:>9,} "
               f"{estimate:>9,} {result.sim_seconds:>6.1f}", flush=True)
 
@@ -75,14 +82,33 @@ def synthesis(build: Path, lanes: int) -> None:
                  f"Fmax {r.get('fmax_mhz', r.get('pnr_error'))}" if target == "ice40" else "")
         print(f"  {target}: {r['cells']:,} cells{extra} ({time.time() - started:.0f} s)", flush=True)
     layer = EncoderLayer(**get_block("encoder_layer").resolve(tiny))
+    layer._MustUse__silence = True
     print(f"  memory bits: {layer.memory_bits()}")
     from model.checkpoint import load_packed, shipped_checkpoint
     from model.encoder_layer import layer_params
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
     real = EncoderLayer(**layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=lanes)
+    real._MustUse__silence = True
     bits = real.memory_bits()
     print(f"real layer 0, 12 tokens: memory bits {bits} = {sum(bits.values()) / 1e6:.2f} Mbit "
           f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
+
+
+def activity(build: Path) -> None:
+    from synth.activity import measure
+    params = get_block("encoder_layer").resolve(dict(lanes=8, inputs_per_cycle=8))
+    vectors = make_vectors(params, 1, seed=7)
+    started = time.time()
+    r = measure(vectors, build_root=build)
+    tokens, hidden = vectors.inputs.shape[1:]
+    ffn = len(params["intermediate_weights"][0])
+    synapses = tokens * (4 * hidden * hidden + 2 * hidden * ffn)       # per time step window
+    top = sorted(r["by_driver"].items(), key=lambda kv: -kv[1])[:4]
+    print(f"tiny demo layer, one sentence of {tokens} tokens on its gates ({r['cells']:,} cells, "
+          f"{r['cycles']:,} cycles, {time.time() - started:.0f} s):")
+    print(f"  {r['energy_j'] * 1e9:.2f} nJ a sentence, {r['energy_j'] / tokens * 1e9:.2f} nJ a token, "
+          f"{r['energy_j'] / synapses * 1e12:.2f} pJ per synapse of the six projections")
+    print("  largest shares: " + ", ".join(f"{k} {v / r['energy_j']:.0%}" for k, v in top))
 
 
 def main() -> int:
@@ -91,6 +117,7 @@ def main() -> int:
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--synth", action="store_true")
+    parser.add_argument("--activity", action="store_true")
     parser.add_argument("--build", type=Path, default=Path("build"))
     args = parser.parse_args()
     if not args.skip_scaling:
@@ -99,6 +126,8 @@ def main() -> int:
         real_layer(args.lanes, args.build)
     if args.synth:
         synthesis(args.build, args.lanes)
+    if args.activity:
+        activity(args.build)
     return 0
 
 

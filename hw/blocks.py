@@ -37,6 +37,8 @@ class Block:
     extra_params: tuple[str, ...] = ()
     # For a conventional baseline: the spiking block it stands in for (synthesis ratios).
     baseline_of: str | None = None
+    # Built of other blocks (the encoder layer): not part of `all` and the per-block stages.
+    composite: bool = False
     # Turns parameters (defaults already merged in) into explicit ones: arrays for the
     # defaults given as None, demo weights from a seed.
     complete: Callable[[dict], dict] = field(default=lambda params: params)
@@ -127,7 +129,8 @@ BLOCKS = {
     "encoder_layer": Block("encoder_layer", EncoderLayer, complete=_encoder_layer_complete,
                            arrays=tuple(f"{name}_{part}" for name in LINEARS for part in ("weights", "bias"))
                            + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")),
-                           keywords=LAYER_PARAMS, extra_params=("hidden", "ffn", "seed")),
+                           keywords=LAYER_PARAMS, extra_params=("hidden", "ffn", "seed"),
+                           composite=True),
     # Conventional baselines of the blocks above, for synthesis and energy ratios.
     "softmax": Block("softmax", Softmax, baseline_of="ptsoftmax", complete=lambda p: {
         **p, "exp_bits": p["out_frac_bits"] if p.get("exp_bits") is None else p["exp_bits"]}),
@@ -136,6 +139,10 @@ BLOCKS = {
     "mac_layer": Block("mac_layer", MACLayer, arrays=("weights", "bias"), complete=_mac_layer_complete,
                        extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer"),
 }
+
+
+# The single blocks: what `synth all` and the main job's per-block stages cover.
+SINGLE_BLOCKS = [name for name, block in BLOCKS.items() if not block.composite]
 
 
 def get_block(name: str) -> Block:

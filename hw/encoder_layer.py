@@ -136,8 +136,9 @@ class EncoderLayer(wiring.Component):
         return SpikeCounter(width=width, steps=self.steps, level_bits=self.act_bits)
 
     def cycles_estimate(self) -> int:
-        """Cycles for one sentence with no output stall (the benchmark measures the real
-        figure): the IF windows dominate, T * (M / lanes) * (N / inputs_per_cycle + 1) each."""
+        """A bound on the cycles of one sentence with no output stall (the benchmark measures
+        the real figure; this bounds the bench's timeout): the IF windows dominate,
+        T * (M / lanes) * (N / inputs_per_cycle + 1) each."""
         T, n, H, F = self.steps, self.tokens, self.hidden, self.ffn
         window = lambda i, o: T * (o // self.lanes) * (i // self.inputs_per_cycle + 1)  # noqa: E731
         per_token = 2 * window(H, H) + window(H, F) + window(F, H) + 4 * H + 3 * T

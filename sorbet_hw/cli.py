@@ -211,9 +211,9 @@ def cmd_export_vectors(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from hw.blocks import BLOCKS
+    from hw.blocks import SINGLE_BLOCKS
     from synth.flow import markdown_table, synthesize, write_report
-    blocks = list(BLOCKS) if args.block == "all" else [args.block]
+    blocks = list(SINGLE_BLOCKS) if args.block == "all" else [args.block]
     if args.param and args.block == "all":
         raise ParameterError("--param needs one block, not 'all'")
     targets = ["generic", "ice40"] if args.target == "both" else [args.target]

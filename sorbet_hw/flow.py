@@ -24,12 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from hw.blocks import BLOCKS
+from hw.blocks import SINGLE_BLOCKS
 from model.params import ParameterError
 
 # Blocks with a default configuration to test, synthesize and compare; the whole layer has
 # a stage of its own.
-BLOCK_NAMES = [b for b in BLOCKS if b != "encoder_layer"]
+BLOCK_NAMES = list(SINGLE_BLOCKS)
 SECTIONS = {
     "model": {"task": "sst2", "checkpoint": "", "data": ""},
     "design": {"blocks": BLOCK_NAMES},

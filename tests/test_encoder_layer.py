@@ -79,10 +79,10 @@ def test_layer_params_round_trip_the_shipped_layer():
     assert np.array_equal(encoder_layer(h, params), model.layer(model.layers[3], h))
 
 
-@pytest.mark.realsize
+@pytest.mark.slow
 def test_real_layer_replays_the_real_sentence_bit_for_bit(tmp_path):
     """Layer 0 of the shipped student (384 hidden, 12 heads, FFN 1536, T = 16, 32 lanes) on
-    the default sentence's 12 tokens, on Verilator."""
+    the default sentence's 12 tokens, on Verilator (about 3 minutes, build included)."""
     from model.checkpoint import load_packed, shipped_checkpoint
     from model.export import DEFAULT_SENTENCE, export_vectors
     from sim.vectors import load_vectors
@@ -90,5 +90,5 @@ def test_real_layer_replays_the_real_sentence_bit_for_bit(tmp_path):
     export_vectors(model, DEFAULT_SENTENCE, tmp_path / "v", source="test")
     vectors = load_vectors(tmp_path / "v" / "layer0.encoder_layer.npz")
     assert vectors.inputs.shape == (1, 12, 384)
-    result = run_bench(vectors, "verilator")              # build/ keeps the 15-minute build
+    result = run_bench(vectors, "verilator", build_root=tmp_path)
     assert result.passed, result.first_mismatch
