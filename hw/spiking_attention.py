@@ -91,8 +91,7 @@ class SpikingAttention(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        b, d, n, heads, T = self.act_bits, self.head_dim, self.tokens, self.heads, self.steps
-        off = 1 << (b - 1)
+        b, d, n, heads = self.act_bits, self.head_dim, self.tokens, self.heads
         word = unsigned(d * b)              # one token's levels in one head
         depth = n * heads                   # address: token * heads + head
 

@@ -67,8 +67,11 @@ def cmd_simulate(args) -> int:
     if args.vectors:
         result = run_bench(Path(args.vectors), args.simulator, build_root=build)
     else:
+        from hw.blocks import get_block
+        count = args.count if args.count is not None else (
+            4 if get_block(args.block).composite else 1000)      # a layer's vector: a sentence
         result = _bench(args.block, parse_params(args.block, args.param), args.simulator,
-                        args.count, args.seed, build, stall=not args.full_speed)
+                        count, args.seed, build, stall=not args.full_speed)
     _print_results([result])
     if not result.passed:
         print(f"sorbet-hw: {result.block} failed on {result.simulator}: {result.first_mismatch}",
@@ -322,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("block", choices=list(BLOCKS))
     simp.add_argument("--param", action="append", metavar="NAME=VALUE")
     simp.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
-    simp.add_argument("--count", type=int, default=1000, help="random vectors")
+    simp.add_argument("--count", type=int, default=None,
+                      help="random vectors (default 1000; 4 sentences for encoder_layer)")
     simp.add_argument("--seed", type=int, default=1)
     simp.add_argument("--vectors", help="replay this vector file instead of random vectors")
     simp.add_argument("--full-speed", action="store_true", help="no random stalls")
