@@ -156,7 +156,8 @@ def cmd_distill(args) -> int:
             "teacher": json.loads(teacher_metrics.read_text())["dev"] if teacher_metrics.is_file() else None,
             "stages": _stage_metrics(records, init),
             "integer": evaluate_integer(integer, task, dev),
-            "training_seconds": {k: round(v["seconds"], 1) for k, v in records.items()},
+            "training_seconds": {(f"{k} continued" if init else k): round(v["seconds"], 1)
+                                 for k, v in records.items()},
             "distill_config": {k: v for k, v in vars(cfg).items()},
             **({"init": str(init)} if init else {}),
         }
