@@ -61,4 +61,4 @@ CONFIGS = {
 # minutes on two cores; that configuration runs on Icarus only.
 VERILATOR_EXCLUDED = {("mac_layer", "default")}
 
-RANDOM_VECTORS = {"default": 4_000}       # every other configuration: 1,000
+RANDOM_VECTORS = {"default": 3_000}       # every other configuration: 1,000
