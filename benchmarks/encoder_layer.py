@@ -51,7 +51,7 @@ def real_layer(lanes: int, build: Path) -> None:
     print(f"real layer 0 (384 hidden, 12 heads, FFN 1536, T = 16), {tokens} tokens, {lanes} lanes:")
     print(f"  {'bit exact' if result.passed else 'MISMATCH: ' + result.first_mismatch}")
     print(f"  cycles {result.cycles:,} ({result.cycles // tokens:,} per token; estimate {estimate:,})")
-    print(f"  Verilator build {result.build_seconds:.1f} s (0 if reused), simulation "
+    print(f"  Verilator build {result.build_seconds:.1f} s (short if reused), simulation "
           f"{result.sim_seconds:.1f} s, total {total:.1f} s")
 
 

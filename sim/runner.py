@@ -38,7 +38,7 @@ class BenchResult:
     first_mismatch: str
     log: Path
     vcd: Path | None = None              # every net's value changes (``dump_all``)
-    build_seconds: float = 0.0           # simulator compile (0 when a build was reused)
+    build_seconds: float = 0.0           # simulator compile (seconds only when a build is reused)
     sim_seconds: float = 0.0             # the simulation run itself
 
     @property
