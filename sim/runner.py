@@ -156,7 +156,9 @@ def _expose_only_ports(runner) -> None:
     """cocotb's Verilator runner makes every signal public (``--public-flat-rw``), which keeps
     Verilator from optimizing them away; the benches touch only the top-level ports, so
     ``--public-depth 1`` is enough, and it builds a large design several times faster."""
-    build_command = runner._build_command
+    build_command = getattr(runner, "_build_command", None)
+    if build_command is None:          # another cocotb: keep its flags (slower, same results)
+        return
 
     def lean():
         commands = build_command()
