@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from hw.bspn import BSPN
-from hw.encoder_layer import EncoderLayer
+from hw.encoder_layer import EncoderLayer, default_parallelism
 from hw.if_layer import IFLayer
 from hw.layernorm import LayerNorm
 from hw.mac_layer import MACLayer
@@ -113,11 +113,10 @@ def _encoder_layer_complete(params: dict) -> dict:
                            heads=params.get("heads", 2), tokens=params.get("tokens", 4),
                            weight_kind=params.get("weight_kind", "binary"), seed=shape.get("seed", 0))
         params = {**demo, **{k: v for k, v in params.items() if v is not None}}
-    hidden, ffn = np.shape(params["intermediate_weights"])
-    common = int(np.gcd(hidden, ffn))
+    parallelism = default_parallelism(*np.shape(params["intermediate_weights"]))
     for name in ("lanes", "inputs_per_cycle"):
         if params.get(name) is None:
-            params[name] = int(np.gcd(32, common))
+            params[name] = parallelism
     return params
 
 

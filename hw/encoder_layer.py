@@ -12,11 +12,17 @@ from hw.if_layer import IFLayer
 from hw.rate_encoder import RateEncoder
 from hw.spike_counter import SpikeCounter
 from hw.spiking_attention import SpikingAttention
-from model.encoder_layer import layer_student
+from model.encoder_layer import layer_student, score_width
 from model.integer_model import LINEARS
 from model.params import ParameterError, check_divides, check_int
 
-__all__ = ["EncoderLayer"]
+__all__ = ["EncoderLayer", "default_parallelism"]
+
+
+def default_parallelism(hidden: int, ffn: int) -> int:
+    """Default lanes and inputs a cycle: 32, or the largest divisor of 32 that divides both
+    the hidden and the FFN size."""
+    return int(np.gcd(32, np.gcd(hidden, ffn)))
 
 
 class EncoderLayer(wiring.Component):
@@ -80,8 +86,8 @@ class EncoderLayer(wiring.Component):
             if (n_in, n_out) != want:
                 raise ParameterError(f"{name}_weights must have shape {want}, got {(n_in, n_out)}")
         common = int(np.gcd(H, ffn))
-        self.lanes = int(np.gcd(32, common)) if lanes is None else lanes
-        self.inputs_per_cycle = int(np.gcd(32, common)) if inputs_per_cycle is None else inputs_per_cycle
+        self.lanes = default_parallelism(H, ffn) if lanes is None else lanes
+        self.inputs_per_cycle = default_parallelism(H, ffn) if inputs_per_cycle is None else inputs_per_cycle
         for name, value in (("lanes", self.lanes), ("inputs_per_cycle", self.inputs_per_cycle)):
             check_int(name, value, 1, common)
             check_divides(name, value, "hidden size", H)
@@ -159,12 +165,12 @@ class EncoderLayer(wiring.Component):
         out_width = int(self.model.config["norm_out_width"])
         in_width = self.layer.norms["attention_norm"].in_width
         group = H // int(self.model.config["norm_groups"])
-        attention = self._attention()
-        attention._MustUse__silence = True
+        at = self.attention
+        stored = score_width(H // self.heads, b, at["score_left_shift"], at["frac_bits"]) - at["frac_bits"] + 1
         return {
             "weights": sum(w.weights.size * wbits for w in lin.values()),
             "activations": 4 * n * H * b + 2 * n * H * out_width,
-            "buffers": (3 * n * (attention.score_width - attention.score_frac_bits + 1)
+            "buffers": (3 * n * stored
                         + 2 * (2 * group * in_width + H * (8 + out_width))),
         }
 

@@ -7,17 +7,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.ptsoftmax import PTSoftmax
+from model.encoder_layer import score_width
 from model.params import check_int, signed_width
 from model.ptsoftmax import check_ptsoftmax_params
 
-__all__ = ["SpikingAttention", "score_width"]
-
-
-def score_width(head_dim: int, act_bits: int, score_left_shift: int, frac_bits: int) -> int:
-    """Signed width of a score (q - off)(k - off) summed over a head, aligned for PTsoftmax."""
-    off = 1 << (act_bits - 1)
-    lo, hi = -head_dim * off * (off - 1), head_dim * off * off
-    return max(signed_width(lo << score_left_shift, hi << score_left_shift), frac_bits + 1)
+__all__ = ["SpikingAttention"]
 
 
 class SpikingAttention(wiring.Component):

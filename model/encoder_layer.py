@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from model.params import ParameterError, check_divides, check_int
+from model.params import ParameterError, check_divides, check_int, signed_width
 
 SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups", "norm_in_width",
            "norm_frac_bits", "norm_out_width", "softmax_out_frac_bits", "softmax_rounding",
@@ -30,6 +30,14 @@ SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups",
 PARAMS = (SCALARS + tuple(f"{name}_{part}" for name in LINEARS
                           for part in ("weights", "bias", "threshold_shift", "exponent"))
           + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")))
+
+
+def score_width(head_dim: int, act_bits: int, score_left_shift: int, frac_bits: int) -> int:
+    """Signed width of an attention score sum_d (q - off)(k - off) over a head (each product
+    within -off(off - 1) .. off**2), aligned for PTsoftmax by ``score_left_shift``."""
+    off = 1 << (act_bits - 1)
+    lo, hi = -head_dim * off * (off - 1), head_dim * off * off
+    return max(signed_width(lo << score_left_shift, hi << score_left_shift), frac_bits + 1)
 
 
 def layer_params(model: IntegerStudent, index: int, tokens: int) -> dict:

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.encoder_layer import layer_params
+from model.encoder_layer import layer_params, score_width
 from model.integer_model import LINEARS, IntegerStudent
-from model.params import signed_width
 from model.spiking import SpikingStudent
 from sim.vectors import VectorFileError, Vectors, save_vectors
 
@@ -57,12 +56,11 @@ def bspn_params(model: IntegerStudent, norm) -> dict:
 
 
 def ptsoftmax_params(model: IntegerStudent, layer, tokens: int) -> dict:
-    """Score width for the worst case: |(q - 8)(k - 8)| <= 64 per dimension."""
+    """Score width for the worst case (:func:`model.encoder_layer.score_width`)."""
     at = model.attention_params(layer)
     d = model.bert["hidden_size"] // model.heads
-    off = model.offset
-    lo, hi = (-d * off * (off - 1)) << at["score_left_shift"], (d * off * off) << at["score_left_shift"]
-    return {"row_length": int(tokens), "score_width": max(signed_width(lo, hi), at["frac_bits"] + 1),
+    return {"row_length": int(tokens),
+            "score_width": score_width(d, model.act_bits, at["score_left_shift"], at["frac_bits"]),
             "frac_bits": int(at["frac_bits"]), "out_frac_bits": int(model.config["softmax_out_frac_bits"]),
             "rounding": model.config["softmax_rounding"]}
 

@@ -108,8 +108,9 @@ def cmd_train_teacher(args) -> int:
     return 0
 
 
-def _stage_metrics(records: dict, init: Path | None) -> dict:
-    """Dev metrics per stage; a run continued from ``init`` lists that run's stages first."""
+def _stage_summary(records: dict, init: Path | None) -> tuple[dict, dict]:
+    """(dev metrics, training seconds) per stage. A run continued from ``init`` lists that
+    run's stages first, and the stage it trained further as "STAGE continued"."""
     import json
     earlier = {}
     if init is not None:
@@ -117,8 +118,9 @@ def _stage_metrics(records: dict, init: Path | None) -> dict:
             f = init.parent / f"{stage}.json"
             if f.is_file():
                 earlier[stage] = json.loads(f.read_text())["dev"]
-    return {**earlier, **{(f"{k} continued" if k in earlier else k): v["dev"]
-                          for k, v in records.items()}}
+    label = {k: f"{k} continued" if k in earlier else k for k in records}
+    return ({**earlier, **{label[k]: v["dev"] for k, v in records.items()}},
+            {label[k]: round(v["seconds"], 1) for k, v in records.items()})
 
 
 def cmd_distill(args) -> int:
@@ -152,12 +154,12 @@ def cmd_distill(args) -> int:
         integer = from_student(student)
         integer.meta["max_length"] = cfg.max_length
         teacher_metrics = Path(args.teacher or f"build/teacher/{task.name}/teacher.pt").parent / "metrics.json"
+        stage_metrics, stage_seconds = _stage_summary(records, init)
         summary = {
             "teacher": json.loads(teacher_metrics.read_text())["dev"] if teacher_metrics.is_file() else None,
-            "stages": _stage_metrics(records, init),
+            "stages": stage_metrics,
             "integer": evaluate_integer(integer, task, dev),
-            "training_seconds": {(f"{k} continued" if init else k): round(v["seconds"], 1)
-                                 for k, v in records.items()},
+            "training_seconds": stage_seconds,
             "distill_config": {k: v for k, v in vars(cfg).items()},
             **({"init": str(init)} if init else {}),
         }
