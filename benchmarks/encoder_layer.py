@@ -7,7 +7,7 @@
    the generator's estimate; the estimate then extrapolates the real layer.
 
 3. Synthesis (``--synth``): the tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens,
-   8 lanes) through Yosys generic and iCE40 + nextpnr; the real layer's memory bits.
+   8 lanes) through Yosys generic, iCE40 and ECP5 + nextpnr; the real layer's memory bits.
 4. Energy from measured activity (``--activity``): the tiny demo layer's gate netlist runs
    one random sentence in Icarus (bit exact), toggles x 1/2 C V^2 (:mod:`synth.activity`).
 
@@ -75,11 +75,12 @@ def synthesis(build: Path, lanes: int) -> None:
     from synth.flow import synthesize
     tiny = dict(lanes=8, inputs_per_cycle=8)
     print("tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens, 8 lanes):")
-    for target in ("generic", "ice40"):
+    for target in ("generic", "ice40", "ecp5"):
         started = time.time()
         r = synthesize("encoder_layer", tiny, target, build_root=build)
         extra = (f" LUT4 {r.get('luts')}, DFF {r.get('dffs')}, BRAM {r.get('brams')}, "
-                 f"Fmax {r.get('fmax_mhz', r.get('pnr_error'))}" if target == "ice40" else "")
+                 f"Fmax {r.get('fmax_mhz', r.get('pnr_error'))} on {r.get('device')}"
+                 if target != "generic" else "")
         print(f"  {target}: {r['cells']:,} cells{extra} ({time.time() - started:.0f} s)", flush=True)
     layer = EncoderLayer(**get_block("encoder_layer").resolve(tiny))
     layer._MustUse__silence = True

@@ -39,6 +39,11 @@ class Block:
     baseline_of: str | None = None
     # Built of other blocks (the encoder layer): not part of `all` and the per-block stages.
     composite: bool = False
+    # What `synth all` and the main job synthesize when no parameter is given: for the
+    # layers, the partly serial configuration that the ratios benchmark compares (their
+    # fully parallel defaults are 512 multipliers in the MAC layer: minutes of Yosys and
+    # no FPGA fit, and they would compare nothing the benchmark measures).
+    synth_params: dict = field(default_factory=dict)
     # Turns parameters (defaults already merged in) into explicit ones: arrays for the
     # defaults given as None, demo weights from a seed.
     complete: Callable[[dict], dict] = field(default=lambda params: params)
@@ -120,11 +125,13 @@ def _encoder_layer_complete(params: dict) -> dict:
     return params
 
 
+LAYER_SYNTH = {"lanes": 4, "inputs_per_cycle": 8}     # as synth.workloads' query slice
+
 BLOCKS = {
     "ptsoftmax": Block("ptsoftmax", PTSoftmax),
     "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
     "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete,
-                      extra_params=("inputs", "outputs", "seed")),
+                      extra_params=("inputs", "outputs", "seed"), synth_params=LAYER_SYNTH),
     "encoder_layer": Block("encoder_layer", EncoderLayer, complete=_encoder_layer_complete,
                            arrays=tuple(f"{name}_{part}" for name in LINEARS for part in ("weights", "bias"))
                            + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")),
@@ -136,7 +143,8 @@ BLOCKS = {
     "layernorm": Block("layernorm", LayerNorm, arrays=("gamma", "beta"), complete=_layernorm_complete,
                        baseline_of="bspn"),
     "mac_layer": Block("mac_layer", MACLayer, arrays=("weights", "bias"), complete=_mac_layer_complete,
-                       extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer"),
+                       extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer",
+                       synth_params=LAYER_SYNTH),
 }
 
 

@@ -21,7 +21,8 @@ class IFLayer(wiring.Component):
     ----------
     weights : array of int, shape (N, M)
         Synapses, +-1 (``weight_kind="binary"``, 1 bit each) or -1/0/+1 (``"ternary"``,
-        2 bits each), held in an on-chip ROM.
+        2 bits each), held in an on-chip ROM with a synchronous read port (block RAM on an
+        FPGA, a ROM macro on an ASIC).
     bias : array of int, shape (M,)
         Added to the membrane at the start of each window. Default: zero.
     steps : int
@@ -110,7 +111,9 @@ class IFLayer(wiring.Component):
         depth = n_groups * n_chunks
         m.submodules.weights = rom = Memory(shape=unsigned(per_cycle * lanes * wbits),
                                             depth=depth, init=self._rom_words())
-        read = rom.read_port(domain="comb")
+        # A synchronous read, as block RAM has: the port is given the address the `addr`
+        # register is about to take, so its data always belongs to `addr`.
+        read = rom.read_port()
 
         # Membranes, input and output spikes are rotating registers: the lane group and input
         # chunk being worked on always sit in the low bits, so no wide multiplexer is needed.
@@ -130,7 +133,7 @@ class IFLayer(wiring.Component):
         def rotate_in(updated):
             return membranes.eq(Cat(membranes[group_bits:], *updated))
 
-        m.d.comb += read.addr.eq(addr)
+        next_addr = Mux(addr == depth - 1, 0, addr + 1)
         group_done = group == n_groups - 1
         beat_done = (chunk == n_chunks - 1) & group_done
         window_done = step == self.steps - 1
@@ -147,7 +150,7 @@ class IFLayer(wiring.Component):
                 with m.If(loaded):
                     updated = [(v + self._synapse_sum(read.data, spikes_in, lane))[:vw]
                                for lane, v in enumerate(current)]
-                    m.d.sync += addr.eq(Mux(addr == depth - 1, 0, addr + 1))
+                    m.d.sync += addr.eq(next_addr)
                     with m.If(~beat_done):
                         m.d.sync += spikes_in.eq(spikes_in.rotate_right(per_cycle))
                     with m.If(chunk == n_chunks - 1):
@@ -180,6 +183,7 @@ class IFLayer(wiring.Component):
         # `always @*` whose inputs do not change after time zero, which left ready at X.
         m.d.comb += self.i_stream.ready.eq(
             fsm.ongoing("Integrate") & (~loaded | (beat_done & ~window_done)))
+        m.d.comb += read.addr.eq(Mux(fsm.ongoing("Integrate") & loaded, next_addr, addr))
         return m
 
     def _initial_membranes(self) -> int:

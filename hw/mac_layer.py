@@ -19,7 +19,7 @@ class MACLayer(wiring.Component):
     Parameters
     ----------
     weights : array of int, shape (N, M)
-        ``weight_width``-bit signed weights in an on-chip ROM.
+        ``weight_width``-bit signed weights in an on-chip ROM (synchronous read: block RAM).
     bias : array of int, shape (M,)
         Accumulator start value. Default: zero.
     shift : int
@@ -103,7 +103,7 @@ class MACLayer(wiring.Component):
         depth = n_groups * n_chunks
         m.submodules.weights = rom = Memory(shape=unsigned(per_cycle * lanes * self.weight_width),
                                             depth=depth, init=self._rom_words())
-        read = rom.read_port(domain="comb")
+        read = rom.read_port()          # synchronous, as the IF layer's: block RAM
         aw, xw, ow = self.acc_shape.width, self.act_width, self.out_width
         # Rotating registers, as in the IF layer: the active group and chunk in the low bits.
         accs = Signal(self.outputs * aw, init=self._initial())
@@ -113,7 +113,7 @@ class MACLayer(wiring.Component):
         chunk = Signal(range(n_chunks))
         addr = Signal(range(depth))
         current = [accs.word_select(lane, aw).as_signed() for lane in range(lanes)]
-        m.d.comb += read.addr.eq(addr)
+        next_addr = Mux(addr == depth - 1, 0, addr + 1)
         group_done = group == n_groups - 1
         out_free = ~self.o_stream.valid | self.o_stream.ready
         with m.If(self.o_stream.ready):
@@ -125,8 +125,7 @@ class MACLayer(wiring.Component):
                     m.next = "Accumulate"
             with m.State("Accumulate"):
                 updated = [(v + self._dot(read.data, x, lane))[:aw] for lane, v in enumerate(current)]
-                m.d.sync += [addr.eq(Mux(addr == depth - 1, 0, addr + 1)),
-                             x.eq(x.rotate_right(per_cycle * xw))]
+                m.d.sync += [addr.eq(next_addr), x.eq(x.rotate_right(per_cycle * xw))]
                 with m.If(chunk == n_chunks - 1):
                     m.d.sync += [chunk.eq(0), accs.eq(Cat(accs[lanes * aw:], *updated)),
                                  group.eq(Mux(group_done, 0, group + 1))]
@@ -149,6 +148,9 @@ class MACLayer(wiring.Component):
                                      accs.eq(self._initial())]
                         m.next = "Load"
         m.d.comb += self.i_stream.ready.eq(fsm.ongoing("Load"))
+        # The port reads the address `addr` is about to take (it moves in every Accumulate
+        # cycle); continuous, not FSM-scoped, for Icarus (see hw.if_layer).
+        m.d.comb += read.addr.eq(Mux(fsm.ongoing("Accumulate"), next_addr, addr))
         return m
 
     def _dot(self, word, x, lane):

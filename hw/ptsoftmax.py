@@ -43,7 +43,8 @@ class PTSoftmax(wiring.Component):
     Architecture, latency and throughput
     ------------------------------------
     Three stages, each a pass over one row, run concurrently on three rows held in a
-    3 x N entry memory: *max* (stores c = ceil(x) while tracking the maximum), *sum*
+    3 x N entry memory with one write and two synchronous read ports (block RAM on an
+    FPGA): *max* (stores c = ceil(x) while tracking the maximum), *sum*
     (accumulates 2**P >> (m - c), then a leading-one detection gives k) and *output*
     (emits 2**P >> (m - c + k)). With the output always ready it sustains one element per
     cycle in and out; the first probability of a row leaves N + 2 cycles after the row's
@@ -108,41 +109,45 @@ class PTSoftmax(wiring.Component):
         stored_shape = self._stored_shape
         m.submodules.rows = rows = Memory(shape=stored_shape, depth=3 * n, init=[])
         write = rows.write_port()
-        sum_read = rows.read_port(domain="comb")
-        out_read = rows.read_port(domain="comb")
+        # Synchronous reads, as block RAM has. A one-element row is read in the cycle after
+        # it was written, hence the bypass then.
+        bypass = (write,) if n == 1 else ()
+        sum_read = rows.read_port(transparent_for=bypass)
+        out_read = rows.read_port(transparent_for=bypass)
 
-        addr_shape = range(3 * n)
+        ptr_shape = range(3 * n)
         idx_shape = range(n)
         dist_shape = unsigned(stored_shape.width)
         sum_shape = self._sum_shape
         k_shape = self._constant_shape
 
-        # Hand-over registers between the stages: a finished row waiting for the next stage.
-        ab_full, ab_base, ab_max = Signal(), Signal(addr_shape), Signal(stored_shape)
-        bc_full, bc_base, bc_max, bc_k = Signal(), Signal(addr_shape), Signal(stored_shape), Signal(k_shape)
+        # Rows take the three slots in turn and every stage handles them in order, so each
+        # stage walks the memory with its own pointer: no slot bases, no address adders.
+        def advance(ptr):
+            return Mux(ptr == 3 * n - 1, 0, ptr + 1)
 
-        def next_base(base):
-            return Mux(base == 2 * n, 0, base + n)
+        # Hand-over registers between the stages: a finished row's figures waiting for the
+        # next stage.
+        ab_full, ab_max = Signal(), Signal(stored_shape)
+        bc_full, bc_max, bc_k = Signal(), Signal(stored_shape), Signal(k_shape)
 
         # Stage "max": store ceil(x), track the row maximum.
-        a_base, a_idx, a_max = Signal(addr_shape), Signal(idx_shape), Signal(stored_shape)
+        a_ptr, a_idx, a_max = Signal(ptr_shape), Signal(idx_shape), Signal(stored_shape)
         ceil = Signal(stored_shape)
         m.d.comb += ceil.eq(self._stored(m, self.i_stream.payload))
         row_max = Signal(stored_shape)
         m.d.comb += row_max.eq(Mux((a_idx == 0) | (ceil > a_max), ceil, a_max))
 
         # Stage "sum".
-        b_busy, b_base, b_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
+        b_busy, b_ptr, b_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
         b_max, b_sum = Signal(stored_shape), Signal(sum_shape)
-        b_cur_base = Mux(b_busy, b_base, ab_base)
         b_cur_max = Mux(b_busy, b_max, ab_max)
         b_cur_idx = Mux(b_busy, b_idx, 0)
         b_last = b_cur_idx == n - 1
 
         # Stage "output".
-        c_busy, c_base, c_idx = Signal(), Signal(addr_shape), Signal(idx_shape)
+        c_busy, c_ptr, c_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
         c_max, c_k = Signal(stored_shape), Signal(k_shape)
-        c_cur_base = Mux(c_busy, c_base, bc_base)
         c_cur_max = Mux(c_busy, c_max, bc_max)
         c_cur_k = Mux(c_busy, c_k, bc_k)
         c_cur_idx = Mux(c_busy, c_idx, 0)
@@ -162,15 +167,22 @@ class PTSoftmax(wiring.Component):
         m.d.comb += self.i_stream.ready.eq((~ab_full | b_take) & ((a_idx != 0) | (in_flight != 3)))
         m.d.sync += in_flight.eq(in_flight + (a_step & (a_idx == 0)) - (c_step & c_last))
 
+        # The read ports are given the element each stage will work on next cycle.
+        m.d.comb += [sum_read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr)),
+                     out_read.addr.eq(Mux(c_step, advance(c_ptr), c_ptr))]
+        with m.If(b_step):
+            m.d.sync += b_ptr.eq(advance(b_ptr))
+        with m.If(c_step):
+            m.d.sync += c_ptr.eq(advance(c_ptr))
+
         # -- max stage
-        m.d.comb += [write.addr.eq(a_base + a_idx), write.data.eq(ceil), write.en.eq(a_step)]
+        m.d.comb += [write.addr.eq(a_ptr), write.data.eq(ceil), write.en.eq(a_step)]
         with m.If(b_take):
             m.d.sync += ab_full.eq(0)
         with m.If(a_step):
-            m.d.sync += a_max.eq(row_max)
+            m.d.sync += [a_max.eq(row_max), a_ptr.eq(advance(a_ptr))]
             with m.If(a_idx == n - 1):
-                m.d.sync += [a_idx.eq(0), a_base.eq(next_base(a_base)),
-                             ab_full.eq(1), ab_base.eq(a_base), ab_max.eq(row_max)]
+                m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_max)]
             with m.Else():
                 m.d.sync += a_idx.eq(a_idx + 1)
 
@@ -179,7 +191,6 @@ class PTSoftmax(wiring.Component):
         term = Signal(sum_shape)
         total = Signal(sum_shape)
         m.d.comb += [
-            sum_read.addr.eq(b_cur_base + b_cur_idx),
             dist.eq(b_cur_max - sum_read.data),
             term.eq(self._term(m, dist, "sum")),
             total.eq(Mux(b_busy, b_sum, 0) + term),
@@ -188,18 +199,15 @@ class PTSoftmax(wiring.Component):
             m.d.sync += bc_full.eq(0)
         with m.If(b_step):
             with m.If(b_last):
-                m.d.sync += [b_busy.eq(0), bc_full.eq(1), bc_base.eq(b_cur_base),
-                             bc_max.eq(b_cur_max), bc_k.eq(self._row_constant(m, total))]
+                m.d.sync += [b_busy.eq(0), bc_full.eq(1), bc_max.eq(b_cur_max),
+                             bc_k.eq(self._row_constant(m, total))]
             with m.Else():
-                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_base.eq(b_cur_base),
-                             b_max.eq(b_cur_max), b_sum.eq(total)]
+                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_max.eq(b_cur_max),
+                             b_sum.eq(total)]
 
         # -- output stage
         out_dist = Signal(dist_shape)
-        m.d.comb += [
-            out_read.addr.eq(c_cur_base + c_cur_idx),
-            out_dist.eq((c_cur_max - out_read.data).as_unsigned()),
-        ]
+        m.d.comb += out_dist.eq((c_cur_max - out_read.data).as_unsigned())
         out_value = self._output(m, out_dist, c_cur_k)
         with m.If(out_free):
             m.d.sync += self.o_stream.valid.eq(0)
@@ -211,8 +219,8 @@ class PTSoftmax(wiring.Component):
             with m.If(c_last):
                 m.d.sync += c_busy.eq(0)
             with m.Else():
-                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_base.eq(c_cur_base),
-                             c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
+                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_max.eq(c_cur_max),
+                             c_k.eq(c_cur_k)]
         return m
 
     def _sum_power(self, m, total):

