@@ -8,8 +8,8 @@ Verilog and the flow are the same.
 - ``generic``: ``synth -flatten`` to Yosys's internal gate library ($_AND_, $_MUX_, $_DFF_...),
   no standard-cell library (none installs from pip): cells are counted by type, not areas.
   Memories are kept as macros, as an ASIC flow takes SRAM/ROM from a memory compiler: one
-  ``$mem_v2`` cell each, their bits reported as ``memory_bits`` (every block's buffers and
-  weight stores have synchronous reads, so they are block RAM on an FPGA too).
+  ``$mem_v2`` cell each, their bits reported as ``memory_bits`` (weight ROMs, PTsoftmax rows
+  and norm groups read synchronously, so they are block RAM on an FPGA too).
 - ``ice40``: ``synth_ice40 -flatten`` (SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K), then
   nextpnr-ice40 on an HX8K (CT256, 7,680 logic cells, 32 block RAMs of 4 kbit).
 - ``ecp5``: ``synth_ecp5 -flatten`` (LUT4, CCU2C, TRELLIS_FF, DP16KD, MULT18X18D), then
@@ -76,7 +76,6 @@ TARGET_TABLE = {t.name: t for t in (
            dsp="MULT18X18D", logic_cell="TRELLIS_COMB"),
 )}
 TARGETS = tuple(TARGET_TABLE)
-FPGA_TARGETS = tuple(name for name, t in TARGET_TABLE.items() if t.nextpnr)
 
 
 def nextpnr_executable(target: str = "ice40") -> str:
