@@ -383,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", default="build/vectors", help="output directory")
     exp.set_defaults(func=cmd_export_vectors)
 
-    syn = sub.add_parser("synth", help="synthesize blocks with Yosys (generic gates, iCE40 + "
-                         "nextpnr Fmax) and write build/synth/synth.{json,md}")
+    syn = sub.add_parser("synth", help="synthesize blocks with Yosys (generic gates, iCE40 and "
+                         "ECP5 + nextpnr Fmax) and write build/synth/synth.{json,md}")
     syn.add_argument("block", choices=["all", *BLOCKS])
     syn.add_argument("--target", choices=["generic", "ice40", "ecp5", "all"], default="all")
     syn.add_argument("--param", action="append", metavar="NAME=VALUE")
