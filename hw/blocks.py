@@ -125,7 +125,7 @@ def _encoder_layer_complete(params: dict) -> dict:
     return params
 
 
-LAYER_SYNTH = {"lanes": 4, "inputs_per_cycle": 8}     # as synth.workloads' query slice
+LAYER_SYNTH = {"lanes": 4, "inputs_per_cycle": 8}     # synth.workloads slices the query projection alike
 
 BLOCKS = {
     "ptsoftmax": Block("ptsoftmax", PTSoftmax),
