@@ -8,11 +8,12 @@
 
 3. Synthesis (``--synth``): the tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens,
    8 lanes) through Yosys generic, iCE40 and ECP5 + nextpnr; the real layer's memory bits.
+   ``--synth-real``: the real layer 0 through Yosys for the ECP5 (resources, fit; ~40 min).
 4. Energy from measured activity (``--activity``): the tiny demo layer's gate netlist runs
    one random sentence in Icarus (bit exact), toggles x 1/2 C V^2 (:mod:`synth.activity`).
 
     python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling] [--synth]
-                                       [--activity]
+                                       [--synth-real [--synth-real-lanes 16]] [--activity]
 """
 from __future__ import annotations
 
@@ -95,6 +96,21 @@ def synthesis(build: Path, lanes: int) -> None:
           f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
 
 
+def synthesis_real(build: Path, lanes: int) -> None:
+    """The real layer 0 through Yosys for the ECP5 (resources and fit; no place and route:
+    it does not fit the LFE5U-85F). About 40 minutes of Yosys on one core."""
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.encoder_layer import layer_params
+    from synth.flow import synthesize
+    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    params = dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=32)
+    started = time.time()
+    r = synthesize("encoder_layer", params, "ecp5", build_root=build, place_and_route=False)
+    print(f"real layer 0, 12 tokens, {lanes} lanes x 32 inputs a cycle, ECP5: LUT4 {r['luts']:,}, "
+          f"DFF {r['dffs']:,}, carry {r['carries']:,}, DP16KD {r['brams']}, DSP {r['dsps']} "
+          f"(LFE5U-85F: 83,640 LUT4 and FF, 208 DP16KD; {time.time() - started:.0f} s)")
+
+
 def activity(build: Path) -> None:
     from synth.activity import measure
     params = get_block("encoder_layer").resolve(dict(lanes=8, inputs_per_cycle=8))
@@ -119,6 +135,9 @@ def main() -> int:
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--synth", action="store_true")
     parser.add_argument("--activity", action="store_true")
+    parser.add_argument("--synth-real", action="store_true",
+                        help="the real layer through Yosys for the ECP5 (~40 min)")
+    parser.add_argument("--synth-real-lanes", type=int, default=16)
     parser.add_argument("--build", type=Path, default=Path("build"))
     args = parser.parse_args()
     if not args.skip_scaling:
@@ -127,6 +146,8 @@ def main() -> int:
         real_layer(args.lanes, args.build)
     if args.synth:
         synthesis(args.build, args.lanes)
+    if args.synth_real:
+        synthesis_real(args.build, args.synth_real_lanes)
     if args.activity:
         activity(args.build)
     return 0
