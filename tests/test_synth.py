@@ -15,7 +15,7 @@ def test_generic_and_ice40_reports_are_parsed(tmp_path):
     generic = flow.synthesize("bspn", SMALL_BSPN, "generic", build_root=tmp_path)
     assert generic["cells"] == sum(generic["cells_by_type"].values()) > 0
     assert any(k.startswith(("$_DFF", "$_SDFF")) for k in generic["cells_by_type"])  # Yosys gates
-    # The two group slots stay one memory macro: 2 groups x 2 channels x 6 bits.
+    # The two group slots stay one memory macro: 2 slots x 2 channels a group x 6 bits.
     assert generic["cells_by_type"]["$mem_v2"] == len(generic["memories"]) == 1
     assert generic["memory_bits"] == generic["memories"][0]["bits"] == 2 * 2 * 6
     ice40 = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path)
