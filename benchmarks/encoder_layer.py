@@ -72,6 +72,14 @@ def scaling(build: Path) -> None:
               f"{estimate:>9,} {result.sim_seconds:>6.1f}", flush=True)
 
 
+def real_layer_params(lanes: int, inputs_per_cycle: int) -> dict:
+    """Layer 0 of the shipped student for the default sentence's 12 tokens."""
+    from model.checkpoint import load_packed, shipped_checkpoint
+    from model.encoder_layer import layer_params
+    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    return dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=inputs_per_cycle)
+
+
 def synthesis(build: Path, lanes: int) -> None:
     from synth.flow import synthesize
     tiny = dict(lanes=8, inputs_per_cycle=8)
@@ -86,10 +94,7 @@ def synthesis(build: Path, lanes: int) -> None:
     layer = EncoderLayer(**get_block("encoder_layer").resolve(tiny))
     layer._MustUse__silence = True
     print(f"  memory bits: {layer.memory_bits()}")
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.encoder_layer import layer_params
-    model = load_packed(shipped_checkpoint("sst2"), "sst2")
-    real = EncoderLayer(**layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=lanes)
+    real = EncoderLayer(**real_layer_params(lanes, lanes))
     real._MustUse__silence = True
     bits = real.memory_bits()
     print(f"real layer 0, 12 tokens: memory bits {bits} = {sum(bits.values()) / 1e6:.2f} Mbit "
@@ -99,13 +104,10 @@ def synthesis(build: Path, lanes: int) -> None:
 def synthesis_real(build: Path, lanes: int) -> None:
     """The real layer 0 through Yosys for the ECP5 (resources and fit; no place and route:
     it does not fit the LFE5U-85F). About 40 minutes of Yosys on one core."""
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.encoder_layer import layer_params
     from synth.flow import synthesize
-    model = load_packed(shipped_checkpoint("sst2"), "sst2")
-    params = dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=32)
     started = time.time()
-    r = synthesize("encoder_layer", params, "ecp5", build_root=build, place_and_route=False)
+    r = synthesize("encoder_layer", real_layer_params(lanes, 32), "ecp5", build_root=build,
+                   place_and_route=False)
     print(f"real layer 0, 12 tokens, {lanes} lanes x 32 inputs a cycle, ECP5: LUT4 {r['luts']:,}, "
           f"DFF {r['dffs']:,}, carry {r['carries']:,}, DP16KD {r['brams']}, DSP {r['dsps']} "
           f"(LFE5U-85F: 83,640 LUT4 and FF, 208 DP16KD; {time.time() - started:.0f} s)")
