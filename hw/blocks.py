@@ -22,7 +22,7 @@ from hw.softmax import Softmax
 from hw.verilog import to_verilog
 from model.encoder_layer import PARAMS as LAYER_PARAMS
 from model.integer_model import LINEARS, NORMS
-from model.params import ParameterError
+from model.params import ParameterError, check_int
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,11 @@ class Block:
                 if k != "self" and p.default is not inspect.Parameter.empty}
 
     def resolve(self, params: dict) -> dict:
-        """Every parameter of the generator, explicit (what a vector file records)."""
-        params = self.complete({**self.defaults(), **params})
+        """Every parameter of the generator, explicit (what a vector file records). Values
+        must be integers where integers are meant: 1.7 is refused, never truncated."""
+        params = {k: _exact(self.name, k, v, k in self.arrays)
+                  for k, v in {**self.defaults(), **params}.items()}
+        params = self.complete(params)
         sig = inspect.signature(self.component.__init__).parameters
         known = {k for k, p in sig.items() if p.kind != p.VAR_KEYWORD} - {"self"} | set(self.keywords)
         unknown = sorted(set(params) - known)
@@ -67,6 +70,47 @@ class Block:
     def build(self, params: dict):
         return self.component(**self.resolve(params))
 
+    def check(self, params: dict) -> None:
+        """Raise ParameterError for resolved ``params`` the generator refuses (constructing
+        the component checks them; nothing is elaborated)."""
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # a refused component was never meant to run
+            self.component(**params)
+
+
+def _exact(block: str, name: str, value, is_array: bool):
+    """``value`` as the generator takes it, or a ParameterError naming the parameter when it
+    is not an integer (or an array of integers)."""
+    if value is None or isinstance(value, str):
+        return value
+    if is_array or isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            arr = np.asarray(value)
+        except ValueError:
+            raise ParameterError(f"{block} parameter {name} is not a rectangular array") from None
+        if arr.dtype.kind in "iub":
+            return arr.astype(np.int64)
+        if arr.dtype.kind == "f":
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))]
+            if bad.size == 0 and (arr.size == 0 or np.abs(arr).max() < 2 ** 62):
+                return arr.astype(np.int64)
+            shown = bad.reshape(-1)[0] if bad.size else np.abs(arr).max()
+            raise ParameterError(f"{block} parameter {name} must hold integers, found {shown}")
+        raise ParameterError(f"{block} parameter {name} must be an integer array, got {arr.dtype}")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        raise ParameterError(f"{block} parameter {name} = {value} is not an integer")
+    raise ParameterError(f"{block} parameter {name} has the wrong type ({type(value).__name__})")
+
+
+# Demo weights are made from (inputs, outputs) before the generator checks anything else: a
+# bound on their count keeps an in-range but huge shape from allocating gigabytes.
+MAX_DEMO_WEIGHTS = 1 << 22
+
 
 def _layer_complete(demo_weights: Callable[[np.random.Generator, dict, tuple], np.ndarray]):
     """Completion of a layer block: without weights, seeded random demo weights of
@@ -75,6 +119,12 @@ def _layer_complete(demo_weights: Callable[[np.random.Generator, dict, tuple], n
         seed = params.pop("seed", 0)
         shape = (params.pop("inputs", 32), params.pop("outputs", 16))
         if params.get("weights") is None:
+            check_int("inputs", shape[0], 1, 65536)
+            check_int("outputs", shape[1], 1, 65536)
+            check_int("seed", seed, 0, 2 ** 32 - 1)
+            if shape[0] * shape[1] > MAX_DEMO_WEIGHTS:
+                raise ParameterError(f"inputs x outputs = {shape[0] * shape[1]:,} demo weights "
+                                     f"exceed the limit of {MAX_DEMO_WEIGHTS:,}: pass weights")
             params["weights"] = demo_weights(np.random.default_rng(seed), params, shape)
         params["weights"] = np.asarray(params["weights"], dtype=np.int64)
         inputs, outputs = params["weights"].shape if params["weights"].ndim == 2 else shape
@@ -95,6 +145,7 @@ _mac_layer_complete = _layer_complete(lambda rng, p, shape: rng.integers(
 
 
 def _layernorm_complete(params: dict) -> dict:
+    check_int("channels", params["channels"], 2, 65536)
     if params.get("gamma") is None:
         params["gamma"] = np.full(params["channels"], 1 << params["gamma_frac_bits"], np.int64)
     if params.get("beta") is None:
@@ -103,6 +154,7 @@ def _layernorm_complete(params: dict) -> dict:
 
 
 def _bspn_complete(params: dict) -> dict:
+    check_int("channels", params["channels"], 1, 65536)
     for name in ("gamma_shift", "beta"):
         if params.get(name) is None:
             params[name] = np.zeros(params["channels"], np.int64)
@@ -189,7 +241,5 @@ def generate(name: str, params: dict, out_dir: Path, *, wrap=None) -> Path:
     path = out_dir / f"{name}.v"
     if path.exists() and path.read_text() == text:
         return path                    # unchanged: keep the timestamp, so builds are reused
-    tmp = path.with_suffix(".v.partial")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    from sorbet_hw.files import atomic_write
+    return atomic_write(path, text)

@@ -16,13 +16,13 @@ Layout of ``NAME.npz`` (format ``sorbet-hw-student``, version 1):
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from model.params import ModelFileError
+from model.params import (ModelFileError, ParameterError, check_choice, check_divides,
+                          check_int)
 
 FORMAT, VERSION = "sorbet-hw-student", 1
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
@@ -87,15 +87,11 @@ def save_packed(model: IntegerStudent, path: Path, *, task: str, metrics: dict |
                 "norm_in_width": norms, "layers": layers, "metrics": metrics or {},
                 **{k: v for k, v in model.meta.items() if k not in ("metrics",)}}
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
+    from sorbet_hw.files import atomic_path, atomic_write
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
-    tmp.replace(path)
-    side = path.with_suffix(".json")
-    tmp = side.with_name(side.name + ".partial")
-    tmp.write_text(json.dumps({k: v for k, v in manifest.items() if k != "layers"}, indent=2) + "\n")
-    tmp.replace(side)
+    atomic_write(path.with_suffix(".json"),
+                 json.dumps({k: v for k, v in manifest.items() if k != "layers"}, indent=2) + "\n")
     return path
 
 
@@ -110,17 +106,21 @@ def load_packed(path: Path, task: str | None = None) -> IntegerStudent:
     if not path.is_file():
         raise ModelFileError(f"checkpoint {path} does not exist (the shipped ones are in {SHIPPED}; "
                              f"`sorbet-hw distill` makes new ones)")
+    from sorbet_hw.files import FileFormatError, read_npz
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ModelFileError(f"{path} is not a packed checkpoint (.npz): {e}") from None
+        arrays = read_npz(path)
+    except FileFormatError as e:
+        raise ModelFileError(f"{path} is not a packed checkpoint ({e.reason})") from None
     if "manifest" not in arrays:
         raise ModelFileError(f"{path} has no manifest: not a {FORMAT} checkpoint")
+    if arrays["manifest"].dtype != np.uint8:
+        raise ModelFileError(f"{path}: its manifest is not UTF-8 JSON bytes")
     try:
         m = json.loads(arrays["manifest"].tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: manifest is not JSON ({e})") from None
+    if not isinstance(m, dict):
+        raise ModelFileError(f"{path}: manifest is not a JSON object")
     if m.get("format") != FORMAT or m.get("version") != VERSION:
         raise ModelFileError(f"{path}: format {m.get('format')!r} version {m.get('version')!r}, "
                              f"expected {FORMAT!r} version {VERSION}")
@@ -128,9 +128,86 @@ def load_packed(path: Path, task: str | None = None) -> IntegerStudent:
         raise ModelFileError(f"{path} is a {m.get('task')!r} model, not {task!r}: pass --task "
                              f"{m.get('task')} or another --checkpoint")
     try:
-        return _build(m, arrays)
-    except (KeyError, ValueError, TypeError) as e:
+        _check_manifest(m)
+        _check_dtypes(arrays)
+        model = _build(m, arrays)
+        _check_values(model)
+        return model
+    except ParameterError as e:
+        raise ModelFileError(f"{path}: value out of range ({e}): the file is damaged or was "
+                             f"not written by sorbet-hw") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise ModelFileError(f"{path}: damaged or inconsistent checkpoint ({type(e).__name__}: {e})") from None
+
+
+# Everything a checkpoint configures, with the ranges the model and the hardware accept:
+# refused on load, so that no later stage meets a 1000-bit shift or a float64 head.
+_CONFIG_RANGES = {"act_bits": (2, 8), "time_steps": (3, 1024), "norm_groups": (1, 4096),
+                  "norm_frac_bits": (0, 8), "norm_out_width": (4, 16), "norm_in_width": (2, 32),
+                  "softmax_out_frac_bits": (2, 16), "word_bits": (2, 8), "position_bits": (2, 12)}
+_BERT_RANGES = {"vocab_size": (1, 1 << 20), "hidden_size": (1, 4096), "num_hidden_layers": (1, 48),
+                "num_attention_heads": (1, 4096), "intermediate_size": (1, 16384),
+                "max_position_embeddings": (1, 4096), "type_vocab_size": (1, 16)}
+_DTYPES = {"word": ("uint8", "int8"), "position": ("int8", "int16"), "token_type": ("int8", "int16"),
+           "head.weight": ("float32",), "head.bias": ("float32",), "manifest": ("uint8",),
+           ".signs": ("uint8",), ".nonzero": ("uint8",), ".bias": ("int32",),
+           ".gamma_shift": ("int8",), ".beta": ("int16",)}
+
+
+def _check_manifest(m: dict) -> None:
+    cfg, bert = m["config"], m["bert"]
+    for name, (lo, hi) in _CONFIG_RANGES.items():
+        check_int(f"config.{name}", cfg[name], lo, hi)
+    check_int("config.time_steps", cfg["time_steps"], (1 << cfg["act_bits"]) - 1, 1024)
+    check_choice("config.weight_kind", cfg["weight_kind"], ("binary", "ternary"))
+    check_choice("config.softmax_rounding", cfg["softmax_rounding"], ("up", "nearest"))
+    for name, (lo, hi) in _BERT_RANGES.items():
+        check_int(f"bert.{name}", bert[name], lo, hi)
+    check_divides("bert.num_attention_heads", bert["num_attention_heads"], "bert.hidden_size",
+                  bert["hidden_size"])
+    check_divides("config.norm_groups", cfg["norm_groups"], "bert.hidden_size", bert["hidden_size"])
+    check_int("num_labels", m["num_labels"], 1, 16)
+    for e in m["embedding_exponents"]:
+        check_int("embedding_exponents", e, -32, 32)
+    if len(m["embedding_exponents"]) != 3:
+        raise ValueError("embedding_exponents must hold 3 integers")
+    for name, width in m["norm_in_width"].items():
+        check_int(f"norm_in_width.{name}", width, 2, 32)
+    for i, entry in enumerate(m["layers"]):
+        for name in ("input_exponent", "ffn_input_exponent", "context_exponent"):
+            check_int(f"layers.{i}.{name}", entry[name], -32, 32)
+        for name, info in entry["linears"].items():
+            check_int(f"layers.{i}.{name}.threshold_shift", info["threshold_shift"], 0, 24)
+            check_int(f"layers.{i}.{name}.exponent", info["exponent"], -32, 32)
+            for n in info["shape"]:
+                check_int(f"layers.{i}.{name}.shape", n, 1, 16384)
+        for name, info in entry["norms"].items():
+            check_int(f"layers.{i}.{name}.in_width", info["in_width"], 2, 32)
+
+
+def _check_dtypes(arrays: dict) -> None:
+    for name, arr in arrays.items():
+        allowed = _DTYPES.get(name) or next(
+            (v for k, v in _DTYPES.items() if k.startswith(".") and name.endswith(k)), None)
+        if allowed is None:
+            raise ValueError(f"unexpected array {name!r}")
+        if arr.dtype.name not in allowed:
+            raise ValueError(f"array {name!r} is {arr.dtype.name}, expected {' or '.join(allowed)}")
+
+
+def _check_values(model: IntegerStudent) -> None:
+    from model.bspn import GAMMA_SHIFT_LIMIT
+    from model.params import signed_range
+    lo, hi = signed_range(model.config["norm_out_width"])
+    norms = [model.embedding_norm] + [n for layer in model.layers for n in layer.norms.values()]
+    for norm in norms:
+        if np.abs(norm.gamma_shift).max(initial=0) > GAMMA_SHIFT_LIMIT:
+            raise ParameterError(f"a BSPN gamma_shift exceeds +-{GAMMA_SHIFT_LIMIT}")
+        if norm.beta.size and (norm.beta.min() < lo or norm.beta.max() > hi):
+            raise ParameterError(f"a BSPN beta lies outside {lo}..{hi}")
+    for name in ("head_weight", "head_bias"):
+        if not np.isfinite(getattr(model, name)).all():
+            raise ParameterError(f"the classifier {name.replace('_', ' ')} holds NaN or infinity")
 
 
 def _get(arrays: dict, name: str, size: int | None = None) -> np.ndarray:

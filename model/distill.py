@@ -21,7 +21,8 @@ from model.glue import Examples, Task
 from model.params import ModelFileError, ParameterError, check_choice
 from model.student import STAGES, Student, StudentConfig, student_from_teacher
 from model.teacher import SequenceClassifier, evaluate, new_teacher
-from model.training import LoopConfig, train_loop
+from model.training import LoopConfig, load_state, train_loop
+from sorbet_hw.files import atomic_write
 
 
 @dataclass
@@ -43,8 +44,8 @@ def load_teacher(task: Task, path: Path) -> SequenceClassifier:
     if not Path(path).is_file():
         raise ModelFileError(f"teacher checkpoint {path} is missing: run "
                              f"`sorbet-hw train-teacher --task {task.name}` first")
+    state = load_state(path, "teacher checkpoint")
     teacher = new_teacher(task)
-    state = torch.load(path, weights_only=False, map_location="cpu")
     try:
         teacher.load_state_dict(state["model"])
     except (KeyError, RuntimeError) as e:
@@ -53,6 +54,14 @@ def load_teacher(task: Task, path: Path) -> SequenceClassifier:
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
+
+
+def _load_stage(student: Student, path: Path) -> None:
+    state = load_state(path, "stage checkpoint")
+    try:
+        student.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ModelFileError(f"{path} does not fit this student ({str(e)[:80]})") from None
 
 
 def distillation_loss(task: Task, student_logits, teacher_logits, student_hidden, teacher_hidden,
@@ -101,8 +110,8 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         if not Path(init).is_file():
             raise ModelFileError(f"--init checkpoint {init} is missing: give a STAGE.pt written "
                                  f"by an earlier `sorbet-hw distill`")
+        state = load_state(init, "stage checkpoint (--init)")
         try:
-            state = torch.load(init, weights_only=False)
             student.set_stage(state["stage"])     # so that entering it again re-initializes nothing
             student.load_state_dict(state["model"])
         except (KeyError, RuntimeError, EOFError, ParameterError) as e:
@@ -110,7 +119,7 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
                                  f"({str(e)[:80]})") from None
     for stage, stage_epochs in zip(stages, epochs):
         if previous is not None:
-            student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])
+            _load_stage(student, out / f"{previous}.pt")
         student.set_stage(stage)
         done = out / f"{stage}.json"
         if done.is_file():
@@ -142,10 +151,10 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         if summary["step"] < summary["total"]:
             return student, records                  # stopped early (tests): not finished
         records[stage] = {"stage": stage, "dev": evaluate(student, task, tokenizer, dev), **summary}
-        done.write_text(json.dumps(records[stage], indent=2))
+        atomic_write(done, json.dumps(records[stage], indent=2))
         if progress:
             print(f"{task.name} {stage}: dev {records[stage]['dev']}", flush=True)
         previous = stage
     if previous is not None:          # a finished stage skipped above: take its weights
-        student.load_state_dict(torch.load(out / f"{previous}.pt", weights_only=False)["model"])
+        _load_stage(student, out / f"{previous}.pt")
     return student, records

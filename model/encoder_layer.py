@@ -110,6 +110,11 @@ def encoder_layer(h, params: dict, trace: list | None = None) -> np.ndarray:
     return model.layer(layer, np.asarray(h, dtype=np.int64), trace)
 
 
+# Untrained demo layers are built in torch before anything else is checked: bounded so that an
+# in-range but huge shape cannot take gigabytes.
+MAX_DEMO_WEIGHTS = 1 << 22
+
+
 def demo_params(*, hidden: int = 32, heads: int = 2, ffn: int = 64, tokens: int = 4,
                 weight_kind: str = "binary", seed: int = 0) -> dict:
     """The flat parameters of an untrained one-layer student of the given shape (random
@@ -123,6 +128,12 @@ def demo_params(*, hidden: int = 32, heads: int = 2, ffn: int = 64, tokens: int 
     check_divides("heads", heads, "hidden", hidden)
     check_int("ffn", ffn, 1, 16384)
     check_int("tokens", tokens, 1, 512)
+    check_int("seed", seed, 0, 2 ** 32 - 1)
+    weights = 4 * hidden * hidden + 2 * hidden * ffn
+    if weights > MAX_DEMO_WEIGHTS:
+        raise ParameterError(f"a demo layer of hidden {hidden} and ffn {ffn} has {weights:,} "
+                             f"weights, over the limit of {MAX_DEMO_WEIGHTS:,} (MiniLM's layer "
+                             f"has 1,769,472)")
     torch.manual_seed(seed)
     bert = BertConfig(vocab_size=64, hidden_size=hidden, num_hidden_layers=1,
                       num_attention_heads=heads, intermediate_size=ffn,

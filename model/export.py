@@ -20,7 +20,6 @@ tokens, logits and prediction, and PTsoftmax's error against float softmax on th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +85,20 @@ def softmax_error(model: IntegerStudent, layer, scores: np.ndarray, probs: np.nd
     return out
 
 
-def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: str) -> dict:
-    """Write the vectors of ``sentence`` into ``out`` (replacing it); returns the manifest.
-    The directory is built beside ``out`` and moved into place when complete."""
+def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: str,
+                   force: bool = False) -> dict:
+    """Write the vectors of ``sentence`` into ``out``; returns the manifest. The directory is
+    built in a fresh hidden sibling and swapped in when complete; an existing ``out`` is
+    replaced only when sorbet-hw made it (:func:`sorbet_hw.files.staged_directory`), and a
+    foreign non-empty one is refused unless ``force`` (which adds files, deleting none)."""
+    from sorbet_hw.files import check_output_directory, locked, staged_directory
+    check_output_directory(Path(out), force)         # before minutes of work
+    with locked(Path(out), f"the vector directory {out}"), \
+            staged_directory(Path(out), kind="vectors", force=force) as tmp:
+        return _export(model, sentence, tmp, source=source)
+
+
+def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> dict:
     from model.bert import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()
@@ -97,10 +107,6 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
     spiking = SpikingStudent(model)
     trace: list[dict] = []
     logits = spiking.forward(ids, types, trace)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     instances, errors = [], []
     tokens, steps = len(ids), spiking.steps
     note = f"sentence {sentence!r}"
@@ -143,9 +149,6 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
         "ptsoftmax_error_per_layer": errors,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
     return manifest
 
 

@@ -32,6 +32,7 @@ class Task:
     text_a: int
     text_b: int | None
     label: int
+    header_label: str | None = None    # the label column's name in the header line
     regression: bool = False
     labels: tuple[str, ...] = ("0", "1")
     metric: str = "accuracy"
@@ -42,10 +43,10 @@ class Task:
 
 
 TASKS = {
-    "sst2": Task("sst2", "SST-2", True, 2, 0, None, 1),
-    "mrpc": Task("mrpc", "MRPC", True, 5, 3, 4, 0, metric="f1"),
-    "rte": Task("rte", "RTE", True, 4, 1, 2, 3, labels=("not_entailment", "entailment")),
-    "stsb": Task("stsb", "STS-B", True, 10, 7, 8, 9, regression=True, metric="pearson"),
+    "sst2": Task("sst2", "SST-2", True, 2, 0, None, 1, "label"),
+    "mrpc": Task("mrpc", "MRPC", True, 5, 3, 4, 0, "Quality", metric="f1"),
+    "rte": Task("rte", "RTE", True, 4, 1, 2, 3, "label", labels=("not_entailment", "entailment")),
+    "stsb": Task("stsb", "STS-B", True, 10, 7, 8, 9, "score", regression=True, metric="pearson"),
     "cola": Task("cola", "CoLA", False, 4, 3, None, 1, metric="matthews"),
 }
 
@@ -74,8 +75,21 @@ def read_tsv(task: Task | str, path: Path) -> Examples:
     if not path.is_file():
         raise GlueFormatError(f"{path} does not exist")
     text_a, text_b, labels = [], [], []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = f.read().split("\n")
+    with open(path, "rb") as f:
+        raw_bytes = f.read()
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw_bytes[:e.start].count(b"\n") + 1
+        raise GlueFormatError(f"{path}:{line}: not UTF-8 text (byte {e.start}); GLUE TSVs are "
+                              f"UTF-8: convert the file (iconv -t UTF-8)") from None
+    lines = text.split("\n")
+    if task.header:
+        fields = lines[0].rstrip("\r").split("\t")
+        if len(fields) != task.columns or fields[task.label].strip() != task.header_label:
+            raise GlueFormatError(f"{path}:1: expected the {task.folder} header line (its "
+                                  f"column {task.label + 1} named {task.header_label!r}), found "
+                                  f"{lines[0][:60]!r}: add the header the GLUE layout has")
     start = 1 if task.header else 0
     for number, line in enumerate(lines[start:], start=start + 1):
         line = line.rstrip("\r")

@@ -25,6 +25,30 @@ class LoopConfig:
     checkpoint_every: int = 100
 
 
+def load_state(path: Path, what: str) -> dict:
+    """A checkpoint written by :func:`train_loop` (or a teacher's), loaded with
+    ``weights_only=True``: tensors, numbers, strings and containers only, so a crafted file
+    cannot run code. Anything else is a one-line :class:`ModelFileError`."""
+    import pickle
+    import zipfile
+    from model.params import ModelFileError
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{what} {path} does not exist")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else "refused"
+        raise ModelFileError(f"{path} holds more than tensors and numbers ({first}); sorbet-hw "
+                             f"never runs code from a checkpoint: use a {what} it wrote") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path} is not a readable {what} ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else ''})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ModelFileError(f"{path} is not a {what}: it lacks the model's state")
+    return state
+
+
 def total_steps(examples: int, cfg: LoopConfig) -> int:
     return max(int(round(cfg.epochs * max(examples // cfg.batch_size, 1))), 1)
 
@@ -47,19 +71,25 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
     step = 0
     torch.manual_seed(cfg.seed)
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step = state["step"]
-        torch.set_rng_state(state["rng"])
+        state = load_state(checkpoint, "resume checkpoint")
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            step = int(state["step"])
+            torch.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            from model.params import ModelFileError
+            raise ModelFileError(f"{checkpoint} does not resume this run ({type(e).__name__}: "
+                                 f"{str(e)[:100]}): delete it to start over, or pick another "
+                                 f"output directory") from None
 
     def save():
-        tmp = checkpoint.with_name(checkpoint.name + ".partial")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "step": step, "total": total,
-                    "rng": torch.get_rng_state(), **(extra or {})}, tmp)
-        tmp.replace(checkpoint)
+        from sorbet_hw.files import atomic_path
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "step": step, "total": total,
+                        "rng": torch.get_rng_state(), **(extra or {})}, tmp)
 
     bar = None
     if progress and step < total:

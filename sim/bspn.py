@@ -54,6 +54,11 @@ def tokens_for(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
     return np.stack(tokens).astype(np.int64), len(directed)
 
 
+def input_spec(params: dict) -> tuple[tuple, int, int]:
+    """(shape of one vector, lowest, highest input value): a token's channels."""
+    return (params["channels"],), *signed_range(params["in_width"])
+
+
 def encode(vectors: Vectors) -> list[int]:
     return to_unsigned(vectors.inputs, vectors.params["in_width"])
 

@@ -28,6 +28,13 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
                    source="random", note=f"{count} random sentences, seed {seed}")
 
 
+def input_spec(params: dict) -> tuple[tuple, int, int]:
+    """(shape of one vector, lowest, highest input value): a sentence's residual stream."""
+    width = int(params["norm_out_width"])
+    return ((int(params["tokens"]), np.shape(params["query_weights"])[0]),
+            -(1 << (width - 1)), (1 << (width - 1)) - 1)
+
+
 def encode(vectors: Vectors) -> list[int]:
     return to_unsigned(vectors.inputs, vectors.params["norm_out_width"])
 

@@ -42,6 +42,11 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
                    note=f"{len(directed)} directed + {count} random windows, seed {seed}")
 
 
+def input_spec(params: dict) -> tuple[tuple, int, int]:
+    """(shape of one vector, lowest, highest input value): a window of spikes."""
+    return (params["steps"], np.shape(params["weights"])[0]), 0, 1
+
+
 def encode(vectors: Vectors) -> list[int]:
     return pack_bits(vectors.inputs)
 

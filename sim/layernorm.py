@@ -30,8 +30,8 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
                    note=f"{directed} directed + {count} random tokens, seed {seed}")
 
 
-encode, output_beats, decode, cycles_per_beat = (bspn.encode, bspn.output_beats, bspn.decode,
-                                                 bspn.cycles_per_beat)
+input_spec, encode, output_beats, decode, cycles_per_beat = (
+    bspn.input_spec, bspn.encode, bspn.output_beats, bspn.decode, bspn.cycles_per_beat)
 
 
 @cocotb.test()

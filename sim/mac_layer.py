@@ -36,6 +36,11 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
                    note=f"3 directed + {count} random vectors, seed {seed}")
 
 
+def input_spec(params: dict) -> tuple[tuple, int, int]:
+    """(shape of one vector, lowest, highest input value): a token's activations."""
+    return (np.shape(params["weights"])[0],), *signed_range(params["act_width"])
+
+
 def _words(values: np.ndarray, width: int) -> np.ndarray:
     """Rows of signed values -> bit rows (element j in bits j*width upwards)."""
     u = np.asarray(to_unsigned(values.reshape(-1), width), dtype=np.int64).reshape(values.shape)

@@ -62,6 +62,11 @@ def score_rows(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
     return np.stack(rows).astype(np.int64), len(directed)
 
 
+def input_spec(params: dict) -> tuple[tuple, int, int]:
+    """(shape of one vector, lowest, highest input value): a row of scores."""
+    return (params["row_length"],), *signed_range(params["score_width"])
+
+
 def encode(vectors: Vectors) -> list[int]:
     return to_unsigned(vectors.inputs, vectors.params["score_width"])
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from hw.blocks import generate, get_block
-from sim.vectors import Vectors, load_vectors, save_vectors
+from sim.vectors import Vectors, check_vectors, load_vectors, save_vectors
+from sorbet_hw.files import locked
 from sorbet_hw.tools import setup_simulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,12 +67,10 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     replaces it with another Verilog file of the same module (a synthesized gate netlist);
     ``dump_all`` (Icarus) writes every net's value changes to ``activity.vcd`` of the run.
     """
+    check_build_path(build_root, simulator)
     setup_simulator(simulator)
-    from cocotb_tools.runner import get_runner
-    from cocotb_tools.check_results import get_results
-
     if not isinstance(vectors, Vectors):
-        vectors = load_vectors(Path(vectors))
+        vectors = check_vectors(load_vectors(Path(vectors)), vectors)
     block = get_block(vectors.block)
     params = block.resolve(vectors.params)
     extra = wrap_name
@@ -82,6 +82,26 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         extra += ":dump_all"
     key = config_key(vectors.block, params, extra)
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
+    with locked(build_dir, f"the {simulator} build of {vectors.block} in {build_root}"):
+        return _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed,
+                           wrap, waves, netlist, dump_all)
+
+
+def check_build_path(build_root: Path, simulator: str) -> None:
+    """GNU Make, which builds Verilator's model (and cocotb's makefiles), cannot handle a
+    path with spaces or its own special characters: refuse it up front, saying why."""
+    where = str(Path(os.path.abspath(build_root)))
+    bad = sorted({c for c in where if c in " #$:;*?\"\'\t"})
+    if bad:
+        raise BuildError(f"the build directory {where} contains {' '.join(repr(c) for c in bad)}, "
+                         f"which GNU Make (used to build {simulator} models) cannot handle: pass "
+                         f"--build with a path without them")
+
+
+def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed, wrap, waves,
+                netlist, dump_all) -> BenchResult:
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
     src_dir = build_dir / "rtl"
     if netlist is None:
         verilog = generate(vectors.block, params, src_dir, wrap=wrap)
@@ -97,11 +117,8 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         sources.append(dump)
         build_args += ["-s", "activity_dump"]
 
-    run_id = hashlib.sha256(f"{valid_prob}-{ready_prob}-{seed}-{os.getpid()}-{id(vectors)}".encode()).hexdigest()[:8]
-    run_dir = build_dir / "runs" / run_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    (build_dir / "runs").mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(dir=build_dir / "runs", prefix=f"{seed}-"))
     vec_path = save_vectors(run_dir / "vectors.npz", Vectors(vectors.block, params, vectors.inputs,
                                                             vectors.expected, vectors.source,
                                                             vectors.note))

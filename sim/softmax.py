@@ -28,8 +28,9 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
                    note=f"{directed} directed + {count} random rows, seed {seed}")
 
 
-encode, output_beats, decode, cycles_per_beat = (ptsoftmax.encode, ptsoftmax.output_beats,
-                                                 ptsoftmax.decode, ptsoftmax.cycles_per_beat)
+input_spec, encode, output_beats, decode, cycles_per_beat = (
+    ptsoftmax.input_spec, ptsoftmax.encode, ptsoftmax.output_beats, ptsoftmax.decode,
+    ptsoftmax.cycles_per_beat)
 
 
 @cocotb.test()

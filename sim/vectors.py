@@ -15,7 +15,6 @@ hardware the vectors were made for.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,43 +44,48 @@ class Vectors:
 
 def save_vectors(path: Path, vectors: Vectors) -> Path:
     """Write ``vectors`` to ``path`` atomically (a crash leaves no half-written file)."""
+    from sorbet_hw.files import atomic_path
     path = Path(path)
     scalars = {k: v for k, v in vectors.params.items() if not _is_array(v)}
     arrays = {f"param.{k}": np.asarray(v, dtype=np.int64)
               for k, v in vectors.params.items() if _is_array(v)}
     meta = {"format": FORMAT, "version": VERSION, "block": vectors.block, "params": scalars,
             "source": vectors.source, "note": vectors.note, "extra": vectors.extra}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, meta=np.array(json.dumps(meta, sort_keys=True)),
                             inputs=np.asarray(vectors.inputs, dtype=np.int64),
                             expected=np.asarray(vectors.expected, dtype=np.int64), **arrays)
-    tmp.replace(path)
     return path
 
 
 def load_vectors(path: Path) -> Vectors:
+    """Read a vector file; anything malformed is a :class:`VectorFileError` naming it. Array
+    headers are checked before any array is loaded (:func:`sorbet_hw.files.read_npz`)."""
+    from sorbet_hw.files import FileFormatError, read_npz
     path = Path(path)
     if not path.is_file():
         raise VectorFileError(f"vector file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            contents = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise VectorFileError(f"{path} is not a vector file (.npz): {e}") from None
+        contents = read_npz(path)
+    except FileFormatError as e:
+        raise VectorFileError(f"{path} is not a vector file ({e.reason})") from None
     for key in ("meta", "inputs", "expected"):
         if key not in contents:
             raise VectorFileError(f"{path} lacks the '{key}' entry of a {FORMAT} file")
+    if contents["meta"].dtype.kind != "U" or contents["meta"].ndim != 0:
+        raise VectorFileError(f"{path}: its meta entry is not a JSON string")
     try:
         meta = json.loads(str(contents["meta"]))
     except json.JSONDecodeError as e:
         raise VectorFileError(f"{path}: its meta entry is not JSON ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise VectorFileError(f"{path} is not a {FORMAT} file (format = {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise VectorFileError(f"{path} is not a {FORMAT} file (format = "
+                              f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
     if meta.get("version") != VERSION:
         raise VectorFileError(f"{path} has format version {meta.get('version')}; this sorbet-hw "
                               f"reads version {VERSION}: regenerate the vectors")
+    if not isinstance(meta.get("block"), str) or not isinstance(meta.get("params", {}), dict):
+        raise VectorFileError(f"{path}: its meta entry lacks a block name or a params table")
     inputs, expected = contents["inputs"], contents["expected"]
     for name, arr in (("inputs", inputs), ("expected", expected)):
         if arr.dtype.kind not in "iu" or arr.ndim < 2:
@@ -93,9 +97,56 @@ def load_vectors(path: Path) -> Vectors:
     for key, arr in contents.items():
         if key.startswith("param."):
             params[key[len("param."):]] = arr
-    return Vectors(block=str(meta.get("block")), params=params, inputs=inputs.astype(np.int64),
-                   expected=expected.astype(np.int64), source=meta.get("source", ""),
-                   note=meta.get("note", ""), extra=meta.get("extra", {}))
+    extra = meta.get("extra", {})
+    return Vectors(block=meta["block"], params=params, inputs=inputs.astype(np.int64),
+                   expected=expected.astype(np.int64), source=str(meta.get("source", "")),
+                   note=str(meta.get("note", "")), extra=extra if isinstance(extra, dict) else {})
+
+
+def check_vectors(vectors: Vectors, path: Path | str, block: str | None = None) -> Vectors:
+    """Check a loaded vector file against its block before any simulation: the block named
+    (``block``, if given), parameters the generator accepts, inputs of the shape and range
+    the hardware takes, and expected outputs that are the reference's for those inputs. A
+    defect is a :class:`VectorFileError`, so a malformed file is never reported as a
+    hardware mismatch. Returns the vectors with their parameters resolved."""
+    import importlib
+    from hw.blocks import BLOCKS, get_block
+    from model.params import ParameterError
+    if vectors.block not in BLOCKS:
+        raise VectorFileError(f"{path} holds vectors of {vectors.block!r}, which is no block of "
+                              f"this sorbet-hw")
+    if block is not None and vectors.block != block:
+        raise VectorFileError(f"{path} holds {vectors.block} vectors, not {block} ones: run "
+                              f"`sorbet-hw simulate {vectors.block} --vectors {path}`")
+    try:
+        params = get_block(vectors.block).resolve(dict(vectors.params))
+        get_block(vectors.block).check(params)
+    except ParameterError as e:
+        raise VectorFileError(f"{path}: its {vectors.block} parameters are invalid ({e})") from None
+    bench = importlib.import_module(f"sim.{vectors.block}")
+    shape, lo, hi = bench.input_spec(params)
+    inputs = vectors.inputs
+    if inputs.shape[1:] != tuple(shape):
+        raise VectorFileError(f"{path}: inputs have shape {inputs.shape[1:]} per vector, the "
+                              f"{vectors.block} it describes takes {tuple(shape)}")
+    if inputs.size and (inputs.min() < lo or inputs.max() > hi):
+        bad = np.argwhere((inputs < lo) | (inputs > hi))[0]
+        raise VectorFileError(f"{path}: input {inputs[tuple(bad)]} at {tuple(int(i) for i in bad)} "
+                              f"is out of the block's input range {lo}..{hi}")
+    try:
+        reference = np.asarray(bench.reference(params, inputs))
+    except (ParameterError, ValueError) as e:
+        raise VectorFileError(f"{path}: the reference rejects its inputs ({e})") from None
+    if vectors.expected.shape != reference.shape:
+        raise VectorFileError(f"{path}: expected outputs have shape {vectors.expected.shape}, "
+                              f"the reference gives {reference.shape}")
+    wrong = np.flatnonzero((vectors.expected != reference).reshape(len(reference), -1).any(axis=1))
+    if wrong.size:
+        raise VectorFileError(f"{path}: the expected outputs of {wrong.size} vector(s) (first: "
+                              f"vector {int(wrong[0])}) differ from the reference model's: the "
+                              f"file is damaged or from another model version; re-export it")
+    return Vectors(vectors.block, params, inputs, vectors.expected, vectors.source, vectors.note,
+                   vectors.extra)
 
 
 def _is_array(value) -> bool:

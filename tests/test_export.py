@@ -111,9 +111,9 @@ def test_eval_command_on_a_tsv(tmp_path):
     assert result["metrics"]["accuracy"] in (0.0, 50.0, 100.0)
     tsv.write_text("sentence\tlabel\ngood\t1\nbad\n")
     run = subprocess.run(CLI + ["eval", "--data", str(tsv)], capture_output=True, text=True)
-    assert run.returncode == 2 and "mini.tsv:3" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 1 and "mini.tsv:3" in run.stderr and "Traceback" not in run.stderr
     run = subprocess.run(CLI + ["eval", "--task", "qqp"], capture_output=True, text=True)
-    assert run.returncode == 2 and "unknown task 'qqp'" in run.stderr
+    assert run.returncode == 2 and "invalid choice: 'qqp'" in run.stderr
     tsv.write_text("sentence\tlabel\ngood\t1\n")
     run = subprocess.run(CLI + ["eval", "--spiking", "--time-steps", "4", "--data", str(tsv)],
                          capture_output=True, text=True)
@@ -159,5 +159,5 @@ def test_export_command_writes_nothing_half_done(tmp_path):
     assert (tmp_path / "v" / "manifest.json").is_file() and not list(tmp_path.glob("*.partial"))
     run = subprocess.run(CLI + ["export-vectors", "--checkpoint", str(tmp_path / "none.npz"),
                                 "-o", str(tmp_path / "w")], capture_output=True, text=True)
-    assert run.returncode == 2 and "does not exist" in run.stderr and not (tmp_path / "w").exists()
+    assert run.returncode == 1 and "does not exist" in run.stderr and not (tmp_path / "w").exists()
     shutil.rmtree(tmp_path / "v")

@@ -1,0 +1,237 @@
+"""What the tool writes, replaces and reads, made safe against hostile input.
+
+- **Atomic files.** :func:`atomic_write` and :func:`atomic_path` write into a uniquely named
+  hidden sibling and rename it into place: a crash, a kill or a second writer never leaves a
+  half-written file under the final name, and two writers never share a temporary file.
+- **Directories replaced only when ours.** :func:`staged_directory` builds an output directory
+  in a fresh hidden sibling and swaps it in whole. An existing directory is replaced only if
+  it is empty or carries :data:`MARKER` (the tool created it); any other non-empty directory is
+  refused unless ``force``, and then the tool adds its files to it, deleting nothing.
+- **Locks.** :func:`locked` takes an exclusive lock per output location (``filelock``); a
+  second process waits for it with a message.
+- **Bounded reads.** :func:`read_npz` reads the header (shape and dtype) of every array of an
+  ``.npz`` before loading anything, and refuses object arrays and files whose arrays would
+  exceed a limit, so a small compressed file cannot inflate to gigabytes.
+- **Fingerprints.** :func:`file_digest` is the SHA-256 of a file's content (stage keys,
+  provenance in outputs, which carry file names and hashes, never absolute paths).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+MARKER = ".sorbet-hw"                   # in every directory the tool made and may replace
+NPZ_LIMIT_BYTES = 512 << 20             # decoded size of one .npz (vectors, checkpoints)
+NPZ_MAX_ARRAYS = 4096
+
+
+class OutputError(RuntimeError):
+    """An output location the tool refuses to write (not its own, or not a directory)."""
+
+
+class FileFormatError(ValueError):
+    """A data file is damaged, too large, or not of the expected kind; ``reason`` says what,
+    without the path (for callers that name the file themselves)."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a unique temporary sibling; returns ``path``."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary path to write ``path``'s content to; renamed onto ``path`` when the block
+    ends normally, removed when it raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory: name a file to write")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def is_ours(directory: Path) -> bool:
+    return (Path(directory) / MARKER).is_file()
+
+
+def check_output_directory(out: Path, force: bool = False) -> None:
+    """Raise :class:`OutputError` unless ``out`` may receive a staged directory."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputError(f"{out} exists and is not a directory: choose another output")
+    if out.is_dir() and not force and not is_ours(out) and any(out.iterdir()):
+        raise OutputError(f"{out} is a non-empty directory that sorbet-hw did not create: "
+                          f"choose a new or empty one, or pass --force to add files to it "
+                          f"(nothing in it is deleted)")
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path, *, kind: str, force: bool = False):
+    """Yield a fresh hidden sibling of ``out`` to fill; when the block ends normally it
+    becomes ``out`` (see the module docstring for what may be replaced)."""
+    out = Path(os.path.abspath(out))
+    if out.parent == out:
+        raise OutputError(f"{out} is a filesystem root: choose a directory to write into")
+    check_output_directory(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        check_output_directory(out, force)          # the directory may have changed meanwhile
+        if out.is_dir() and not is_ours(out) and any(out.iterdir()):
+            for item in sorted(tmp.iterdir()):      # --force: add our files, delete nothing
+                os.replace(item, out / item.name)
+            tmp.rmdir()
+            return
+        (tmp / MARKER).write_text(json.dumps({"tool": "sorbet-hw", "kind": kind}) + "\n")
+        if not out.exists():
+            os.rename(tmp, out)
+            return
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        os.rmdir(old)
+        os.rename(out, old)                          # ours or empty: swapped out whole
+        os.rename(tmp, out)
+        if is_ours(old):
+            shutil.rmtree(old)
+        else:
+            os.rmdir(old)                            # was empty; fails loudly if not
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)       # made by mkdtemp above: ours alone
+        raise
+
+
+_LOCKS: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def locked(location: Path, what: str | None = None):
+    """Hold an exclusive lock on output ``location`` (a file or directory, existing or not):
+    the lock file is its hidden sibling ``.NAME.lock``. Re-entrant within a process; another
+    process waits, after one message on stderr."""
+    from filelock import FileLock, Timeout
+    location = Path(os.path.abspath(location))
+    location.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = location.parent / f".{location.name}.lock"
+    lock = _LOCKS.get(str(lock_path))
+    if lock is None:
+        lock = _LOCKS[str(lock_path)] = FileLock(lock_path, is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"sorbet-hw: {what or location} is in use by another sorbet-hw process; waiting "
+              f"for it to finish", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file's content (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe_file(path: Path) -> dict:
+    """How an output names an input file: its name and content hash, no absolute path."""
+    return {"name": Path(path).name, "sha256": file_digest(path)[:16]}
+
+
+def npz_headers(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> dict[str, tuple]:
+    """``{name: (shape, dtype)}`` of every array in an .npz, read from the headers alone;
+    raises :class:`FileFormatError` for anything malformed or over ``limit_bytes`` decoded."""
+    path = Path(path)
+    headers, total = {}, 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if len(members) > NPZ_MAX_ARRAYS:
+                raise FileFormatError(f"{path} holds {len(members)} entries (limit "
+                                      f"{NPZ_MAX_ARRAYS}): not a sorbet-hw file")
+            for info in members:
+                if not info.filename.endswith(".npy"):
+                    raise FileFormatError(f"{path}: entry {info.filename!r} is not a .npy array")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                if dtype.hasobject:
+                    raise FileFormatError(f"{path}: array {info.filename[:-4]!r} holds Python "
+                                          f"objects, which sorbet-hw never loads")
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > limit_bytes:
+                    raise FileFormatError(
+                        f"{path}: its arrays would take over {limit_bytes >> 20} MiB in memory "
+                        f"(array {info.filename[:-4]!r} has shape {shape}); the limit for a "
+                        f"sorbet-hw .npz is {limit_bytes >> 20} MiB")
+                headers[info.filename[:-4]] = (shape, dtype)
+    except FileFormatError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile,
+            zlib.error, RuntimeError, NotImplementedError) as e:
+        raise FileFormatError(f"{path} is not a valid .npz file ({_short(e)})",
+                              f"not a valid .npz file: {_short(e)}") from None
+    return headers
+
+
+def read_npz(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> dict[str, np.ndarray]:
+    """Every array of an .npz, after :func:`npz_headers` has bounded them; no pickles."""
+    npz_headers(path, limit_bytes=limit_bytes)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise FileFormatError(f"{path} is not a valid .npz file ({_short(e)})",
+                              f"not a valid .npz file: {_short(e)}") from None
+
+
+def read_npy(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> np.ndarray:
+    """A .npy array, its header checked (size, no objects) before the data is read."""
+    path = Path(path)
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise FileFormatError(f"{path} is not a valid .npy file ({_short(e)})") from None
+    if not isinstance(mapped, np.ndarray):
+        raise FileFormatError(f"{path} is not a .npy array file")
+    if mapped.nbytes > limit_bytes:
+        raise FileFormatError(f"{path}: its array of shape {mapped.shape} would take "
+                              f"{mapped.nbytes >> 20} MiB; the limit is {limit_bytes >> 20} MiB")
+    return np.array(mapped)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:160]
