@@ -56,8 +56,14 @@ class Block:
     def resolve(self, params: dict) -> dict:
         """Every parameter of the generator, explicit (what a vector file records). Values
         must be integers where integers are meant: 1.7 is refused, never truncated."""
+        defaults = self.defaults()
         params = {k: _exact(self.name, k, v, k in self.arrays)
-                  for k, v in {**self.defaults(), **params}.items()}
+                  for k, v in {**defaults, **params}.items()}
+        for k, v in params.items():             # the kind of each default, before any use
+            kind = type(defaults.get(k))
+            if kind in (int, str) and not isinstance(v, kind) or kind is int and isinstance(v, bool):
+                raise ParameterError(f"{self.name} parameter {k} must be "
+                                     f"{'an integer' if kind is int else 'a string'}, got {v!r}")
         params = self.complete(params)
         sig = inspect.signature(self.component.__init__).parameters
         known = {k for k, p in sig.items() if p.kind != p.VAR_KEYWORD} - {"self"} | set(self.keywords)
@@ -89,6 +95,10 @@ def _exact(block: str, name: str, value, is_array: bool):
             arr = np.asarray(value)
         except ValueError:
             raise ParameterError(f"{block} parameter {name} is not a rectangular array") from None
+        ndim = 2 if name.endswith("weights") else 1       # matrices [in, out]; per-channel rows
+        if is_array and arr.ndim != ndim:
+            raise ParameterError(f"{block} parameter {name} must be a {ndim}-D array, got shape "
+                                 f"{arr.shape}")
         if arr.dtype.kind in "iub":
             return arr.astype(np.int64)
         if arr.dtype.kind == "f":
@@ -141,11 +151,14 @@ def _layer_complete(demo_weights: Callable[[np.random.Generator, dict, tuple], n
 _if_layer_complete = _layer_complete(lambda rng, p, shape: rng.choice(
     [-1, 1] if p.get("weight_kind") == "binary" else [-1, 0, 1], size=shape))
 _mac_layer_complete = _layer_complete(lambda rng, p, shape: rng.integers(
-    -(1 << (p["weight_width"] - 1)), 1 << (p["weight_width"] - 1), size=shape))
+    -(1 << (check_int("weight_width", p["weight_width"], 2, 16) - 1)),
+    1 << (p["weight_width"] - 1), size=shape))
 
 
 def _layernorm_complete(params: dict) -> dict:
     check_int("channels", params["channels"], 2, 65536)
+    check_int("gamma_width", params["gamma_width"], 2, 16)
+    check_int("gamma_frac_bits", params["gamma_frac_bits"], 0, params["gamma_width"] - 1)
     if params.get("gamma") is None:
         params["gamma"] = np.full(params["channels"], 1 << params["gamma_frac_bits"], np.int64)
     if params.get("beta") is None:

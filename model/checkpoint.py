@@ -103,6 +103,8 @@ def _put_norm(arrays: dict, prefix: str, norm: Norm) -> None:
 def load_packed(path: Path, task: str | None = None) -> IntegerStudent:
     """Read a packed checkpoint; any defect is a :class:`ModelFileError` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"checkpoint {path} is a directory: name the packed .npz file")
     if not path.is_file():
         raise ModelFileError(f"checkpoint {path} does not exist (the shipped ones are in {SHIPPED}; "
                              f"`sorbet-hw distill` makes new ones)")

@@ -22,7 +22,7 @@ from model.params import ModelFileError, ParameterError, check_choice
 from model.student import STAGES, Student, StudentConfig, student_from_teacher
 from model.teacher import SequenceClassifier, evaluate, new_teacher
 from model.training import LoopConfig, load_state, train_loop
-from sorbet_hw.files import atomic_write
+from sorbet_hw.files import atomic_write, read_record
 
 
 @dataclass
@@ -122,8 +122,9 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
             _load_stage(student, out / f"{previous}.pt")
         student.set_stage(stage)
         done = out / f"{stage}.json"
-        if done.is_file():
-            records[stage] = json.loads(done.read_text())
+        record = read_record(done)
+        if record is not None and "dev" in record:       # finished (a damaged record: redone)
+            records[stage] = record
             previous = stage
             continue
         quant = [p for n, p in student.named_parameters() if "log2_" in n]

@@ -47,8 +47,7 @@ def save_vectors(path: Path, vectors: Vectors) -> Path:
     from sorbet_hw.files import atomic_path
     path = Path(path)
     scalars = {k: v for k, v in vectors.params.items() if not _is_array(v)}
-    arrays = {f"param.{k}": np.asarray(v, dtype=np.int64)
-              for k, v in vectors.params.items() if _is_array(v)}
+    arrays = {f"param.{k}": _integers(k, v) for k, v in vectors.params.items() if _is_array(v)}
     meta = {"format": FORMAT, "version": VERSION, "block": vectors.block, "params": scalars,
             "source": vectors.source, "note": vectors.note, "extra": vectors.extra}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -147,6 +146,18 @@ def check_vectors(vectors: Vectors, path: Path | str, block: str | None = None) 
                               f"file is damaged or from another model version; re-export it")
     return Vectors(vectors.block, params, inputs, vectors.expected, vectors.source, vectors.note,
                    vectors.extra)
+
+
+def _integers(name: str, value) -> np.ndarray:
+    """An array parameter as int64, refusing (never truncating) values that are not integers."""
+    from model.params import ParameterError
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all() \
+            and (arr.size == 0 or np.abs(arr).max() < 2 ** 62):
+        return arr.astype(np.int64)
+    raise ParameterError(f"parameter {name} must hold integers to be stored in a vector file")
 
 
 def _is_array(value) -> bool:

@@ -226,6 +226,7 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
     from model.bert import load_tokenizer
     from model.distill import DistillConfig, load_teacher, run_distillation
     from model.glue import glue_dir, read_tsv
+    from sorbet_hw.files import read_record
     teacher = load_teacher(task, Path(args.teacher or f"build/teacher/{task.name}/teacher.pt"))
     data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
@@ -245,7 +246,7 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
         teacher_metrics = Path(args.teacher or f"build/teacher/{task.name}/teacher.pt").parent / "metrics.json"
         stage_metrics, stage_seconds = _stage_summary(records, init)
         summary = {
-            "teacher": json.loads(teacher_metrics.read_text())["dev"] if teacher_metrics.is_file() else None,
+            "teacher": (read_record(teacher_metrics) or {}).get("dev"),
             "stages": stage_metrics,
             "integer": evaluate_integer(integer, task, dev),
             "training_seconds": stage_seconds,

@@ -25,7 +25,6 @@ import shutil
 import sys
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +153,16 @@ def locked(location: Path, what: str | None = None):
         lock.release()
 
 
+def read_record(path: Path) -> dict | None:
+    """A JSON object the tool wrote (a finished result it may reuse), or None when it is
+    absent, unreadable or damaged: such a record is redone, never trusted or fatal."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of the file's content (hex)."""
     h = hashlib.sha256()
@@ -199,8 +208,10 @@ def npz_headers(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> dict[str, 
                 headers[info.filename[:-4]] = (shape, dtype)
     except FileFormatError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile,
-            zlib.error, RuntimeError, NotImplementedError) as e:
+    except MemoryError:
+        raise
+    except Exception as e:           # noqa: BLE001 -- any failure to parse untrusted bytes
+        #                              (zip, zlib, struct, header syntax) is a malformed file
         raise FileFormatError(f"{path} is not a valid .npz file ({_short(e)})",
                               f"not a valid .npz file: {_short(e)}") from None
     return headers
@@ -212,7 +223,9 @@ def read_npz(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> dict[str, np.
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except MemoryError:
+        raise
+    except Exception as e:           # noqa: BLE001 -- as in npz_headers
         raise FileFormatError(f"{path} is not a valid .npz file ({_short(e)})",
                               f"not a valid .npz file: {_short(e)}") from None
 
@@ -221,15 +234,25 @@ def read_npy(path: Path, *, limit_bytes: int = NPZ_LIMIT_BYTES) -> np.ndarray:
     """A .npy array, its header checked (size, no objects) before the data is read."""
     path = Path(path)
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(f)
+    except MemoryError:
+        raise
+    except Exception as e:           # noqa: BLE001 -- as in npz_headers
+        raise FileFormatError(f"{path} is not a valid .npy file ({_short(e)})") from None
+    if dtype.hasobject:
+        raise FileFormatError(f"{path} holds Python objects, which sorbet-hw never loads")
+    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if size > limit_bytes:
+        raise FileFormatError(f"{path}: its array of shape {shape} would take {size >> 20} MiB; "
+                              f"the limit is {limit_bytes >> 20} MiB")
+    try:
+        return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise FileFormatError(f"{path} is not a valid .npy file ({_short(e)})") from None
-    if not isinstance(mapped, np.ndarray):
-        raise FileFormatError(f"{path} is not a .npy array file")
-    if mapped.nbytes > limit_bytes:
-        raise FileFormatError(f"{path}: its array of shape {mapped.shape} would take "
-                              f"{mapped.nbytes >> 20} MiB; the limit is {limit_bytes >> 20} MiB")
-    return np.array(mapped)
 
 
 def _short(e: BaseException) -> str:

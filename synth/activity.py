@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sorbet_hw.files import atomic_write, locked
+from sorbet_hw.files import atomic_write, locked, read_record
 from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys
 
@@ -228,8 +228,9 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     from sim.runner import config_key, run_bench
     digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
     done = work / f"result-{digest}.json"
-    if done.is_file():
-        return json.loads(done.read_text())
+    record = read_record(done)
+    if record is not None and "energy_per_element_j" in record:
+        return record
     netlist, netlist_json = work / "gate.v", work / "gate.json"
     if not netlist_json.is_file():
         verilog = generate(vectors.block, params, work / "rtl")

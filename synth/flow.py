@@ -34,7 +34,7 @@ from pathlib import Path
 
 from hw.blocks import generate, get_block
 from sim.runner import config_key
-from sorbet_hw.files import atomic_write, locked
+from sorbet_hw.files import atomic_write, locked, read_record
 from sorbet_hw.tools import ToolError
 from synth.yosys import run_yosys, tool_executable
 
@@ -106,9 +106,9 @@ def _synthesize(block: str, resolved: dict, key: str, spec: Target, work: Path,
     verilog = generate(block, resolved, work)
     # Reused only for the same Verilog through the same flow: a changed generator re-runs.
     stamp = hashlib.sha256(f"{FLOW_VERSION}:{spec}".encode() + verilog.read_bytes()).hexdigest()
-    if done.is_file():
-        result = json.loads(done.read_text())
-        if result.get("stamp") == stamp and (result["place_and_route"] or not place_and_route):
+    result = read_record(done)
+    if result is not None:
+        if result.get("stamp") == stamp and (result.get("place_and_route") or not place_and_route):
             return result
     started = time.time()
     stat = "stat.json"

@@ -25,7 +25,7 @@ def test_defaults_and_overrides(tmp_path):
     ("[simulation]\ncount = 5\n", "unknown section \\[simulation\\]"),
     ("[simulate]\ncounts = 5\n", "unknown key simulate.counts; known: count, simulators"),
     ("[simulate]\ncount = 0\n", "simulate.count = 0 is out of range 1..100000"),
-    ("[simulate]\ncount = \"many\"\n", "simulate.count must be a int"),
+    ("[simulate]\ncount = \"many\"\n", "simulate.count must be an integer"),
     ("[synth]\ntargets = [\"asic\"]\n", "synth.targets takes generic, ice40, ecp5, got 'asic'"),
     ("[model]\ncheckpoint = \"missing.npz\"\n", "model.checkpoint file missing.npz does not exist"),
     ("[simulate\n", "not valid TOML"),
@@ -101,3 +101,24 @@ method = "ops"
     mtime = (build / "run" / "synth.json").stat().st_mtime
     run_all(config, build)
     assert (build / "run" / "synth.json").stat().st_mtime == mtime
+
+
+def test_stage_keys_cover_file_contents_not_just_paths(tmp_path):
+    """The same config text over a changed file (same size, same mtime) re-runs the stage,
+    and a damaged record is redone rather than trusted."""
+    import os
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\ngood\t1\n")
+    stamp = data.stat().st_mtime_ns
+    calls = []
+    work = lambda: calls.append(1) or {"value": len(calls)}          # noqa: E731
+    config = load_config(None)
+    run = Run(config, tmp_path)
+    assert run.stage(1, 1, "evaluate", ("model",), work, (data,)) == {"value": 1}
+    assert run.stage(1, 1, "evaluate", ("model",), work, (data,)) == {"value": 1}
+    data.write_text("sentence\tlabel\ngood\t0\n")                       # one byte changed
+    os.utime(data, ns=(stamp, stamp))
+    assert run.stage(1, 1, "evaluate", ("model",), work, (data,)) == {"value": 2}
+    (tmp_path / "run" / "evaluate.json").write_text('{"key": ')        # damaged
+    assert run.stage(1, 1, "evaluate", ("model",), work, (data,)) == {"value": 3}
+    assert not list(tmp_path.glob("run/.*partial"))
