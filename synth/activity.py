@@ -227,14 +227,19 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     from hw.blocks import generate
     from sim.runner import config_key, run_bench
     digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
-    done = work / f"result-{digest}.json"
+    # Results and the gate netlist are reused only for the same RTL: a changed generator
+    # (or a netlist cut short by a kill, which leaves no stamp) is synthesized again.
+    verilog = generate(vectors.block, params, work / "rtl")
+    rtl = hashlib.sha256(verilog.read_bytes()).hexdigest()[:12]
+    done = work / f"result-{digest}-{rtl}.json"
     record = read_record(done)
     if record is not None and "energy_per_element_j" in record:
         return record
-    netlist, netlist_json = work / "gate.v", work / "gate.json"
-    if not netlist_json.is_file():
-        verilog = generate(vectors.block, params, work / "rtl")
+    netlist, netlist_json, stamp = work / "gate.v", work / "gate.json", work / "gate.stamp"
+    if not (netlist_json.is_file() and stamp.is_file() and stamp.read_text() == rtl):
+        stamp.unlink(missing_ok=True)
         gate_netlist(verilog, vectors.block, work)
+        atomic_write(stamp, rtl)
     result = run_bench(vectors, "icarus", build_root=build_root, netlist=netlist, dump_all=True)
     if not result.passed:
         raise ToolError(f"the gate netlist of {vectors.block} failed its bench: "

@@ -585,3 +585,35 @@ method = "ops"
     assert accuracy() == 100.0 - first
     report = (build / "report" / "index.html").read_text()
     assert f"accuracy {100.0 - first:.2f}" in report and str(tmp_path) not in report
+
+
+def test_a_missing_or_malformed_sidecar_is_tolerated_everywhere(tmp_path):
+    """The JSON beside a packed checkpoint is for readers: eval, export and run all load the
+    manifest inside the .npz, with the sidecar gone or garbled."""
+    import shutil
+    checkpoint = tmp_path / "student.npz"
+    shutil.copyfile(SHIPPED, checkpoint)
+    data = _tsv(tmp_path, b"sentence\tlabel\na charming , moving journey .\t1\n")
+    config = _config(tmp_path, f'''
+[model]
+checkpoint = "{checkpoint}"
+data = "{data}"
+[design]
+blocks = []
+[layer]
+replay = false
+[energy]
+sentences = 1
+method = "ops"
+'''.encode())
+    for sidecar in (None, b"{not json", b"\xff\xfe"):
+        if sidecar is None:
+            (tmp_path / "student.json").unlink(missing_ok=True)
+        else:
+            (tmp_path / "student.json").write_bytes(sidecar)
+        r = sorbet("eval", "--checkpoint", checkpoint, "--data", data)
+        assert r.returncode == 0 and "accuracy 100.00" in r.stdout, r.stderr
+    assert sorbet("export-vectors", "--checkpoint", checkpoint, "-o", tmp_path / "v").returncode == 0
+    r = sorbet("run", "--config", config, "--build", tmp_path / "build")
+    assert r.returncode == 0, r.stderr
+    assert "accuracy 100.00" in (tmp_path / "build" / "report" / "index.html").read_text()
