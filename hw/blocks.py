@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from hw.bspn import BSPN
+from hw.bwn_layer import BWNLayer
 from hw.encoder_layer import EncoderLayer, default_parallelism
 from hw.if_layer import IFLayer
 from hw.layernorm import LayerNorm
@@ -39,6 +40,8 @@ class Block:
     baseline_of: str | None = None
     # Built of other blocks (the encoder layer): not part of `all` and the per-block stages.
     composite: bool = False
+    # Uses multipliers (the conventional baselines); every other block must infer none.
+    multiplies: bool = False
     # What `synth all` and the main job synthesize when no parameter is given: for the
     # layers, the partly serial configuration that the ratios benchmark compares (their
     # fully parallel defaults are 512 multipliers in the MAC layer: minutes of Yosys and
@@ -150,6 +153,7 @@ def _layer_complete(demo_weights: Callable[[np.random.Generator, dict, tuple], n
 
 _if_layer_complete = _layer_complete(lambda rng, p, shape: rng.choice(
     [-1, 1] if p.get("weight_kind") == "binary" else [-1, 0, 1], size=shape))
+_bwn_layer_complete = _if_layer_complete
 _mac_layer_complete = _layer_complete(lambda rng, p, shape: rng.integers(
     -(1 << (check_int("weight_width", p["weight_width"], 2, 16) - 1)),
     1 << (p["weight_width"] - 1), size=shape))
@@ -203,13 +207,18 @@ BLOCKS = {
                            keywords=LAYER_PARAMS, extra_params=("hidden", "ffn", "seed"),
                            composite=True),
     # Conventional baselines of the blocks above, for synthesis and energy ratios.
-    "softmax": Block("softmax", Softmax, baseline_of="ptsoftmax", complete=lambda p: {
+    "softmax": Block("softmax", Softmax, baseline_of="ptsoftmax", multiplies=True, complete=lambda p: {
         **p, "exp_bits": p["out_frac_bits"] if p.get("exp_bits") is None else p["exp_bits"]}),
     "layernorm": Block("layernorm", LayerNorm, arrays=("gamma", "beta"), complete=_layernorm_complete,
-                       baseline_of="bspn"),
-    "mac_layer": Block("mac_layer", MACLayer, arrays=("weights", "bias"), complete=_mac_layer_complete,
+                       baseline_of="bspn", multiplies=True),
+    # The integer model's own layer built directly (1-bit weights, 4-bit levels, add and
+    # subtract, one pass): the fair baseline; skip_zeros=1 makes it sparsity-aware.
+    "bwn_layer": Block("bwn_layer", BWNLayer, arrays=("weights", "bias"), complete=_bwn_layer_complete,
                        extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer",
                        synth_params=LAYER_SYNTH),
+    "mac_layer": Block("mac_layer", MACLayer, arrays=("weights", "bias"), complete=_mac_layer_complete,
+                       extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer",
+                       synth_params=LAYER_SYNTH, multiplies=True),
 }
 
 

@@ -6,6 +6,9 @@ carries the block's parameters, weights included) plus ``manifest.json``:
 
 - ``layerL.{query,key,value,attention_output,intermediate,output}.npz`` (if_layer): the
   layer's input spike trains ``[tokens, T, N]`` and output spikes ``[tokens, T, M]``;
+- ``layerL.NAME.bwn_layer.npz`` (bwn_layer), the same six projections as the integer model
+  computes them: input levels ``[tokens, N]`` (signed, offset folded into the bias, except
+  the FFN output layer's ReLU levels) and output levels ``[tokens, M]``;
 - ``layerL.ptsoftmax.npz``: every head's attention score rows ``[heads * tokens, tokens]`` as
   the integers PTsoftmax takes, and its probabilities;
 - ``embedding_norm.npz``, ``layerL.{attention_norm,output_norm}.npz`` (bspn): the residual
@@ -44,6 +47,26 @@ def if_layer_params(model: IntegerStudent, linear, lanes: int = IF_LANES,
             "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
             "steps": int(model.config["time_steps"]), "weight_kind": model.config["weight_kind"],
             "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n))}
+
+
+# Projections whose inputs are the model's offset levels (signed); the FFN output layer takes
+# the unsigned ReLU levels of the intermediate layer.
+UNSIGNED_INPUTS = ("output",)
+
+
+def bwn_layer_params(model: IntegerStudent, name: str, linear, lanes: int = IF_LANES,
+                     inputs_per_cycle: int = IF_INPUTS_PER_CYCLE) -> dict:
+    """The projection as the BWN baseline takes it: signed inputs with the offset folded into
+    the bias (:func:`model.bwn_layer.signed_form`), same weights, shift and parallelism."""
+    from model.bwn_layer import signed_form
+    n, m = linear.weights.shape
+    signed_inputs = name not in UNSIGNED_INPUTS
+    bias = signed_form(linear.bias, linear.weights, model.offset) if signed_inputs else linear.bias
+    return {"weights": linear.weights.astype(np.int64), "bias": np.asarray(bias, np.int64),
+            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
+            "weight_kind": model.config["weight_kind"], "signed_inputs": signed_inputs,
+            "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n)),
+            "skip_zeros": False}
 
 
 def bspn_params(model: IntegerStudent, norm) -> dict:
@@ -128,6 +151,12 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
         for name in LINEARS:
             add(f"layer{i}.{name}", "if_layer", if_layer_params(m, layer.linears[name]),
                 spikes_in[name].numpy().transpose(1, 0, 2), t[name].numpy().transpose(1, 0, 2))
+            # The same projection as the integer model computes it, on the same levels.
+            levels = spikes_in[name].numpy().sum(axis=0).astype(np.int64)
+            if name not in UNSIGNED_INPUTS:
+                levels = levels - m.offset
+            add(f"layer{i}.{name}.bwn_layer", "bwn_layer", bwn_layer_params(m, name, layer.linears[name]),
+                levels, t[name].numpy().sum(axis=0))
         scores = t["scores"].reshape(-1, tokens) << m.attention_params(layer)["score_left_shift"]
         add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
             t["probs"].reshape(-1, tokens))

@@ -1,6 +1,7 @@
 """Generate, build and run a block's bench on a vector file, with cocotb's Python runner."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -59,13 +60,16 @@ def config_key(block: str, params: dict, extra: str = "") -> str:
 def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEFAULT_BUILD,
               valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 1,
               wrap=None, wrap_name: str = "", waves: bool = False,
-              netlist: Path | None = None, dump_all: bool = False) -> BenchResult:
+              netlist: Path | None = None, dump_all: bool = False,
+              quick_build: bool = False) -> BenchResult:
     """Replay ``vectors`` (a :class:`Vectors` or a vector file) on the block they were made for.
 
     The Verilog is generated from the parameters recorded with the vectors; builds are kept
     under ``build_root/sim/<simulator>/<block>-<hash>`` and reused across runs. ``netlist``
     replaces it with another Verilog file of the same module (a synthesized gate netlist);
     ``dump_all`` (Icarus) writes every net's value changes to ``activity.vcd`` of the run.
+    ``quick_build`` compiles Verilator's C++ without optimization: a large design (a real
+    projection's weight ROM) builds about 3x faster and simulates a few tokens as fast.
     """
     check_build_path(build_root, simulator)
     setup_simulator(simulator)
@@ -84,7 +88,7 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
     with locked(build_dir, f"the {simulator} build of {vectors.block} in {build_root}"):
         return _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed,
-                           wrap, waves, netlist, dump_all)
+                           wrap, waves, netlist, dump_all, quick_build)
 
 
 def check_build_path(build_root: Path, simulator: str) -> None:
@@ -99,7 +103,7 @@ def check_build_path(build_root: Path, simulator: str) -> None:
 
 
 def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed, wrap, waves,
-                netlist, dump_all) -> BenchResult:
+                netlist, dump_all, quick_build) -> BenchResult:
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
     src_dir = build_dir / "rtl"
@@ -132,9 +136,10 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         _expose_only_ports(runner)
     started = time.time()
     try:
-        runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                     log_file=build_dir / "build.log")
+        with _cxx_optimization(not (quick_build and simulator == "verilator")):
+            runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
+                         timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                         log_file=build_dir / "build.log")
     except (RuntimeError, SystemExit):
         raise BuildError(f"{simulator} could not build {verilog}; its log is "
                          f"{build_dir / 'build.log'}") from None
@@ -167,6 +172,26 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
     if dump_all and not (run_dir / "activity.vcd").is_file():
         raise BuildError(f"icarus wrote no activity.vcd for {vectors.block}; see {log_path}")
     return result
+
+
+@contextlib.contextmanager
+def _cxx_optimization(enabled: bool):
+    """Without it, verilated.mk's optimization levels are -O0 for the build (through
+    MAKEFLAGS, as sorbet_hw.tools sets its own make variables); restored afterwards."""
+    if enabled:
+        yield
+        return
+    saved = os.environ.get("MAKEFLAGS")
+    quick = {"OPT_FAST": "-O0", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O0"}
+    flags = [f for f in (saved or "").split() if f.split("=")[0] not in quick]
+    os.environ["MAKEFLAGS"] = " ".join(flags + [f"{k}={v}" for k, v in quick.items()])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 def _expose_only_ports(runner) -> None:

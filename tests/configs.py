@@ -30,7 +30,17 @@ CONFIGS = {
         "wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
                           seed=9, bias=_rng.integers(-200, 200, 8)),
     },
-    # Conventional baselines.
+    # Baselines: the integer model's own layer (fair), then conventional 8-bit arithmetic.
+    "bwn_layer": {
+        "default": {},
+        "skip-ternary": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, seed=5,
+                             weight_kind="ternary", threshold_shift=2, skip_zeros=True,
+                             bias=[5, -3, 0, 40, -40, 7]),
+        "unsigned-serial": dict(inputs=5, outputs=3, act_bits=2, lanes=1, inputs_per_cycle=1,
+                                threshold_shift=1, signed_inputs=False, seed=7),
+        "skip-wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
+                               skip_zeros=True, seed=9, bias=_rng.integers(-200, 200, 8)),
+    },
     "softmax": {
         "default": {},
         "wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12),

@@ -12,6 +12,7 @@ from model.checkpoint import load_packed, save_packed, shipped_checkpoint
 from model.evaluate import tokenize
 from model.export import DEFAULT_SENTENCE, export_vectors, load_export
 from model.glue import Examples, get_task
+from model.integer_model import LINEARS
 from model.params import ModelFileError
 from model.spiking import KINDS, SpikingStudent
 from sim.runner import run_bench
@@ -125,7 +126,8 @@ def test_export_manifest_and_files(exported, shipped):
     assert load_export(out) == manifest
     names = {i["name"] for i in manifest["instances"]}
     assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
-    assert len(names) == 1 + 10 * len(shipped.layers)
+    assert len(names) == 1 + 16 * len(shipped.layers)
+    assert "layer5.output.bwn_layer" in names
     q = load_vectors(out / "layer0.query.npz")
     assert q.inputs.shape == (len(manifest["token_ids"]), 16, 384)
     assert 0 <= manifest["ptsoftmax_error"]["base2"] < 1
@@ -161,3 +163,28 @@ def test_export_command_writes_nothing_half_done(tmp_path):
                                 "-o", str(tmp_path / "w")], capture_output=True, text=True)
     assert run.returncode == 1 and "does not exist" in run.stderr and not (tmp_path / "w").exists()
     shutil.rmtree(tmp_path / "v")
+
+
+BWN_REPLAYS = [(name, "icarus") for name in LINEARS] + [
+    (name, "verilator") for name in ("query", "intermediate", "output")]
+
+
+@pytest.mark.parametrize("name, simulator", BWN_REPLAYS, ids=[f"{s}-{n}" for n, s in BWN_REPLAYS])
+def test_exported_bwn_layers_replay_bit_for_bit(exported, name, simulator, tmp_path):
+    """Layer 0's projections as the integer model computes them (the fair baseline), on the
+    real sentence's levels: the BWN layer matches the spiking model's counts exactly. Icarus
+    replays all six (their first two tokens: the adder trees cost Icarus about 3 s a token
+    on the FFN projections); Verilator the whole file of the three shapes (384 x 384 signed,
+    384 x 1536 signed, 1536 x 384 unsigned), about 20 s of C++ build each. All 36 of the
+    model: ``python benchmarks/bwn_layer.py``."""
+    from sim.vectors import check_vectors
+    out, _ = exported
+    path = out / f"layer0.{name}.bwn_layer.npz"
+    vectors = check_vectors(load_vectors(path), path, "bwn_layer")
+    assert vectors.params["signed_inputs"] == (name != "output")
+    spikes = load_vectors(out / f"layer0.{name}.npz")
+    assert np.array_equal(vectors.expected, spikes.expected.sum(axis=1))     # = IF spike counts
+    if simulator == "icarus":
+        vectors.inputs, vectors.expected = vectors.inputs[:2], vectors.expected[:2]
+    result = run_bench(vectors, simulator, build_root=tmp_path, quick_build=True)
+    assert result.passed and result.vectors == len(vectors.inputs), result.first_mismatch

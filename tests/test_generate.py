@@ -25,10 +25,12 @@ def test_verilog_is_deterministic_and_lint_clean(block, name, tmp_path):
 
 @pytest.mark.parametrize("block, name", CASES, ids=[f"{b}-{n}" for b, n in CASES])
 def test_spiking_blocks_infer_no_multiplier_and_baselines_do(block, name, tmp_path):
+    """The spiking blocks and the BWN layer add and subtract only; the conventional
+    baselines multiply."""
     path = generate(block, CONFIGS[block][name], tmp_path)
     cells = word_level_cells(path, block)
     assert cells, "yosys reported no cells"
-    if get_block(block).baseline_of is None:
+    if not get_block(block).multiplies:
         assert not set(cells) & set(MULTIPLIER_CELLS), cells
     else:                   # the conventional arithmetic the spiking block does without
         assert set(cells) & set(MULTIPLIER_CELLS), cells
@@ -64,6 +66,11 @@ def test_a_multiplier_would_be_seen(tmp_path):
     ("layernorm", dict(channels=1), "channels"),
     ("layernorm", dict(gamma_frac_bits=8), "gamma_frac_bits"),
     ("layernorm", dict(channels=2, gamma=[1, 1000]), "gamma"),
+    ("bwn_layer", dict(weights=np.full((4, 2), 2)), "weights"),
+    ("bwn_layer", dict(lanes=5), "lanes"),
+    ("bwn_layer", dict(act_bits=1), "act_bits"),
+    ("bwn_layer", dict(skip_zeros=2), "skip_zeros"),
+    ("bwn_layer", dict(signed_inputs="yes"), "signed_inputs"),
     ("mac_layer", dict(weights=np.full((4, 2), 200)), "weights"),
     ("mac_layer", dict(lanes=3), "lanes"),
     ("mac_layer", dict(shift=41), "shift"),

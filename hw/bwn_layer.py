@@ -1,0 +1,289 @@
+"""BWN layer generator: the integer model's binary-weight linear layer as a non-spiking
+accelerator (the fair baseline of the IF layer)."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from model.bwn_layer import accumulator_range, check_bwn_params
+from model.if_layer import DEFAULT_ACT_BITS
+from model.params import ParameterError, check_divides, check_int, signed_width
+
+__all__ = ["BWNLayer"]
+
+
+class BWNLayer(wiring.Component):
+    """N inputs x M outputs binary-weight layer on 4-bit levels, as :func:`model.bwn_layer.bwn_layer`:
+    ``quantize_activation(bias + levels @ W, threshold_shift, act_bits)``.
+
+    Parameters
+    ----------
+    weights : array of int, shape (N, M)
+        +-1 (``weight_kind="binary"``, 1 bit each) or -1/0/+1 (``"ternary"``, 2 bits), in a
+        ROM with a synchronous read port (block RAM on an FPGA, a ROM macro on an ASIC).
+    bias : array of int, shape (M,)
+        Added once per output (the model's bias, offsets folded in). Default: zero.
+    threshold_shift, act_bits : int
+        Requantization: level = clamp(floor(z / 2**threshold_shift + 1/2), 0, 2**act_bits - 1).
+    signed_inputs : bool
+        Input levels in [-2**(act_bits-1), 2**(act_bits-1) - 1] (True: zero is a zero) or in
+        [0, 2**act_bits - 1] (False: the ReLU levels of the FFN output layer).
+    lanes : int
+        Outputs accumulated in parallel; must divide M. Default: M.
+    inputs_per_cycle : int
+        Levels per input beat (P), and per compute cycle without ``skip_zeros``; must divide N.
+        Default: N.
+    skip_zeros : bool
+        Sparsity-aware: a zero level costs no compute cycle and no add. The input beats are
+        compacted, one nonzero level a cycle (a priority encoder over the beat), into a list
+        of (input, level) entries; compute then walks the list, one entry a cycle.
+
+    Ports
+    -----
+    i_stream : In(stream.Signature(P * act_bits))
+        N / P beats per token; level p of a beat (input c*P + p) in bits p*act_bits upwards.
+    o_stream : Out(stream.Signature(lanes * act_bits))
+        M / lanes beats per token (output group 0 first); output level l of a beat in bits
+        l*act_bits upwards.
+
+    Architecture, latency and throughput
+    ------------------------------------
+    A token is loaded into an entry memory (synchronous block RAM), then computed: for each
+    of the G = M / lanes output groups, every entry is read, its weights read from the ROM,
+    and ``lanes`` accumulators add or subtract its levels (an adder tree of P signed terms
+    without ``skip_zeros``, one term with it); no multiplier. The group's last entry
+    requantizes the accumulators into the output register. A three-stage pipeline (entry
+    read, weight read, accumulate) runs through all groups without bubbles; a full output
+    register stalls it. Per token, when neither side stalls: loading N / P cycles (with
+    ``skip_zeros``: for each beat, one cycle per nonzero level, at least one), computing
+    G * E + 3 cycles (E = N / P entries, or the number of nonzero levels, at least one).
+    Loading and computing do not overlap: a token's beats are accepted once the previous
+    token is computed.
+    """
+
+    def __init__(self, weights, *, bias=None, threshold_shift: int = 0,
+                 act_bits: int = DEFAULT_ACT_BITS, weight_kind: str = "binary",
+                 signed_inputs: bool = True, lanes: int | None = None,
+                 inputs_per_cycle: int | None = None, skip_zeros: bool = False):
+        weights = np.asarray(weights, dtype=np.int64)
+        if weights.ndim != 2:
+            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
+        inputs, outputs = weights.shape
+        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+        for name, flag in (("signed_inputs", signed_inputs), ("skip_zeros", skip_zeros)):
+            if flag not in (0, 1):
+                raise ParameterError(f"{name} must be true or false (1 or 0), got {flag!r}")
+        signed_inputs, skip_zeros = bool(signed_inputs), bool(skip_zeros)
+        check_bwn_params(weights=weights, bias=bias, threshold_shift=threshold_shift,
+                         act_bits=act_bits, weight_kind=weight_kind, signed_inputs=signed_inputs)
+        lanes = outputs if lanes is None else lanes
+        check_int("lanes", lanes, 1, outputs)
+        check_divides("lanes", lanes, "outputs", outputs)
+        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
+        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
+        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        self.weights, self.bias = weights, bias
+        self.inputs, self.outputs = inputs, outputs
+        self.threshold_shift, self.act_bits, self.weight_kind = threshold_shift, act_bits, weight_kind
+        self.signed_inputs, self.skip_zeros = signed_inputs, skip_zeros
+        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+        self.acc_shape = signed(signed_width(*accumulator_range(
+            inputs=inputs, bias=bias, act_bits=act_bits, signed_inputs=signed_inputs)) + 1)
+        super().__init__({
+            "i_stream": In(stream.Signature(inputs_per_cycle * act_bits)),
+            "o_stream": Out(stream.Signature(lanes * act_bits)),
+        })
+
+    @property
+    def weight_bits(self) -> int:
+        return 1 if self.weight_kind == "binary" else 2
+
+    @property
+    def groups(self) -> int:
+        return self.outputs // self.lanes
+
+    def _code(self, w: int) -> int:
+        """Binary: 1 = +1, 0 = -1. Ternary: bit 0 = nonzero, bit 1 = negative."""
+        return int(w > 0) if self.weight_kind == "binary" else int(w != 0) | (int(w < 0) << 1)
+
+    def _rom_words(self) -> list[int]:
+        """Dense: word g * (N / P) + c holds the weights of inputs c*P .. c*P+P-1 for the lanes
+        of group g, input-major. Skip: word g * N + j holds input j's weights for group g."""
+        per_word = 1 if self.skip_zeros else self.inputs_per_cycle
+        words = []
+        for g in range(self.groups):
+            for c in range(self.inputs // per_word):
+                word, pos = 0, 0
+                for p in range(per_word):
+                    for lane in range(self.lanes):
+                        word |= self._code(int(self.weights[c * per_word + p, g * self.lanes + lane])) << pos
+                        pos += self.weight_bits
+                words.append(word)
+        return words
+
+    def _bias_words(self) -> list[int]:
+        width = self.acc_shape.width
+        return [sum((int(self.bias[g * self.lanes + lane]) & ((1 << width) - 1)) << (lane * width)
+                    for lane in range(self.lanes)) for g in range(self.groups)]
+
+    def elaborate(self, platform):
+        m = Module()
+        a, per_beat, lanes, groups = self.act_bits, self.inputs_per_cycle, self.lanes, self.groups
+        chunks = self.inputs // per_beat
+        skip = self.skip_zeros
+        index_width = max(1, (self.inputs - 1).bit_length())
+        depth = self.inputs if skip else chunks
+        m.submodules.entries = entries = Memory(
+            shape=unsigned(index_width + a if skip else per_beat * a), depth=depth, init=[])
+        write, read = entries.write_port(), entries.read_port()
+        per_word = 1 if skip else per_beat
+        m.submodules.weights = rom = Memory(shape=unsigned(per_word * lanes * self.weight_bits),
+                                            depth=groups * (self.inputs // per_word),
+                                            init=self._rom_words())
+        weight_read = rom.read_port()
+        aw = self.acc_shape.width
+        m.submodules.bias = bias_rom = Memory(shape=unsigned(lanes * aw), depth=groups,
+                                              init=self._bias_words())
+        bias_read = bias_rom.read_port()
+
+        count = Signal(range(depth + 1))          # entries of the token (skip: its nonzeros)
+        acc = [Signal(self.acc_shape, name=f"acc{lane}") for lane in range(lanes)]
+        out = self.o_stream
+
+        # -- compute: entry read -> weight read -> accumulate --------------------------------
+        issuing = Signal()
+        entry, group = Signal(range(depth)), Signal(range(groups))
+        rom_addr = Signal(range(groups * (self.inputs // per_word)))    # dense: in issue order
+        group_base = Signal(range(groups * self.inputs))                   # skip: g * N
+        s1 = {"valid": Signal(), "first": Signal(), "last": Signal(), "group": Signal(range(groups)),
+              "rom": Signal.like(rom_addr), "base": Signal.like(group_base)}
+        s2 = {"valid": Signal(), "first": Signal(), "last": Signal(),
+              "levels": Signal(a if skip else per_beat * a)}
+        stall = s2["valid"] & s2["last"] & out.valid & ~out.ready
+        m.d.comb += [read.en.eq(~stall), weight_read.en.eq(~stall), bias_read.en.eq(~stall),
+                     read.addr.eq(entry), bias_read.addr.eq(s1["group"])]
+        if skip:
+            m.d.comb += weight_read.addr.eq(s1["base"] + read.data[:index_width])
+        else:
+            m.d.comb += weight_read.addr.eq(s1["rom"])
+
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(~stall):
+            last_entry = entry == count - 1
+            m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(entry == 0),
+                         s1["last"].eq(last_entry), s1["group"].eq(group),
+                         s1["rom"].eq(rom_addr), s1["base"].eq(group_base),
+                         s2["valid"].eq(s1["valid"]), s2["first"].eq(s1["first"]),
+                         s2["last"].eq(s1["last"]),
+                         s2["levels"].eq(read.data[index_width:] if skip else read.data)]
+            with m.If(issuing):
+                m.d.sync += [entry.eq(Mux(last_entry, 0, entry + 1)), rom_addr.eq(rom_addr + 1)]
+                with m.If(last_entry):
+                    m.d.sync += [group.eq(Mux(group == groups - 1, 0, group + 1)),
+                                 group_base.eq(group_base + self.inputs)]
+                    with m.If(group == groups - 1):
+                        m.d.sync += issuing.eq(0)
+            with m.If(s2["valid"]):
+                biases = [bias_read.data.word_select(lane, aw).as_signed() for lane in range(lanes)]
+                totals = [(Mux(s2["first"], b, v) + self._contribution(weight_read.data, s2["levels"], lane))[:aw]
+                          .as_signed() for lane, (b, v) in enumerate(zip(biases, acc))]
+                m.d.sync += [v.eq(t) for v, t in zip(acc, totals)]
+                with m.If(s2["last"]):
+                    m.d.sync += [out.valid.eq(1), out.payload.eq(Cat(*(self._requantize(t) for t in totals)))]
+
+        # -- load ---------------------------------------------------------------------------
+        chunk = Signal(range(chunks))
+        loaded = Signal()                        # the token's last entry is being written
+        with m.FSM() as fsm:
+            with m.State("Load"):
+                with m.If(loaded):
+                    m.next = "Compute"
+            with m.State("Compute"):
+                with m.If(~issuing & ~s1["valid"] & ~s2["valid"]):
+                    m.d.sync += [entry.eq(0), group.eq(0), rom_addr.eq(0), group_base.eq(0),
+                                 count.eq(0)]
+                    m.next = "Load"
+        # Handshakes as continuous assignments rather than FSM-scoped ones: Icarus never
+        # evaluates an `always @*` whose inputs do not change after time zero.
+        loading = fsm.ongoing("Load")
+        if skip:
+            m.d.comb += loaded.eq(self._load_compacting(m, loading, write, count, chunk, issuing))
+        else:
+            accept = loading & self.i_stream.valid
+            m.d.comb += [self.i_stream.ready.eq(loading), write.en.eq(accept),
+                         write.addr.eq(chunk), write.data.eq(self.i_stream.payload)]
+            m.d.comb += loaded.eq(accept & (chunk == chunks - 1))
+            with m.If(accept):
+                m.d.sync += chunk.eq(Mux(chunk == chunks - 1, 0, chunk + 1))
+            with m.If(loaded):
+                m.d.sync += [count.eq(chunks), issuing.eq(1)]
+        return m
+
+    def _load_compacting(self, m, loading, write, count, chunk, issuing):
+        """Skip zeros: hold a beat, write its nonzero levels one a cycle as (input, level)
+        entries (lowest input first), accept the next beat as the last one is written.
+        Returns the signal that the token is loaded."""
+        a, per_beat, chunks = self.act_bits, self.inputs_per_cycle, self.inputs // self.inputs_per_cycle
+        index_width = max(1, (self.inputs - 1).bit_length())
+        held = Signal(per_beat * a)
+        mask = Signal(per_beat)                  # nonzero levels of the held beat not yet written
+        base = Signal(range(self.inputs))        # input index of the held beat's level 0
+        holding, last_beat = Signal(), Signal()
+        lowest = Signal(range(per_beat))
+        for p in reversed(range(per_beat)):      # priority encoder: the lowest set bit wins
+            with m.If(mask[p]):
+                m.d.comb += lowest.eq(p)
+        drained = (mask & (mask - 1)) == 0       # empty once this cycle's level is written
+        ready = loading & (~holding | (drained & ~last_beat))
+        accept = self.i_stream.valid & ready
+        writing = loading & holding & mask.any()
+        finishing = loading & holding & drained & last_beat & ~accept
+        zero_token = finishing & (count == 0) & ~mask.any()    # its outputs: the bias alone
+        m.d.comb += [self.i_stream.ready.eq(ready), write.en.eq(writing | zero_token),
+                     write.addr.eq(Mux(zero_token, 0, count)),
+                     write.data.eq(Mux(zero_token, 0, Cat((base + lowest)[:index_width],
+                                                          held.word_select(lowest, a))))]
+        with m.If(writing):
+            m.d.sync += [count.eq(count + 1), mask.eq(mask & (mask - 1))]
+        with m.If(accept):
+            payload = self.i_stream.payload
+            m.d.sync += [held.eq(payload), holding.eq(1), last_beat.eq(chunk == chunks - 1),
+                         mask.eq(Cat(*(payload.word_select(p, a).any() for p in range(per_beat)))),
+                         base.eq(Mux(chunk == 0, 0, base + per_beat)),
+                         chunk.eq(Mux(chunk == chunks - 1, 0, chunk + 1))]
+        with m.Elif(loading & holding & drained):
+            m.d.sync += holding.eq(0)
+        with m.If(finishing):
+            m.d.sync += [last_beat.eq(0), issuing.eq(1)]
+            with m.If(zero_token):
+                m.d.sync += count.eq(1)
+        return finishing
+
+    def _contribution(self, word, levels, lane):
+        """Sum over this entry's levels of +-level (the weight's sign selects; ternary zeros
+        add nothing), by a balanced tree."""
+        a = self.act_bits
+        terms = []
+        per_word = 1 if self.skip_zeros else self.inputs_per_cycle
+        for p in range(per_word):
+            level = levels[p * a:(p + 1) * a]
+            level = level.as_signed() if self.signed_inputs else Cat(level, Const(0, 1)).as_signed()
+            pos = (p * self.lanes + lane) * self.weight_bits
+            if self.weight_kind == "binary":
+                terms.append(Mux(word[pos], level, -level))
+            else:
+                terms.append(Mux(word[pos], Mux(word[pos + 1], -level, level), 0))
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return terms[0]
+
+    def _requantize(self, total):
+        """clamp(floor((z + 2**s / 2) / 2**s), 0, 2**act_bits - 1), as quantize_activation."""
+        q_max = (1 << self.act_bits) - 1
+        shifted = (total + ((1 << self.threshold_shift) >> 1)) >> self.threshold_shift
+        return Mux(shifted < 0, 0, Mux(shifted > q_max, q_max, shifted))[:self.act_bits]
