@@ -5,7 +5,9 @@
 The configurations and inputs are real (:mod:`synth.workloads`): the shipped SST-2 student's
 vectors for the default sentence, layer 0 — PTsoftmax vs softmax on its attention score rows
 (12 scores a row), BSPN vs LayerNorm on 32 channels of its residual stream, the IF layer vs
-an 8-bit MAC layer on a 32 x 16 slice of its query projection (4 lanes, 8 inputs a cycle).
+the BWN layer (the integer model's own layer as a non-spiking accelerator, dense and with
+``skip_zeros``) and an 8-bit MAC layer on a 32 x 16 slice of its query projection (4 lanes,
+8 inputs a cycle).
 Per block: Yosys generic cells (memories as macros) and memory bits, iCE40 HX8K LUT4 / carry /
 DFF / BRAM / logic cells and Fmax from nextpnr, ECP5 LFE5U-85F LUT4 / DFF / DSP / Fmax, and
 energy per element from the switching activity of its gates replaying the vectors
@@ -24,7 +26,7 @@ from model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
 from model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
 from synth.activity import measure  # noqa: E402
 from synth.flow import synthesize  # noqa: E402
-from synth.workloads import pairs  # noqa: E402
+from synth.workloads import PAIRS, workloads  # noqa: E402
 
 ICE40 = ("luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz")
 FIELDS = ("cells", "memory_bits", *ICE40, "ecp5_luts", "ecp5_dffs", "ecp5_dsps", "ecp5_fmax_mhz",
@@ -56,19 +58,19 @@ def main() -> int:
     vectors = build / "ratios" / "vectors"
     export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
                    source="sst2.npz")
-    rows = []
-    for spiking, baseline in pairs(vectors, tokens=args.tokens):
-        rows.append((spiking.block, baseline.block, figures(spiking, build), figures(baseline, build)))
-    print(f"{'pair':<22} {'figure':<13} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
-    for s_name, b_name, s, b in rows:
+    loads = workloads(vectors, tokens=args.tokens)
+    measured = {label: figures(v, build) for label, v in loads.items()}
+    print(f"{'pair':<28} {'figure':<13} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
+    for s_name, b_name in PAIRS:
+        s, b = measured[s_name], measured[b_name]
         pair = f"{s_name} / {b_name}"
         for k in FIELDS:
             ratio = f"{b[k] / s[k]:.2f}" if all(isinstance(x, (int, float)) and x for x in (s[k], b[k])) else "-"
-            print(f"{pair:<22} {k:<13} {s[k]!s:>10} {b[k]!s:>10} {ratio:>17}")
+            print(f"{pair:<28} {k:<13} {s[k]!s:>10} {b[k]!s:>10} {ratio:>17}")
         if s_name == "if_layer":
             sc, bc = s["cycles/vector"], b["cycles/vector"]
-            print(f"{'':<22} {'cycles/token':<13} {sc:>10.0f} {bc:>10.0f} {bc / sc:>17.2f}")
-            print(f"{'':<22} {'cells*cycles':<13} {s['cells'] * sc:>10.0f} {b['cells'] * bc:>10.0f} "
+            print(f"{'':<28} {'cycles/token':<13} {sc:>10.0f} {bc:>10.0f} {bc / sc:>17.2f}")
+            print(f"{'':<28} {'cells*cycles':<13} {s['cells'] * sc:>10.0f} {b['cells'] * bc:>10.0f} "
                   f"{b['cells'] * bc / (s['cells'] * sc):>17.2f}")
     return 0
 

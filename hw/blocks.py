@@ -82,10 +82,8 @@ class Block:
     def check(self, params: dict) -> None:
         """Raise ParameterError for resolved ``params`` the generator refuses (constructing
         the component checks them; nothing is elaborated)."""
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")       # a refused component was never meant to run
-            self.component(**params)
+        component = self.component(**params)
+        component._MustUse__silence = True        # built to be checked, not elaborated
 
 
 def _exact(block: str, name: str, value, is_array: bool):

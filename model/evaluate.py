@@ -55,7 +55,7 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
                      progress: bool = False) -> dict:
     """Metrics of the spike-level simulation, its agreement with the integer model, and the
     average spike rate per layer kind and layer."""
-    from model.spiking import SpikingStudent, spike_rates
+    from model.spiking import SpikingStudent, nonzero_levels, spike_rates
     spiking = SpikingStudent(model, time_steps)
     items = tokenize(model, data)
     if progress:
@@ -71,4 +71,5 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
     pred = logits[:, 0] if task.regression else logits.argmax(-1)
     return {"metrics": metrics(task, pred, data.labels), "time_steps": spiking.steps,
             "spike_rates": spike_rates(traces, spiking.steps),
-            "signed_spike_rates": spike_rates(traces, spiking.steps, signed_offset=model.offset)}
+            "signed_spike_rates": spike_rates(traces, spiking.steps, signed_offset=model.offset),
+            "nonzero_levels": nonzero_levels(traces, model.offset)}

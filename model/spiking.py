@@ -136,6 +136,22 @@ class SpikingStudent:
         return h2
 
 
+def nonzero_levels(traces: list[list[dict]], offset: int) -> dict[str, list[float]]:
+    """Fraction of nonzero levels (spike count - ``offset`` for the signed kinds, the count
+    for the FFN hidden layer) per layer kind and encoder layer: the work left to a layer
+    that skips zero inputs (the BWN baseline with ``skip_zeros``)."""
+    nonzero, slots = defaultdict(float), defaultdict(float)
+    for trace in traces:
+        for i, layer in enumerate(trace[1:]):
+            for kind in KINDS:
+                counts = layer[kind].sum(0)
+                zero = 0 if kind == "intermediate" else offset
+                nonzero[kind, i] += float((counts != zero).sum())
+                slots[kind, i] += counts.numel() if hasattr(counts, "numel") else counts.size
+    layers = max(i for _, i in nonzero) + 1 if nonzero else 0
+    return {kind: [nonzero[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
+
+
 def spike_rates(traces: list[list[dict]], steps: int, signed_offset: int | None = None
                 ) -> dict[str, list[float]]:
     """Average spikes per neuron per time step, per layer kind and encoder layer, over the

@@ -336,7 +336,7 @@ def cmd_synth(args) -> int:
 
 
 def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
-                  sample_tokens: int, sentence: str | None = None) -> dict:
+                  sample_tokens: int, sentence: str | None = None, progress: bool = True) -> dict:
     """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
     report (also the main job's energy stage)."""
     import json
@@ -352,33 +352,51 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     report: dict = {"sentences": n, "tokens": tokens}
     text = ""
     if method in ("ops", "both"):
-        spiking = evaluate_spiking(model, task, sample, progress=True)
+        spiking = evaluate_spiking(model, task, sample, progress=progress)
         rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
                  "+-1 spikes": energy.mean_rates(spiking["signed_spike_rates"])}
         results = [{**energy.inference_energy(shape, tokens, r, spiking["time_steps"]), "encoding": enc}
                    for shape in shapes for enc, r in rates.items()]
+        nonzero = energy.mean_rates(spiking["nonzero_levels"])
+        integer = {shape.name: energy.integer_designs(shape, tokens, rates["offset"], nonzero,
+                                                      spiking["time_steps"]) for shape in shapes}
         report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"],
-                         "signed_rates_per_layer": spiking["signed_spike_rates"], "results": results}
-        text += energy.markdown(results, rates)
+                         "signed_rates_per_layer": spiking["signed_spike_rates"],
+                         "nonzero_levels": nonzero, "integer_designs": integer, "results": results}
+        report["events_per_synapse"] = {
+            kind: {"offset_spikes": rates["offset"][kind] * spiking["time_steps"] * tokens,
+                   "signed_spikes": rates["+-1 spikes"][kind] * spiking["time_steps"] * tokens,
+                   "nonzero_levels": nonzero[kind] * tokens, "dense": tokens}
+            for kind in rates["offset"]}
+        text += energy.markdown(results, rates) + energy.integer_markdown(integer)
     if method in ("activity", "both"):
         from model.export import DEFAULT_SENTENCE, export_vectors
         from synth.activity import measure
-        from synth.workloads import pairs
+        from synth.workloads import workloads
         from sorbet_hw.files import file_digest
         vectors = Path(build) / "energy" / "vectors"
         export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
                        source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
         measured = {}
-        for spiking_vectors, baseline_vectors in pairs(vectors, tokens=sample_tokens):
-            for v in (spiking_vectors, baseline_vectors):
-                print(f"gate-level activity of {v.block} ({len(v)} vectors)...", flush=True)
-                measured[v.block] = measure(v, build_root=Path(build))
+        for label, v in workloads(vectors, tokens=sample_tokens).items():
+            print(f"gate-level activity of {label} ({len(v)} vectors)...", flush=True,
+                  file=sys.stdout if progress else sys.stderr)     # --json keeps stdout clean
+            measured[label] = measure(v, build_root=Path(build))
         per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
         results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
         report["activity"] = {"measured": measured, "results": results}
         text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
     from sorbet_hw.files import atomic_write
     out = Path(build) / "energy"
+    if "activity" in report:
+        report["per_inference_uJ"] = {d: report["activity"]["results"][0][d]["joules"] * 1e6
+                                      for d in energy.DESIGNS}
+        report["per_inference_method"] = "activity (gate-level switching, method 2)"
+    else:
+        report["per_inference_uJ"] = {d: j * 1e6 for d, j in
+                                      report["ops"]["integer_designs"][energy.MINILM.name].items()}
+        report["per_inference_method"] = "ops (integer operation counts, method 1)"
+    report["shape"] = energy.MINILM.name
     atomic_write(out / "energy.json", json.dumps(report, indent=2))
     atomic_write(out / "energy.md", text)
     report["markdown"] = text
@@ -405,9 +423,16 @@ def cmd_energy(args) -> int:
     model = load_packed(checkpoint, task.name)
     with locked(Path(args.build) / "energy", f"the energy report in {args.build}"):
         report = energy_report(task, model, checkpoint, Path(args.build), sentences=args.sentences,
-                               method=args.method, sample_tokens=args.sample_tokens)
-    print(report["markdown"])
-    print(f"report: {Path(args.build) / 'energy' / 'energy.md'}")
+                               method=args.method, sample_tokens=args.sample_tokens,
+                               progress=not args.json)
+    if args.json:
+        import json
+        keys = ("shape", "tokens", "sentences", "per_inference_uJ", "per_inference_method",
+                "events_per_synapse", "ops", "activity")
+        print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+    else:
+        print(report["markdown"])
+        print(f"report: {Path(args.build) / 'energy' / 'energy.md'}")
     return 0
 
 
@@ -523,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--sample-tokens", type=int, default=4,
                     help="tokens of the exported sentence replayed on the gates")
     en.add_argument("--build", default="build")
+    en.add_argument("--json", action="store_true",
+                    help="print a JSON object: per_inference_uJ of spiking, bwn_dense, "
+                         "bwn_skip_zeros and mac8 (MiniLM shape), events_per_synapse, both methods")
     en.set_defaults(func=cmd_energy)
 
     run = add(sub, "run", help="the main job: evaluate, export vectors, generate and "

@@ -99,7 +99,8 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
                 labels.append(design)
         if activity:
             r = activity["results"][0]
-            for design in ("baseline", "spiking"):
+            from synth.energy import DESIGNS
+            for design in DESIGNS:
                 bars.append({k: v * 1e6 for k, v in r[design]["by_block"].items()})
                 labels.append(f"{design} (method 2)")
         for i, parts in enumerate(bars):

@@ -90,6 +90,32 @@ def inference_energy(shape: Shape, tokens: int, rates: dict[str, float], steps: 
     }
 
 
+def integer_designs(shape: Shape, tokens: int, rates: dict[str, float], nonzero: dict[str, float],
+                    steps: int) -> dict[str, float]:
+    """Method 1 with integer operation energies (Horowitz 45 nm int8 multiply 0.2 pJ, int32
+    add 0.1 pJ) for the four designs of one inference, in joules:
+
+    - ``spiking``: one accumulate per input spike and output (offset spike rates, as built);
+    - ``bwn_dense``: the integer model as a non-spiking accelerator: one add per synapse of
+      every projection, and the attention products (4-bit levels times 4-bit levels) as
+      int8 multiply-accumulates;
+    - ``bwn_skip_zeros``: the same, skipping zero levels (measured nonzero fractions);
+    - ``mac8``: every product an int8 multiply-accumulate."""
+    ann = layer_ops(shape, tokens)
+    attention = {"scores": "query", "context": "value"}
+    spiking = inference_energy(shape, tokens, rates, steps)["int_snn_joules"]
+    dense = skip = 0.0
+    for name, ops in ann.items():
+        if name in attention:
+            dense += ops * E_MAC_INT8
+            skip += ops * nonzero[attention[name]] * E_MAC_INT8
+        else:
+            dense += ops * E_AC_INT
+            skip += ops * nonzero[LINEARS[name][0]] * E_AC_INT
+    return {"spiking": spiking, "bwn_dense": dense * shape.layers, "bwn_skip_zeros": skip * shape.layers,
+            "mac8": sum(ann.values()) * shape.layers * E_MAC_INT8}
+
+
 def markdown(results: list[dict], rates: dict[str, dict[str, float]]) -> str:
     """``results``: inference_energy records with an ``encoding`` key; ``rates``: per encoding."""
     encodings = list(rates)
@@ -115,6 +141,21 @@ def markdown(results: list[dict], rates: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def integer_markdown(integer: dict[str, dict[str, float]]) -> str:
+    """The four designs by integer operation counts (:func:`integer_designs`), per shape."""
+    lines = ["", "Integer operation energies (Horowitz 45 nm: int32 add 0.1 pJ, int8 multiply "
+             "0.2 pJ + add), the four designs of one inference:", "",
+             "| shape | spiking (uJ) | BWN dense (uJ) | BWN skip zeros (uJ) | 8-bit MAC (uJ) | "
+             "spiking / BWN dense | spiking / BWN skip | spiking / 8-bit |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for shape, d in integer.items():
+        lines.append(f"| {shape} | {d['spiking'] * 1e6:.2f} | {d['bwn_dense'] * 1e6:.2f} | "
+                     f"{d['bwn_skip_zeros'] * 1e6:.2f} | {d['mac8'] * 1e6:.2f} | "
+                     f"{d['spiking'] / d['bwn_dense']:.2f} | {d['spiking'] / d['bwn_skip_zeros']:.2f} | "
+                     f"{d['spiking'] / d['mac8']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 # -- Method 2: energy per element measured on the synthesized gates (synth.activity) ----------
 
 def inference_elements(shape: Shape, tokens: int) -> dict[str, int]:
@@ -127,20 +168,32 @@ def inference_elements(shape: Shape, tokens: int) -> dict[str, int]:
             "norm": (2 * shape.layers + 1) * tokens * shape.hidden}
 
 
-KIND_OF = {"if_layer": "layer", "mac_layer": "layer", "ptsoftmax": "softmax", "softmax": "softmax",
-           "bspn": "norm", "layernorm": "norm"}
+KIND_OF = {"if_layer": "layer", "mac_layer": "layer", "bwn_layer": "layer", "bwn_layer_skip": "layer",
+           "ptsoftmax": "softmax", "softmax": "softmax", "bspn": "norm", "layernorm": "norm"}
+
+
+# Method 2's designs: the measured workload (synth.workloads label) standing for each kind.
+# The BWN designs are the same integer model built without spikes, so they keep PTsoftmax
+# and BSPN; the 8-bit design is the conventional one.
+DESIGNS = {
+    "spiking": {"layer": "if_layer", "softmax": "ptsoftmax", "norm": "bspn"},
+    "bwn_dense": {"layer": "bwn_layer", "softmax": "ptsoftmax", "norm": "bspn"},
+    "bwn_skip_zeros": {"layer": "bwn_layer_skip", "softmax": "ptsoftmax", "norm": "bspn"},
+    "mac8": {"layer": "mac_layer", "softmax": "softmax", "norm": "layernorm"},
+}
 
 
 def activity_inference_energy(shape: Shape, tokens: int, per_element: dict[str, float]) -> dict:
     """Method 2 scaled to one inference: measured energy per element of each block times the
-    elements of its kind, for the spiking design and for its conventional baseline."""
+    elements of its kind, for every design of :data:`DESIGNS`. Every synapse event of a
+    design, the attention products included, is charged at its layer's measured energy per
+    synapse event on the query-projection slice (its sparsity: that slice's)."""
     elements = inference_elements(shape, tokens)
-    designs = {"spiking": ("if_layer", "ptsoftmax", "bspn"), "baseline": ("mac_layer", "softmax", "layernorm")}
     out = {"shape": shape.name, "tokens": tokens, "elements": elements}
-    for design, blocks in designs.items():
-        parts = {b: elements[KIND_OF[b]] * per_element[b] for b in blocks}
+    for design, blocks in DESIGNS.items():
+        parts = {b: elements[kind] * per_element[b] for kind, b in blocks.items()}
         out[design] = {"joules": sum(parts.values()), "by_block": parts}
-    out["ratio"] = out["baseline"]["joules"] / out["spiking"]["joules"]
+    out["ratio"] = out["mac8"]["joules"] / out["spiking"]["joules"]
     return out
 
 
@@ -155,13 +208,12 @@ def activity_markdown(measured: dict[str, dict], results: list[dict]) -> str:
         clock = r["by_driver"].get("clock", 0.0) / r["energy_j"]
         lines.append(f"| {block} | {r['cells']:,} | {r['elements']:,} | {r['cycles']:,} | "
                      f"{r['energy_per_element_j'] * 1e12:.3f} | {clock:.0%} |")
-    lines += ["", "| shape | tokens | spiking (uJ) | baseline (uJ) | baseline / spiking | "
-              "spiking: layers / softmax / norms (uJ) | baseline: layers / softmax / norms (uJ) |",
-              "|---|---:|---:|---:|---:|---|---|"]
+    lines += ["", "| shape | tokens | design | layers / softmax / norms (uJ) | total (uJ) | "
+              "design / spiking |", "|---|---:|---|---|---:|---:|"]
     for r in results:
-        parts = {d: " / ".join(f"{v * 1e6:.3f}" for v in r[d]["by_block"].values())
-                 for d in ("spiking", "baseline")}
-        lines.append(f"| {r['shape']} | {r['tokens']} | {r['spiking']['joules'] * 1e6:.3f} | "
-                     f"{r['baseline']['joules'] * 1e6:.3f} | {r['ratio']:.2f} | {parts['spiking']} | "
-                     f"{parts['baseline']} |")
+        for design in DESIGNS:
+            parts = " / ".join(f"{v * 1e6:.3f}" for v in r[design]["by_block"].values())
+            lines.append(f"| {r['shape']} | {r['tokens']} | {design} | {parts} | "
+                         f"{r[design]['joules'] * 1e6:.3f} | "
+                         f"{r[design]['joules'] / r['spiking']['joules']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -9,11 +9,13 @@ ratio benchmark; every pair sees the same numbers:
   channels with their gamma shifts and offsets (4 groups of 8: BSPN's configuration in
   ``benchmarks/synth_ratios.py``; the whole 384-channel LayerNorm takes Yosys over ten
   minutes); LayerNorm with identity gamma and zero beta: the arithmetic is what is compared;
-- ``if_layer`` / ``mac_layer``: the first 32 inputs and 16 outputs of the layer's query
-  projection (real spike trains, weights, bias, threshold), 4 lanes, 8 inputs a cycle, the
-  configuration of ``benchmarks/synth_ratios.py``; the MAC layer multiplies the same spike
-  counts (0..15) by 8-bit weights of the same signs (magnitudes as in the code below), with
-  the bias and shift scaled to match (x 32, + 5).
+- ``if_layer`` / ``bwn_layer`` / ``bwn_layer_skip`` / ``mac_layer``: the first 32 inputs and
+  16 outputs of the layer's query projection (real spike trains, weights, bias, threshold),
+  4 lanes, 8 inputs a cycle, the configuration of ``benchmarks/synth_ratios.py``. The BWN
+  layer (dense, and with ``skip_zeros``) takes the same spike counts as the integer model's
+  signed levels (count - 8, the offset folded into the bias): the same outputs exactly. The
+  MAC layer multiplies the same spike counts (0..15) by 8-bit weights of the same signs
+  (magnitudes as in the code below), with the bias and shift scaled to match (x 32, + 5).
 
 Expected outputs come from each block's reference, so every replay is checked bit for bit.
 """
@@ -30,11 +32,22 @@ LAYER_SLICE = dict(inputs=32, outputs=16, **LAYER_SYNTH)
 NORM_CHANNELS = 32
 
 
+# (spiking, baseline) workloads compared by the ratios benchmark and the energy report.
+PAIRS = (("ptsoftmax", "softmax"), ("bspn", "layernorm"), ("if_layer", "bwn_layer"),
+         ("if_layer", "bwn_layer_skip"), ("if_layer", "mac_layer"))
+
+
 def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vectors, Vectors]]:
-    """(spiking, baseline) vectors of the three block kinds for one exported layer, cut to
-    the first ``tokens`` tokens (score rows of as many queries of every head): gate-level
-    simulation runs some tens of cycles a second, and energy per element needs a sample,
-    not the sentence."""
+    """(spiking, baseline) vectors of :data:`PAIRS` (see :func:`workloads`)."""
+    loads = workloads(export_dir, layer, tokens)
+    return [(loads[s], loads[b]) for s, b in PAIRS]
+
+
+def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Vectors]:
+    """Every compared block's vectors for one exported layer, by label (the block's name;
+    ``bwn_layer_skip``: the BWN layer with ``skip_zeros``), cut to the first ``tokens`` tokens
+    (score rows of as many queries of every head): gate-level simulation runs some tens of
+    cycles a second, and energy per element needs a sample, not the sentence."""
     from model.export import load_export
     from sim import bspn as bspn_bench, if_layer as if_bench, layernorm as layernorm_bench
     from sim import mac_layer as mac_bench, softmax as softmax_bench
@@ -83,4 +96,19 @@ def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vecto
     counts = spikes.sum(axis=-2)
     mac = Vectors("mac_layer", mp, counts, mac_bench.reference(mp, counts), source="export",
                   note=note + ", query projection slice")
-    return [(pt, softmax), (norm, layernorm), (spiking_layer, mac)]
+    from model.bwn_layer import signed_form
+    from sim import bwn_layer as bwn_bench
+    offset = 1 << (ip["act_bits"] - 1)
+    bp_dense = {"weights": ip["weights"], "bias": signed_form(ip["bias"], ip["weights"], offset),
+                "threshold_shift": ip["threshold_shift"], "act_bits": ip["act_bits"],
+                "weight_kind": ip["weight_kind"], "signed_inputs": True, "lanes": ip["lanes"],
+                "inputs_per_cycle": ip["inputs_per_cycle"], "skip_zeros": False}
+    levels = counts - offset
+    bwn = {}
+    for label, skip in (("bwn_layer", False), ("bwn_layer_skip", True)):
+        bp = {**bp_dense, "skip_zeros": skip}
+        bwn[label] = Vectors("bwn_layer", bp, levels, bwn_bench.reference(bp, levels),
+                             source="export", note=note + ", query projection slice, levels")
+    assert np.array_equal(bwn["bwn_layer"].expected, spiking_layer.expected.sum(axis=-2))
+    return {"ptsoftmax": pt, "softmax": softmax, "bspn": norm, "layernorm": layernorm,
+            "if_layer": spiking_layer, **bwn, "mac_layer": mac}

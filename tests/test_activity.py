@@ -95,9 +95,12 @@ def test_measured_energy_follows_input_activity(tmp_path):
 def test_workload_pairs_share_their_real_inputs(tmp_path):
     from model.checkpoint import load_packed, shipped_checkpoint
     from model.export import DEFAULT_SENTENCE, export_vectors
-    from synth.workloads import LAYER_SLICE, NORM_CHANNELS, pairs
+    from synth.workloads import LAYER_SLICE, NORM_CHANNELS, PAIRS, pairs, workloads
     export_vectors(load_packed(shipped_checkpoint("sst2")), DEFAULT_SENTENCE, tmp_path, source="test")
-    (pt, softmax), (norm, layernorm), (spiking, mac) = pairs(tmp_path, tokens=3)
+    loads = workloads(tmp_path, tokens=3)
+    pt, softmax, norm, layernorm = (loads[k] for k in ("ptsoftmax", "softmax", "bspn", "layernorm"))
+    spiking, mac, bwn, skip = (loads[k] for k in ("if_layer", "mac_layer", "bwn_layer", "bwn_layer_skip"))
+    assert len(pairs(tmp_path, tokens=3)) == len(PAIRS) == 5
     heads, n = 12, pt.params["row_length"]
     assert pt.inputs.shape == (heads * 3, n) and np.array_equal(pt.inputs, softmax.inputs)
     assert norm.inputs.shape == (3, NORM_CHANNELS) and np.array_equal(norm.inputs, layernorm.inputs)
@@ -105,3 +108,7 @@ def test_workload_pairs_share_their_real_inputs(tmp_path):
     assert np.array_equal(mac.inputs, spiking.inputs.sum(1))                 # the spike counts
     assert np.array_equal(np.sign(mac.params["weights"]), spiking.params["weights"])
     assert np.abs(mac.params["weights"]).max() > 1                           # 8-bit weights
+    # The fair baseline: the same counts as signed levels, the same outputs as the IF layer.
+    assert np.array_equal(bwn.inputs, spiking.inputs.sum(1) - 8) and np.array_equal(bwn.inputs, skip.inputs)
+    assert np.array_equal(bwn.expected, spiking.expected.sum(1))
+    assert skip.params["skip_zeros"] and not bwn.params["skip_zeros"]
