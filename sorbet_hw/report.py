@@ -16,6 +16,39 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def markdown_to_html(text: str) -> str:
+    """The energy report's markdown (headings, paragraphs, pipe tables) as HTML tables."""
+    out, table, para = [], [], []
+
+    def flush():
+        if table:
+            rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table
+                    if not set(line.replace("|", "").strip()) <= set("-: ")]
+            out.append(_table(rows[0], rows[1:]))
+            table.clear()
+        if para:
+            out.append(f"<p>{html.escape(' '.join(para))}</p>")
+            para.clear()
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if para:
+                flush()
+            table.append(line)
+            continue
+        if table:
+            flush()
+        if line.startswith("#"):
+            flush()
+            level = min(len(line) - len(line.lstrip("#")) + 2, 6)
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            para.append(line.strip())
+        else:
+            flush()
+    flush()
+    return "".join(out)
+
+
 def _file(described) -> str:
     """A file as the stages record it: its name and the start of its content hash."""
     if isinstance(described, dict):
@@ -166,7 +199,7 @@ def _write(results: dict, tmp: Path) -> None:
     for name in ("spike_rates.png", "energy.png"):
         if name in plots:
             parts.append(f'<img src="{name}">')
-    parts.append(f"<pre>{html.escape(results['energy'].get('markdown', ''))}</pre>")
+    parts.append(markdown_to_html(results["energy"].get("markdown", "")))
     style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
     (tmp / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"

@@ -89,6 +89,7 @@ method = "ops"
     text = report.read_text()
     for name in ("accuracy.png", "spike_rates.png", "energy.png"):
         assert f'src="{name}"' in text and (report.parent / name).stat().st_size > 1000
+    assert "<pre>" not in text and text.count("<table>") >= 5        # energy tables as HTML
     records = {p.stem: json.loads(p.read_text()) for p in (build / "run").glob("*.json")}
     assert set(records) == {"evaluate", "export", "blocks", "replay", "layer", "synth", "energy"}
     assert records["layer"]["result"] == {"skipped": True}      # the real layer has its own test

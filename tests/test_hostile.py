@@ -617,3 +617,4 @@ method = "ops"
     r = sorbet("run", "--config", config, "--build", tmp_path / "build")
     assert r.returncode == 0, r.stderr
     assert "accuracy 100.00" in (tmp_path / "build" / "report" / "index.html").read_text()
+

@@ -76,3 +76,36 @@ def test_operation_counts_and_the_papers_ratio():
     assert r["norm_ops"] == pytest.approx(1 / 16)
     dense = inference_energy(shape, 3, {k: 0.5 for k in one_spike_per_window}, 16)
     assert dense["ratio"] == pytest.approx(4.6 / 0.9 / 8)       # 8 spikes a window: 8x the adds
+
+
+def test_integer_designs_against_a_hand_count():
+    """Method 1 with integer energies for the four designs (tiny shape, counted by hand)."""
+    from synth.energy import E_AC_INT, E_MAC_INT8, integer_designs
+    shape = Shape("tiny", hidden=8, layers=2, intermediate=16, heads=2)
+    kinds = ("attention_input", "query", "key", "value", "context", "attention_output",
+             "ffn_input", "intermediate", "output")
+    rates = {k: 1 / 16 for k in kinds}
+    nonzero = {k: 0.25 for k in kinds}
+    d = integer_designs(shape, tokens=3, rates=rates, nonzero=nonzero, steps=16)
+    linear = 3 * (4 * 8 * 8 + 2 * 8 * 16)          # synapses of the six projections, a layer
+    attention = 2 * 3 * 3 * 8                      # Q K^T and P V
+    assert d["bwn_dense"] == pytest.approx(2 * (linear * E_AC_INT + attention * E_MAC_INT8))
+    assert d["bwn_skip_zeros"] == pytest.approx(d["bwn_dense"] / 4)
+    assert d["mac8"] == pytest.approx(2 * (linear + attention) * E_MAC_INT8)
+    assert d["spiking"] == pytest.approx(2 * (linear + attention) * E_AC_INT)  # one spike a window
+
+
+def test_energy_json_has_the_four_designs(tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sorbet_hw.cli", "energy", "--method", "ops",
+                        "--sentences", "2", "--json", "--build", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert not (tmp_path / "energy" / "vectors").exists()      # ops only: no gate-level run
+    assert set(report["per_inference_uJ"]) == {"spiking", "bwn_dense", "bwn_skip_zeros", "mac8"}
+    assert all(v > 0 for v in report["per_inference_uJ"].values())
+    assert report["per_inference_uJ"]["bwn_skip_zeros"] < report["per_inference_uJ"]["bwn_dense"]
+    events = report["events_per_synapse"]["attention_input"]
+    assert events["signed_spikes"] < events["offset_spikes"] and events["dense"] == report["tokens"]
