@@ -163,7 +163,9 @@ class BWNLayer(wiring.Component):
         s2 = {"valid": Signal(), "first": Signal(), "last": Signal(),
               "levels": Signal(a if skip else per_beat * a)}
         stall = s2["valid"] & s2["last"] & out.valid & ~out.ready
-        m.d.comb += [read.en.eq(~stall), weight_read.en.eq(~stall), bias_read.en.eq(~stall),
+        # Memories are read only for work in flight (a held read keeps its data).
+        m.d.comb += [read.en.eq(issuing & ~stall), weight_read.en.eq(s1["valid"] & ~stall),
+                     bias_read.en.eq(s1["valid"] & ~stall),
                      read.addr.eq(entry), bias_read.addr.eq(s1["group"])]
         if skip:
             m.d.comb += weight_read.addr.eq(s1["base"] + read.data[:index_width])

@@ -40,7 +40,7 @@ class BenchResult:
     mismatching_vectors: int
     first_mismatch: str
     log: Path
-    vcd: Path | None = None              # every net's value changes (``dump_all``)
+    saif: Path | None = None             # every net's switching activity (``saif``)
     build_seconds: float = 0.0           # simulator compile (seconds only when a build is reused)
     sim_seconds: float = 0.0             # the simulation run itself
 
@@ -60,14 +60,15 @@ def config_key(block: str, params: dict, extra: str = "") -> str:
 def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEFAULT_BUILD,
               valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 1,
               wrap=None, wrap_name: str = "", waves: bool = False,
-              netlist: Path | None = None, dump_all: bool = False,
+              netlist: Path | None = None, saif: bool = False,
               quick_build: bool = False) -> BenchResult:
     """Replay ``vectors`` (a :class:`Vectors` or a vector file) on the block they were made for.
 
     The Verilog is generated from the parameters recorded with the vectors; builds are kept
     under ``build_root/sim/<simulator>/<block>-<hash>`` and reused across runs. ``netlist``
     replaces it with another Verilog file of the same module (a synthesized gate netlist);
-    ``dump_all`` (Icarus) writes every net's value changes to ``activity.vcd`` of the run.
+    ``saif`` (Verilator) writes every net's switching activity (toggle counts, time at 0 and
+    at 1) as SAIF, the format power tools read, to ``dump.saif`` of the run.
     ``quick_build`` compiles Verilator's C++ without optimization: a large design (a real
     projection's weight ROM) builds about 3x faster and simulates a few tokens as fast.
     """
@@ -80,15 +81,15 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
     extra = wrap_name
     if netlist is not None:
         extra += "netlist:" + hashlib.sha256(Path(netlist).read_bytes()).hexdigest()[:12]
-    if dump_all:
-        if simulator != "icarus":
-            raise ValueError("dump_all needs the icarus simulator")
-        extra += ":dump_all"
+    if saif:
+        if simulator != "verilator":
+            raise ValueError("saif needs the verilator simulator")
+        extra += ":saif"
     key = config_key(vectors.block, params, extra)
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
     with locked(build_dir, f"the {simulator} build of {vectors.block} in {build_root}"):
         return _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed,
-                           wrap, waves, netlist, dump_all, quick_build)
+                           wrap, waves, netlist, saif, quick_build)
 
 
 def check_build_path(build_root: Path, simulator: str) -> None:
@@ -103,7 +104,7 @@ def check_build_path(build_root: Path, simulator: str) -> None:
 
 
 def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed, wrap, waves,
-                netlist, dump_all, quick_build) -> BenchResult:
+                netlist, saif, quick_build) -> BenchResult:
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
     src_dir = build_dir / "rtl"
@@ -114,12 +115,8 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         verilog = src_dir / f"{vectors.block}.v"
         shutil.copyfile(netlist, verilog)
     sources, build_args = [verilog], (["-O2"] if simulator == "verilator" else [])
-    if dump_all:       # a second root module dumps the DUT's nets (paths relative to the run)
-        dump = src_dir / "activity_dump.v"
-        dump.write_text(f"module activity_dump;\ninitial begin\n  $dumpfile(\"activity.vcd\");\n"
-                        f"  $dumpvars(0, {vectors.block});\nend\nendmodule\n")
-        sources.append(dump)
-        build_args += ["-s", "activity_dump"]
+    if netlist is not None and simulator == "verilator":
+        build_args.append("-Wno-fatal")      # Yosys netlists: width and ordering warnings
 
     (build_dir / "runs").mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(dir=build_dir / "runs", prefix=f"{seed}-"))
@@ -130,10 +127,11 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
     log_path = run_dir / "sim.log"
 
     runner = get_runner(simulator)
-    if dump_all:
-        _let_icarus_dump(runner)
-    if simulator == "verilator":
-        _expose_only_ports(runner)
+    if simulator == "verilator" and not saif:
+        _expose_only_ports(runner)       # with saif every net stays public, so it is traced
+    if saif:
+        _trace_saif(runner)
+        waves = True
     started = time.time()
     try:
         with _cxx_optimization(not (quick_build and simulator == "verilator")):
@@ -167,10 +165,10 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         beats_in=report.get("beats_in", 0), beats_out=report.get("beats_out", 0),
         mismatching_vectors=report.get("mismatching_vectors", -1),
         first_mismatch=report.get("first_mismatch") or ("" if report else f"the bench wrote no result; see {log_path}"),
-        log=log_path, vcd=(run_dir / "activity.vcd") if dump_all else None,
+        log=log_path, saif=(run_dir / "dump.saif") if saif else None,
         build_seconds=built - started, sim_seconds=finished - built)
-    if dump_all and not (run_dir / "activity.vcd").is_file():
-        raise BuildError(f"icarus wrote no activity.vcd for {vectors.block}; see {log_path}")
+    if saif and not (run_dir / "dump.saif").is_file():
+        raise BuildError(f"verilator wrote no dump.saif for {vectors.block}; see {log_path}")
     return result
 
 
@@ -212,11 +210,16 @@ def _expose_only_ports(runner) -> None:
     runner._build_command = lean
 
 
-def _let_icarus_dump(runner) -> None:
-    """cocotb's Icarus runner passes vvp ``-none`` (no dump) unless it writes its own FST of
-    the toplevel; ask for VCD instead, which the activity counter reads with no extra tool."""
-    test_command = runner._test_command
+def _trace_saif(runner) -> None:
+    """Trace as SAIF: cocotb's Verilator runner asks for VCD (``--trace``) when ``waves`` is
+    set; its C++ main writes ``dump.saif`` instead when the model is built with
+    ``--trace-saif`` (Verilator 5.48)."""
+    build_command = runner._build_command
 
-    def with_vcd():
-        return [["-vcd" if arg == "-none" else arg for arg in cmd] for cmd in test_command()]
-    runner._test_command = with_vcd
+    def with_saif():
+        commands = build_command()
+        # Yosys names most gate-level nets _N_; Verilator leaves such names out unless told.
+        commands[0] = [x for arg in commands[0]
+                       for x in (["--trace-saif", "--trace-underscore"] if arg == "--trace" else [arg])]
+        return commands
+    runner._build_command = with_saif

@@ -2,18 +2,32 @@
 
 Method 2 of the energy model. For one block configuration and one vector file:
 
-1. ``gate_netlist``: Yosys ``synth -flatten`` to its generic gates, written as Verilog (to
-   simulate) and JSON (to know, for every net bit, which cell pins it drives).
-2. The block's own cocotb bench replays the vectors on that gate netlist in Icarus Verilog at
-   full speed (no stalls), checks the outputs bit for bit as always, and dumps every net
-   (``sim.runner.run_bench(netlist=..., dump_all=True)``).
-3. ``count_toggles`` reads the VCD: 0<->1 transitions of every net bit (x and z ignored).
-4. ``switching_energy``: each toggle of a net charges or discharges the capacitance it
-   drives, E = 1/2 C V^2, with C = the input pins of every cell it feeds (table below) plus
-   the driver's own output (diffusion) capacitance, taken equal to its input capacitance
-   (gamma = 1: Weste & Harris, *CMOS VLSI Design*, 4th ed., section 4.3.2). The clock's
-   toggles charge every flip-flop's clock pin the same way, so clock energy is included.
-   Not included: short-circuit current, leakage, wires (no placement), memories as macros.
+1. ``gate_netlist``: Yosys ``synth -flatten`` to its generic gates, memories kept as macros
+   (``$mem_v2``, as an ASIC flow takes SRAM/ROM from a memory compiler), written as Verilog
+   (to simulate) and JSON (to know, for every net bit, which cell pins it drives).
+2. The block's own cocotb bench replays the vectors on that gate netlist in Verilator at full
+   speed (no stalls), checks the outputs bit for bit as always, and writes every net's
+   switching activity as SAIF (``sim.runner.run_bench(netlist=..., saif=True)``): toggle count
+   TC and the time at 1, T1, of every net bit, the format power tools read.
+3. ``read_saif`` reads it; ``switching_energy`` charges:
+
+   - **nets**: each toggle charges or discharges the capacitance the net drives, E = 1/2 C V^2,
+     with C = the input pins of every cell it feeds (table below) plus the driver's own
+     output (diffusion) capacitance, taken equal to its input capacitance (gamma = 1: Weste &
+     Harris, *CMOS VLSI Design*, 4th ed., section 4.3.2);
+   - **the clock**, two ways. *Ungated*: every clock edge charges every flip-flop's clock pin
+     (and every memory macro's). *Gated*, as clock-gating insertion in an ASIC flow does it:
+     flip-flops that share an enable net (a bank of at least :data:`MIN_GATED_BANK`, the
+     minimum bit width of Synopsys Power Compiler's default clock-gating style) get one
+     integrated clock gate (ICG), whose own clock pin is charged every cycle, and their clock
+     pins only in the cycles their enable is active (from the enable's T1); flip-flops
+     without an enable, or in smaller banks, are clocked every cycle. Granularity: one ICG
+     per enable net.
+   - **memories**: each macro read port charges :func:`memory_bit_energy` per bit in every
+     cycle its enable is active (a constant enable: every cycle), each write port per bit
+     written.
+
+   Not included: short-circuit current, leakage, wires (no placement).
 
 Pin capacitances: NanGate FreePDK45 Open Cell Library, ``NangateOpenCellLibrary_typical.lib``
 (typical corner, 1.10 V), X1 drive strength, in fF: NAND2_X1 A1 1.599032, NOR2_X1 A1
@@ -21,7 +35,9 @@ Pin capacitances: NanGate FreePDK45 Open Cell Library, ``NangateOpenCellLibrary_
 BUF_X1 A 0.974659. Yosys cells without a direct X1 counterpart are modelled from these:
 XNOR as XOR2; ANDNOT / ORNOT as AND2 / OR2 with an inverter on B; MUX data inputs as AND2
 (a transmission or AND-OR path) and its select as an inverter; a flip-flop's D, enable,
-reset and clock pins as inverter inputs (each enters an inverter or a pass gate of that size).
+reset and clock pins, and every input pin of a memory macro, as inverter inputs (each enters
+an inverter or a pass gate of that size); an ICG's clock pin as its latch's clock (an
+inverter input) plus its AND gate's input.
 """
 from __future__ import annotations
 
@@ -63,6 +79,22 @@ PIN_CAPACITANCE = {
 }
 FLIP_FLOP_PIN = INV            # D, C, E, R, S pins of every $_DFF*/$_SDFF*/$_DFFE* cell
 OUTPUT_PORT_LOAD = INV         # a primary output drives one inverter input
+MEMORY_PIN = INV               # every input pin of a $mem_v2 macro
+ICG_CLOCK_PIN = INV + AND2     # an integrated clock gate: latch clock + AND input (modelled)
+# Synopsys Power Compiler's default clock-gating style gates banks of 3 flip-flops or more.
+MIN_GATED_BANK = 3
+# Energy of a memory macro access: Horowitz, "Computing's energy problem", ISSCC 2014, Figure
+# 1.1.9, 45 nm: a 64-bit access costs 10 pJ in an 8 KB SRAM, 20 pJ in a 32 KB one (4x the
+# size, 2x the energy: the square-root law of bit- and word-line lengths). The blocks'
+# memories are far smaller; their energy per bit is extrapolated down by that law.
+E_64BIT_8KB = 10e-12
+SRAM_8KB_BITS = 8 * 1024 * 8
+
+
+def memory_bit_energy(bits: int) -> float:
+    """Energy per bit accessed in a memory of ``bits`` bits (see E_64BIT_8KB)."""
+    return E_64BIT_8KB / 64 * (max(bits, 1) / SRAM_8KB_BITS) ** 0.5
+FLOP = re.compile(r"\$_(S?DFFE?|DFFSRE?|ALDFFE?|SDFFCE)_([PN01]+)_")
 
 
 def pin_capacitance(cell_type: str, pin: str) -> float:
@@ -71,8 +103,10 @@ def pin_capacitance(cell_type: str, pin: str) -> float:
             return PIN_CAPACITANCE[cell_type][pin]
         except KeyError:
             raise ToolError(f"no capacitance for pin {pin} of {cell_type}") from None
-    if re.fullmatch(r"\$_(S?DFFE?|DFFSRE?|ALDFFE?|SDFFCE)_[PN01]+_", cell_type):
+    if FLOP.fullmatch(cell_type):
         return FLIP_FLOP_PIN
+    if cell_type == "$mem_v2":
+        return MEMORY_PIN
     raise ToolError(f"no energy model for Yosys cell {cell_type}: add it to "
                     f"synth.activity.PIN_CAPACITANCE")
 
@@ -83,7 +117,10 @@ def gate_netlist(verilog: Path, top: str, work: Path) -> tuple[Path, Path]:
     work.mkdir(parents=True, exist_ok=True)
     src = work / "rtl.v"
     src.write_text(Path(verilog).read_text())
-    run_yosys(f"read_verilog rtl.v; synth -top {top} -flatten; check -assert; "
+    # synth up to `fine`, then that step without memory_map: memories stay macros ($mem_v2),
+    # charged per access (as an ASIC flow takes them from a memory compiler).
+    run_yosys(f"read_verilog rtl.v; synth -top {top} -flatten -run begin:fine; "
+              f"opt -fast -full; opt -full; techmap; opt -fast; abc; opt -fast; check -assert; "
               f"rename -enumerate; opt_clean -purge; "
               f"write_verilog -noattr gate.v; write_json gate.json", work)
     return work / "gate.v", work / "gate.json"
@@ -93,65 +130,84 @@ def _plain(name: str) -> str:
     return name[1:] if name.startswith("\\") else name
 
 
-def count_toggles(vcd: Path) -> dict[str, list[int]]:
-    """0<->1 transitions of every bit of every net in a VCD, by net name (bit 0 = LSB).
-    Transitions from or to x/z are not counted (initialization, undriven)."""
-    ids: dict[str, list[tuple[str, int]]] = {}
-    toggles: dict[str, list[int]] = {}
-    last: dict[str, str] = {}
-    with open(vcd) as f:
-        for line in f:                                   # header
-            if line.startswith("$var"):
-                parts = line.split()
-                width, code, name = int(parts[2]), parts[3], _plain(parts[4])
-                if name not in toggles:
-                    toggles[name] = [0] * width
-                    ids.setdefault(code, []).append((name, width))
-            elif line.startswith("$enddefinitions"):
-                break
+@dataclass
+class Saif:
+    """A SAIF file's activity for one instance: per net bit, (toggles, time at 1)."""
+    duration: int                                  # in the file's time unit
+    nets: dict[str, list[tuple[int, int]]]         # name -> per bit (bit 0 = LSB)
+
+    def cycles(self, clock: str = "clk") -> int:
+        return self.nets[clock][0][0] // 2
+
+    def period(self, clock: str = "clk") -> float:
+        return self.duration / max(self.cycles(clock), 1)
+
+
+_SAIF_NET = re.compile(r"\s*\((\S+) \(T0 (\d+)\) \(T1 (\d+)\).*?\(TC (\d+)\)")
+
+
+def read_saif(path: Path, instance: str) -> Saif:
+    """The nets of ``instance`` in a SAIF file (as Verilator writes it: one net bit a line,
+    ``name\\[i\\]`` for bit i)."""
+    from sorbet_hw.files import FileFormatError
+    duration, nets, inside = None, {}, False
+    bits: dict[str, dict[int, tuple[int, int]]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
-            c = line[:1]
-            if c == "b":
-                value, code = line[1:].split()
-            elif c in "01xzXZ":
-                value, code = c, line[1:].strip()
-            else:
-                continue                                 # timestamps, $dumpvars, comments
-            previous = last.get(code)
-            last[code] = value
-            if previous is None or code not in ids:
-                continue
-            for name, width in ids[code]:
-                a, b = previous.rjust(width, previous[0] if previous[0] in "xz" else "0"), \
-                    value.rjust(width, value[0] if value[0] in "xz" else "0")
-                counts = toggles[name]
-                for i in range(width):
-                    x, y = a[width - 1 - i], b[width - 1 - i]
-                    if x != y and x in "01" and y in "01":
-                        counts[i] += 1
-    return toggles
+            stripped = line.strip()
+            if stripped.startswith("(DURATION"):
+                duration = int(stripped.split()[1].rstrip(")"))
+            elif stripped.startswith("(INSTANCE"):
+                inside = stripped.split()[1] == instance
+            elif inside:
+                m = _SAIF_NET.match(line)
+                if m:
+                    name = m.group(1).replace("\\", "")
+                    index = 0
+                    if name.endswith("]") and "[" in name:
+                        name, _, rest = name.rpartition("[")
+                        index = int(rest[:-1])
+                    bits.setdefault(name, {})[index] = (int(m.group(4)), int(m.group(3)))
+    if duration is None or not bits:
+        raise FileFormatError(f"{path}: no DURATION or no nets of instance {instance}: not a "
+                              f"SAIF file of that design")
+    for name, by_index in bits.items():
+        nets[name] = [by_index.get(i, (0, 0)) for i in range(max(by_index) + 1)]
+    return Saif(duration, nets)
 
 
 @dataclass
 class Activity:
-    energy_j: float                    # total switching energy of the run
-    by_driver: dict[str, float]        # by the driver of each net: cell type, "clock" (the
-                                       # clock net into every flip-flop), "input ports" (J)
+    energy_j: float                    # total, clock gated (what an ASIC flow would build)
+    energy_ungated_j: float            # total, every flip-flop clocked every cycle
+    by_driver: dict[str, float]        # gated total by the driver of each net: cell type,
+                                       # "input ports", "clock (gated)", "memory reads/writes" (J)
+    clock_ungated_j: float
+    clock_gated_j: float               # ICGs included
     toggles: int                       # 0<->1 transitions counted over all net bits
     nets: int                          # net bits with a driver
-    unmatched: int                     # net bits with a driver but absent from the VCD
+    unmatched: int                     # net bits with a driver but absent from the SAIF
     cells: int                         # cells of the netlist
+    flops: int
+    gated_flops: int
+    clock_gates: int
 
     def as_dict(self) -> dict:
-        return {"energy_j": self.energy_j, "by_driver": self.by_driver, "toggles": self.toggles,
-                "nets": self.nets, "unmatched": self.unmatched, "cells": self.cells}
+        return dict(self.__dict__)
 
 
-def switching_energy(netlist_json: Path, toggles: dict[str, list[int]], top: str) -> Activity:
-    """Sum over driven net bits of toggles x 1/2 C V^2 (C: sink pins + driver, see above)."""
+def switching_energy(netlist_json: Path, saif: Saif, top: str) -> Activity:
+    """Nets, clock (gated and ungated) and memory accesses, as the module docstring says."""
     module = json.loads(Path(netlist_json).read_text())["modules"][top]
-    load: dict[int, float] = {}                 # bit -> sink capacitance (fF)
-    driver: dict[int, str] = {}                 # bit -> driving cell type, "clock" or "input ports"
+    load: dict[int, float] = {}                 # bit -> sink capacitance (fF), clock pins apart
+    driver: dict[int, str] = {}                 # bit -> driving cell type or "input ports"
+    clock_bits: set[int] = set()
+    for name, port in module["ports"].items():
+        for bit in port["bits"]:
+            if isinstance(bit, int) and port["direction"] == "input":
+                driver[bit] = "input ports"
+                if name == "clk":
+                    clock_bits.add(bit)
     for cell in module["cells"].values():
         kind = cell["type"]
         for pin, bits in cell["connections"].items():
@@ -160,43 +216,110 @@ def switching_energy(netlist_json: Path, toggles: dict[str, list[int]], top: str
                 if not isinstance(bit, int):
                     continue                     # a constant
                 if direction == "input":
-                    load[bit] = load.get(bit, 0.0) + pin_capacitance(kind, pin)
+                    if bit not in clock_bits:
+                        load[bit] = load.get(bit, 0.0) + pin_capacitance(kind, pin)
                 else:
                     driver[bit] = kind
     for name, port in module["ports"].items():
-        for bit in port["bits"]:
-            if isinstance(bit, int):
-                if port["direction"] == "input":
-                    driver.setdefault(bit, "clock" if name == "clk" else "input ports")
-                else:
+        if port["direction"] == "output":
+            for bit in port["bits"]:
+                if isinstance(bit, int):
                     load[bit] = load.get(bit, 0.0) + OUTPUT_PORT_LOAD
-    bit_toggles: dict[int, int] = {}
+    activity: dict[int, tuple[int, int]] = {}   # bit -> (toggles, time at 1)
     for name, net in module["netnames"].items():
-        counts = toggles.get(_plain(name))
-        if counts is None:
+        per_bit = saif.nets.get(_plain(name))
+        if per_bit is None:
             continue
         for i, bit in enumerate(net["bits"]):
-            if isinstance(bit, int) and i < len(counts):
-                bit_toggles.setdefault(bit, counts[i])
+            if isinstance(bit, int) and i < len(per_bit):
+                activity.setdefault(bit, per_bit[i])
+    half_v2 = 0.5 * VDD ** 2 * FF
     by_driver: dict[str, float] = {}
     total_toggles, unmatched = 0, 0
     for bit, kind in driver.items():
-        if bit not in bit_toggles:
+        if bit in clock_bits:
+            continue
+        if bit not in activity:
             unmatched += 1
             continue
-        n = bit_toggles[bit]
-        self_cap = 0.0 if kind in ("clock", "input ports") else _driver_capacitance(kind)
-        energy = n * 0.5 * (load.get(bit, 0.0) + self_cap) * FF * VDD ** 2
-        by_driver[kind] = by_driver.get(kind, 0.0) + energy
+        n = activity[bit][0]
+        self_cap = 0.0 if kind == "input ports" else _driver_capacitance(kind)
+        by_driver[kind] = by_driver.get(kind, 0.0) + n * half_v2 * (load.get(bit, 0.0) + self_cap)
         total_toggles += n
-    return Activity(sum(by_driver.values()), dict(sorted(by_driver.items())), total_toggles,
-                    len(driver), unmatched, len(module["cells"]))
+    ungated, gated, flops, gated_flops, gates = _clock_energy(module, saif, activity, half_v2)
+    by_driver["clock (gated)"] = gated
+    by_driver.update(_memory_energy(module, saif, activity))
+    logic = sum(v for k, v in by_driver.items() if k != "clock (gated)")
+    return Activity(logic + gated, logic + ungated, dict(sorted(by_driver.items())), ungated, gated,
+                    total_toggles, len(driver), unmatched, len(module["cells"]), flops,
+                    gated_flops, gates)
+
+
+def _clock_energy(module: dict, saif: Saif, activity: dict, half_v2: float):
+    """(ungated J, gated J, flip-flops, gated flip-flops, clock gates). A clock cycle is two
+    edges: C V^2 a pin a cycle, 1/2 C V^2 an edge."""
+    if "clk" not in saif.nets:                 # a combinational design
+        return 0.0, 0.0, 0, 0, 0
+    edges = saif.nets["clk"][0][0]
+    period = saif.period()
+    banks: dict[tuple[int, str], int] = {}     # (enable bit, active level) -> flip-flops
+    flops = memory_pins = 0
+    for cell in module["cells"].values():
+        m = FLOP.fullmatch(cell["type"])
+        if m:
+            flops += 1
+            enable = cell["connections"].get("E", [None])[0]
+            if isinstance(enable, int):
+                # The last polarity letter is the enable's (Yosys $_DFFE_PN_: clock P, enable N).
+                banks[enable, m.group(2)[-1]] = banks.get((enable, m.group(2)[-1]), 0) + 1
+        elif cell["type"] == "$mem_v2":
+            memory_pins += sum(isinstance(b, int) for pin in ("RD_CLK", "WR_CLK")
+                               for b in cell["connections"].get(pin, []))
+    ungated = edges * half_v2 * (flops * FLIP_FLOP_PIN + memory_pins * MEMORY_PIN)
+    gated_flops = gates = 0
+    gated = edges * half_v2 * memory_pins * MEMORY_PIN
+    for (enable, level), count in banks.items():
+        if count < MIN_GATED_BANK:
+            continue
+        toggles, high = activity.get(enable, (0, 0))
+        active_time = high if level == "P" else saif.duration - high
+        active_edges = 2 * active_time / period
+        gated += edges * half_v2 * ICG_CLOCK_PIN + active_edges * half_v2 * count * FLIP_FLOP_PIN
+        gated_flops += count
+        gates += 1
+    gated += edges * half_v2 * (flops - gated_flops) * FLIP_FLOP_PIN
+    return ungated, gated, flops, gated_flops, gates
+
+
+def _memory_energy(module: dict, saif: Saif, activity: dict) -> dict[str, float]:
+    """Read ports: width x the cycles their enable is high (a constant 1: every cycle); write
+    ports: every enabled bit a cycle; E_MEMORY_BIT each."""
+    if "clk" not in saif.nets:
+        return {}
+    cycles, period = saif.cycles(), saif.period()
+    reads = writes = 0.0
+
+    def cycles_high(enable) -> float:
+        if isinstance(enable, int):
+            return activity.get(enable, (0, 0))[1] / period
+        return cycles if enable == "1" else 0
+    for cell in module["cells"].values():
+        if cell["type"] != "$mem_v2":
+            continue
+        c, p = cell["connections"], cell["parameters"]
+        ports, width = int(p["RD_PORTS"], 2), int(p["WIDTH"], 2)
+        per_bit = memory_bit_energy(width * int(p["SIZE"], 2))
+        reads += per_bit * width * sum(cycles_high(c["RD_EN"][i]) for i in range(ports))
+        writes += per_bit * sum(cycles_high(e) for e in c["WR_EN"])   # one enable a data bit
+    return {"memory reads": reads, "memory writes": writes}
 
 
 def _driver_capacitance(cell_type: str) -> float:
     """Output (diffusion) capacitance of a driver = its input capacitance (gamma = 1)."""
     pins = PIN_CAPACITANCE.get(cell_type)
-    return max(pins.values()) if pins else FLIP_FLOP_PIN
+    if pins:
+        return max(pins.values())
+    return MEMORY_PIN if cell_type == "$mem_v2" else FLIP_FLOP_PIN
 
 
 def elements(vectors) -> int:
@@ -240,15 +363,16 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
         stamp.unlink(missing_ok=True)
         gate_netlist(verilog, vectors.block, work)
         atomic_write(stamp, rtl)
-    result = run_bench(vectors, "icarus", build_root=build_root, netlist=netlist, dump_all=True)
+    result = run_bench(vectors, "verilator", build_root=build_root, netlist=netlist, saif=True,
+                       quick_build=True)
     if not result.passed:
         raise ToolError(f"the gate netlist of {vectors.block} failed its bench: "
                         f"{result.first_mismatch} (log: {result.log})")
-    activity = switching_energy(netlist_json, count_toggles(result.vcd), vectors.block)
-    result.vcd.unlink()                 # tens of MB; the counts are what is kept
+    activity = switching_energy(netlist_json, read_saif(result.saif, vectors.block), vectors.block)
     n = elements(vectors)
     record = {"block": vectors.block, "config": config_key(vectors.block, params),
               "vectors": len(vectors), "elements": n, "cycles": result.cycles,
-              **activity.as_dict(), "energy_per_element_j": activity.energy_j / n}
+              **activity.as_dict(), "energy_per_element_j": activity.energy_j / n,
+              "energy_per_element_ungated_j": activity.energy_ungated_j / n}
     atomic_write(done, json.dumps(record, indent=2) + "\n")
     return record
