@@ -9,7 +9,8 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
 ``blocks``    every block's default configuration generated and replayed with random and
               directed vectors (spiking blocks on Verilator and Icarus, baselines on Icarus)
 ``replay``    the exported real instances of layer 0 (PTsoftmax rows, both norms, the
-              384 x 384 query projection) replayed bit for bit
+              384 x 384 query projection, spiking and as the BWN baseline) replayed bit
+              for bit
 ``layer``     the whole encoder layer 0 of the student (:mod:`hw.encoder_layer`) generated
               from the checkpoint and run on the sentence, checked bit for bit
 ``synth``     every block (the layers 4 lanes x 8 inputs a cycle): Yosys generic, iCE40 and
@@ -231,13 +232,15 @@ def run_all(config: dict, build: Path) -> Path:
         from sim.runner import run_bench
         out = []
         instances = {"layer0.ptsoftmax": "ptsoftmax", "layer0.attention_norm": "bspn",
-                     "layer0.output_norm": "bspn", "layer0.query": "if_layer"}
+                     "layer0.output_norm": "bspn", "layer0.query": "if_layer",
+                     "layer0.query.bwn_layer": "bwn_layer"}
         for name, block in instances.items():
             if block not in config["design"]["blocks"]:
                 continue
             for simulator in config["simulate"]["simulators"]:
                 print(f"    {name} on {simulator}", flush=True)
-                r = run_bench(build / "vectors" / f"{name}.npz", simulator, build_root=build)
+                r = run_bench(build / "vectors" / f"{name}.npz", simulator, build_root=build,
+                              quick_build=True)
                 out.append({"instance": name, **_bench_record(r)})
         _require_passed(out)
         return out
@@ -285,7 +288,8 @@ def run_all(config: dict, build: Path) -> Path:
         """Exported files a stage reads (hashed into its key; absent ones: not yet made)."""
         return tuple(f for f in (vectors / f"{n}.npz" for n in names) if f.is_file())
 
-    replayed = ("layer0.ptsoftmax", "layer0.attention_norm", "layer0.output_norm", "layer0.query")
+    replayed = ("layer0.ptsoftmax", "layer0.attention_norm", "layer0.output_norm", "layer0.query",
+                "layer0.query.bwn_layer")
     work = {"evaluate": (evaluate, ("model",), lambda: (checkpoint, data)),
             "export": (export, ("model", "vectors"), lambda: (checkpoint,)),
             "blocks": (blocks, ("design", "simulate"), lambda: ()),
