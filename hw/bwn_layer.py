@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.bwn_layer import accumulator_range, check_bwn_params
 from model.if_layer import DEFAULT_ACT_BITS
-from model.params import ParameterError, check_divides, check_int, signed_width
+from model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["BWNLayer"]
 
@@ -79,12 +79,7 @@ class BWNLayer(wiring.Component):
         signed_inputs, skip_zeros = bool(signed_inputs), bool(skip_zeros)
         check_bwn_params(weights=weights, bias=bias, threshold_shift=threshold_shift,
                          act_bits=act_bits, weight_kind=weight_kind, signed_inputs=signed_inputs)
-        lanes = outputs if lanes is None else lanes
-        check_int("lanes", lanes, 1, outputs)
-        check_divides("lanes", lanes, "outputs", outputs)
-        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
-        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
-        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
         self.weights, self.bias = weights, bias
         self.inputs, self.outputs = inputs, outputs
         self.threshold_shift, self.act_bits, self.weight_kind = threshold_shift, act_bits, weight_kind

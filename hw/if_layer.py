@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.if_layer import (DEFAULT_ACT_BITS, DEFAULT_STEPS, check_if_params, initial_membrane,
                             membrane_range)
-from model.params import ParameterError, check_divides, check_int, signed_width
+from model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["IFLayer"]
 
@@ -64,12 +64,7 @@ class IFLayer(wiring.Component):
         bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
         check_if_params(inputs=inputs, outputs=outputs, steps=steps, threshold_shift=threshold_shift,
                         act_bits=act_bits, weights=weights, bias=bias, weight_kind=weight_kind)
-        lanes = outputs if lanes is None else lanes
-        check_int("lanes", lanes, 1, outputs)
-        check_divides("lanes", lanes, "outputs", outputs)
-        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
-        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
-        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
         self.weights = weights
         self.bias = bias
         self.inputs, self.outputs, self.steps = inputs, outputs, steps

@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from model.mac_layer import DEFAULT_WIDTH, accumulator_range, check_mac_params
-from model.params import ParameterError, check_divides, check_int, signed_width
+from model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["MACLayer"]
 
@@ -58,12 +58,7 @@ class MACLayer(wiring.Component):
         check_mac_params(inputs=inputs, outputs=outputs, act_width=act_width,
                          weight_width=weight_width, out_width=out_width, shift=shift,
                          weights=weights, bias=bias)
-        lanes = outputs if lanes is None else lanes
-        check_int("lanes", lanes, 1, outputs)
-        check_divides("lanes", lanes, "outputs", outputs)
-        inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
-        check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
-        check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
         self.weights, self.bias, self.shift = weights, bias, shift
         self.inputs, self.outputs = inputs, outputs
         self.act_width, self.weight_width, self.out_width = act_width, weight_width, out_width

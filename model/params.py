@@ -30,6 +30,19 @@ def check_divides(divisor_name: str, divisor: int, name: str, value: int) -> Non
         raise ParameterError(f"{divisor_name} = {divisor} must divide {name} = {value}")
 
 
+def check_parallelism(inputs: int, outputs: int, lanes: int | None,
+                      inputs_per_cycle: int | None) -> tuple[int, int]:
+    """A layer's (lanes, inputs_per_cycle), defaults (fully parallel) filled in: each at least
+    1 and dividing outputs and inputs respectively."""
+    lanes = outputs if lanes is None else lanes
+    check_int("lanes", lanes, 1, outputs)
+    check_divides("lanes", lanes, "outputs", outputs)
+    inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
+    check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
+    check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
+    return lanes, inputs_per_cycle
+
+
 def signed_range(width: int) -> tuple[int, int]:
     return -(1 << (width - 1)), (1 << (width - 1)) - 1
 
