@@ -28,8 +28,8 @@ def test_bench_matches_reference(block, name, simulator, tmp_path_factory):
     result = run_bench(vectors, simulator, valid_prob=prob, ready_prob=prob, seed=3)
     assert result.passed, result.first_mismatch
     assert result.vectors >= RANDOM_VECTORS.get(name, 1000)
-    per_beat = {"if_layer": vectors.expected.shape[-1], "mac_layer": vectors.expected.shape[-1],
-                "bwn_layer": vectors.params["lanes"]}.get(block, 1)
+    per_beat = (vectors.expected.shape[-1] if block in ("if_layer", "mac_layer")
+                else vectors.params["lanes"] if block == "bwn_layer" else 1)
     assert result.beats_out == vectors.expected.size // per_beat
 
 
