@@ -77,7 +77,25 @@ def atomic_path(path: Path):
 
 
 def is_ours(directory: Path) -> bool:
-    return (Path(directory) / MARKER).is_file()
+    """The directory carries the marker, or is an export or report written before markers
+    existed, holding exactly what one holds (a manifest and the files it lists; a page and
+    its plots), so that an upgrade finds its build. A directory with anything else in it,
+    such as one an export was --forced into, is never taken for ours."""
+    directory = Path(directory)
+    if (directory / MARKER).is_file():
+        return True
+    try:
+        entries = {p.name for p in directory.iterdir()}
+        if "manifest.json" in entries:
+            manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+            listed = {str(i["file"]) for i in manifest["instances"]}
+            return manifest["format"] == "sorbet-hw-export" and entries == {"manifest.json"} | listed
+        if "index.html" in entries and all(e == "index.html" or e.endswith(".png") for e in entries):
+            with open(directory / "index.html", encoding="utf-8", errors="replace") as f:
+                return "<title>sorbet-hw report</title>" in f.read(4096)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        pass
+    return False
 
 
 def check_output_directory(out: Path, force: bool = False) -> None:

@@ -378,6 +378,8 @@ def test_export_replaces_only_its_own_directory_and_force_deletes_nothing(tmp_pa
     (out / "stale.npz").write_text("from an older export")
     assert sorbet("export-vectors", "-o", out).returncode == 0           # ours: replaced whole
     assert not (out / "stale.npz").exists() and (out / "manifest.json").is_file()
+    (out / ".sorbet-hw").unlink()         # an export made before markers: still recognized
+    assert sorbet("export-vectors", "-o", out).returncode == 0 and (out / ".sorbet-hw").is_file()
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "keep.txt").write_text("keep")
@@ -385,6 +387,8 @@ def test_export_replaces_only_its_own_directory_and_force_deletes_nothing(tmp_pa
     assert r.returncode == 0, r.stderr
     assert (mine / "keep.txt").read_text() == "keep" and (mine / "manifest.json").is_file()
     assert not (mine / ".sorbet-hw").exists()        # still not ours: never replaced whole later
+    one_line_error(sorbet("export-vectors", "-o", mine), 1, "did not create")
+    assert (mine / "keep.txt").read_text() == "keep"
     assert not leftovers(tmp_path)
 
 
