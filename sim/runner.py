@@ -17,7 +17,7 @@ import numpy as np
 from hw.blocks import generate, get_block
 from sim.vectors import Vectors, check_vectors, load_vectors, save_vectors
 from sorbet_hw.files import locked
-from sorbet_hw.tools import setup_simulator
+from sorbet_hw.tools import setup_simulator, with_make_variables
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = Path("build")
@@ -180,9 +180,8 @@ def _cxx_optimization(enabled: bool):
         yield
         return
     saved = os.environ.get("MAKEFLAGS")
-    quick = {"OPT_FAST": "-O0", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O0"}
-    flags = [f for f in (saved or "").split() if f.split("=")[0] not in quick]
-    os.environ["MAKEFLAGS"] = " ".join(flags + [f"{k}={v}" for k, v in quick.items()])
+    os.environ["MAKEFLAGS"] = with_make_variables(
+        saved or "", {"OPT_FAST": "-O0", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O0"})
     try:
         yield
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.glue import GlueFormatError
+from model.glue import TASKS, GlueFormatError
 from model.params import ModelFileError, ParameterError
 from sim.runner import BuildError
 from sim.vectors import VectorFileError
@@ -82,6 +82,10 @@ def _head(path: Path) -> str:
 def check_run_options(count: int | None, seed: int) -> None:
     if count is not None and not 1 <= count <= MAX_COUNT:
         raise ParameterError(f"--count = {count} is out of range; allowed: 1..{MAX_COUNT:,}")
+    check_seed(seed)
+
+
+def check_seed(seed: int) -> None:
     if not 0 <= seed < 2 ** 32:
         raise ParameterError(f"--seed = {seed} is out of range; allowed: 0..{2 ** 32 - 1}")
 
@@ -146,12 +150,12 @@ def cmd_run(args) -> int:
 
 def cmd_train_teacher(args) -> int:
     from model.glue import get_task
-    from sorbet_hw.files import atomic_write, locked
+    from sorbet_hw.files import locked
     task = get_task(args.task)
     check_training_options(args.epochs, args.batch_size, args.max_length, args.lr, args.seed)
     out = Path(args.output or f"build/teacher/{task.name}")
     with locked(out, f"the teacher directory {out}"):
-        return _train_teacher(args, task, out, atomic_write)
+        return _train_teacher(args, task, out)
 
 
 def check_training_options(epochs, batch_size: int, max_length: int, lr: float, seed: int) -> None:
@@ -165,15 +169,15 @@ def check_training_options(epochs, batch_size: int, max_length: int, lr: float, 
         raise ParameterError(f"--max-length = {max_length} is out of range; allowed: 8..512")
     if not (math.isfinite(lr) and 0 < lr <= 1):
         raise ParameterError(f"--lr = {lr} is out of range; allowed: above 0, up to 1")
-    if not 0 <= seed < 2 ** 32:
-        raise ParameterError(f"--seed = {seed} is out of range; allowed: 0..{2 ** 32 - 1}")
+    check_seed(seed)
 
 
-def _train_teacher(args, task, out: Path, atomic_write) -> int:
+def _train_teacher(args, task, out: Path) -> int:
     import json
     from model.bert import load_tokenizer
     from model.glue import glue_dir, read_tsv
     from model.teacher import TrainConfig, evaluate, new_teacher, train
+    from sorbet_hw.files import atomic_write
     out.mkdir(parents=True, exist_ok=True)
     data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
@@ -410,7 +414,7 @@ def check_energy_options(sentences: int, method: str, sample_tokens: int, build:
         raise ParameterError(f"--sample-tokens = {sample_tokens} is out of range; allowed: 1..64")
     if method in ("activity", "both"):
         from sim.runner import check_build_path
-        check_build_path(build, "icarus")
+        check_build_path(build, "verilator")
 
 
 def cmd_energy(args) -> int:
@@ -577,7 +581,7 @@ def add(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     return command
 
 
-TASK_NAMES = ["sst2", "mrpc", "rte", "stsb", "cola"]
+TASK_NAMES = list(TASKS)
 # The tool's own errors, each already one line naming the problem and its fix.
 USAGE_ERRORS = (ParameterError,)
 FAILURES = (ToolError, VectorFileError, BuildError, GlueFormatError, ModelFileError,

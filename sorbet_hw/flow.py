@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from hw.blocks import SINGLE_BLOCKS
+from model.glue import TASKS
 from model.params import ParameterError
 
 # Blocks with a default configuration to test, synthesize and compare; the whole layer has
@@ -43,7 +44,7 @@ SECTIONS = {
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
           ("energy", "sample_tokens"): (1, 64), ("layer", "lanes"): (1, 1536)}
-CHOICES = {("model", "task"): ("sst2", "mrpc", "rte", "stsb", "cola"),
+CHOICES = {("model", "task"): tuple(TASKS),
            ("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
            ("layer", "simulator"): ("verilator", "icarus"),

@@ -37,13 +37,17 @@ def setup_verilator() -> str:
     # split into several C++ files fail to compile ("Vtop__pch.h.fast: linker input file not
     # found"); a make variable given through MAKEFLAGS restores the flag.
     # It also runs its helper scripts with a bare `python`, absent where only python3 exists.
-    fixes = ["CFG_CXXFLAGS_PCH_I=-include", f"PYTHON3={sys.executable}"]
-    flags = os.environ.get("MAKEFLAGS", "").split()
-    os.environ["MAKEFLAGS"] = " ".join([f for f in flags if f.split("=")[0] not in
-                                        {x.split("=")[0] for x in fixes}] + fixes)
+    os.environ["MAKEFLAGS"] = with_make_variables(os.environ.get("MAKEFLAGS", ""), {
+        "CFG_CXXFLAGS_PCH_I": "-include", "PYTHON3": sys.executable})
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ToolError("Verilator needs make and a C++ compiler: `apt-get install make g++`")
     return str(exe)
+
+
+def with_make_variables(makeflags: str, variables: dict[str, str]) -> str:
+    """``makeflags`` (a MAKEFLAGS value) with ``variables`` set, replacing earlier values."""
+    kept = [f for f in makeflags.split() if f.split("=")[0] not in variables]
+    return " ".join(kept + [f"{k}={v}" for k, v in variables.items()])
 
 
 def setup_icarus() -> str:
