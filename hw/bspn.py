@@ -71,7 +71,7 @@ class BSPN(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, width = self.group_size, self.in_width
-        p = TwoPass(m, self.i_stream, self.o_stream, group=n, width=width, channels=self.channels)
+        p = TwoPass(m, self.i_stream, self.o_stream, group=n, channels=self.channels)
 
         # Per-channel affine: the shift is split into a left and a right amount so that the
         # datapath needs no signed shift.
@@ -93,7 +93,7 @@ class BSPN(wiring.Component):
         p.accumulate(a_sum, total)
         group_shift = Signal(range(width))
         m.d.comb += group_shift.eq(sum(total > (n << j) for j in range(width - 1)))
-        shift = p.carry(group_shift, range(width), "shift")
+        shift = p.take(p.hand_over({"shift": (group_shift, range(width))})).shift
 
         # Pass 2: y = sat(((x << F) >> s) << left >> right + beta).
         normalized = Signal(signed(width + self.norm_frac_bits))

@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
 from hw.two_pass import TwoPass
 from model.layernorm import (DEFAULT_GAMMA_FRAC_BITS, DEFAULT_GAMMA_WIDTH, check_layernorm_params,
                              sd_width)
@@ -35,12 +36,14 @@ class LayerNorm(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    BSPN's two passes (:class:`hw.two_pass.TwoPass`) over a two-token memory, with
-    LayerNorm's arithmetic: pass 1 accumulates sum x and sum x**2 (a squarer); at a token's
-    end a combinational integer square root and a divider give the reciprocal of C * sigma;
-    pass 2 computes ((C x - sum x) * r >> D) * gamma >> G + beta (two multipliers). One
-    value per cycle in and out; the square root and divider are single-cycle, so they set
-    Fmax.
+    BSPN's two passes (:class:`hw.two_pass.TwoPass`), with LayerNorm's arithmetic as
+    integer-only BERT (I-BERT) builds it: pass 1 accumulates sum x and sum x**2 (a squarer)
+    and forms C**2 variance at a token's end; a sequential integer square root and a
+    sequential divider (:mod:`hw.sequential`), each taking as few digits a cycle as finish
+    within a token's C cycles, give the reciprocal r of C * sigma once a token; pass 2
+    computes ((C x - sum x) * r >> D) * gamma >> G + beta (two multipliers an element, no
+    divider). One value per cycle in and out, sustained; the two units add their cycles to
+    a token's latency and to the buffer's depth (C + their cycles + 2 values).
     """
 
     def __init__(self, *, channels: int = 32, in_width: int = 12, norm_frac_bits: int = 4,
@@ -63,18 +66,26 @@ class LayerNorm(wiring.Component):
         m = Module()
         C, width = self.channels, self.in_width
         D = sd_width(C, width)
-        p = TwoPass(m, self.i_stream, self.o_stream, group=C, width=width, channels=C,
-                    memory_name="tokens")
+        s1_shape = signed((C << (width - 1)).bit_length() + 1)
+        s2_shape = unsigned((C << (2 * width - 2)).bit_length() + 1)
+        variance_shape = unsigned(2 * D + 2)
+
+        # Once a token, within its C cycles: sd = isqrt(C sum x^2 - (sum x)^2), then
+        # r = 2^(F+D) // max(sd, 1), each a sequential unit fast enough to keep up.
+        sqrt = SequentialSquareRoot(value_width=variance_shape.width, tag_shape=s1_shape,
+                                    steps_per_cycle=steps_per_cycle((variance_shape.width + 1) // 2, C))
+        divide = SequentialDivider(numerator=1 << (self.norm_frac_bits + D),
+                                   divisor_width=sqrt.digits, tag_shape=s1_shape,
+                                   steps_per_cycle=steps_per_cycle(self.norm_frac_bits + D + 1, C))
+        m.submodules.sqrt, m.submodules.divide = sqrt, divide
+        p = TwoPass(m, self.i_stream, self.o_stream, group=C, channels=C,
+                    latency=sqrt.cycles + divide.cycles, memory_name="tokens")
         affine = data.StructLayout({"gamma": signed(self.gamma_width), "beta": signed(self.out_width)})
         m.submodules.affine = affine_rom = Memory(shape=affine, depth=C, init=[
             {"gamma": int(g), "beta": int(b)} for g, b in zip(self.gamma, self.beta)])
         coeff = affine_rom.read_port(domain="comb")
 
-        s1_shape = signed((C << (width - 1)).bit_length() + 1)
-        s2_shape = unsigned((C << (2 * width - 2)).bit_length() + 1)
-        r_shape = unsigned(self.norm_frac_bits + D + 1)
-
-        # Pass 1: sum x, sum x^2; sd = isqrt(C sum x^2 - (sum x)^2), r = 2^(F+D) // sd.
+        # Pass 1: sum x, sum x^2, and C^2 variance at the token's end.
         a_s1, a_s2 = Signal(s1_shape), Signal(s2_shape)
         x = p.x
         s1, s2 = Signal(s1_shape), Signal(s2_shape)
@@ -82,17 +93,27 @@ class LayerNorm(wiring.Component):
                      s2.eq(Mux(p.first, 0, a_s2) + (x * x).as_unsigned())]
         p.accumulate(a_s1, s1)
         p.accumulate(a_s2, s2)
-        variance = Signal(unsigned(2 * D + 2))
+        variance = Signal(variance_shape)
         m.d.comb += variance.eq(C * s2 - s1 * s1)
-        sd = self._isqrt(m, variance)
-        reciprocal = Signal(r_shape)
-        m.d.comb += reciprocal.eq((1 << (self.norm_frac_bits + D)) // Mux(sd == 0, 1, sd))
-        cur_s1 = p.carry(s1, s1_shape, "s1")
-        cur_r = p.carry(reciprocal, r_shape, "r")
+        handed = p.hand_over({"s1": (s1, s1_shape), "variance": (variance, variance_shape)})
+        sd = sqrt.o_stream.payload.result
+        m.d.comb += [
+            sqrt.i_stream.valid.eq(handed.valid),
+            sqrt.i_stream.payload.value.eq(handed.payload.variance),
+            sqrt.i_stream.payload.tag.eq(handed.payload.s1),
+            handed.ready.eq(sqrt.i_stream.ready),
+            divide.i_stream.valid.eq(sqrt.o_stream.valid),
+            divide.i_stream.payload.value.eq(Mux(sd == 0, 1, sd)),
+            divide.i_stream.payload.tag.eq(sqrt.o_stream.payload.tag),
+            sqrt.o_stream.ready.eq(divide.i_stream.ready),
+        ]
+        figures = p.take(divide.o_stream)
+        cur_s1, cur_r = figures.tag, figures.result
 
         # Pass 2: y = sat((((C x - sum x) r >> D) gamma >> G) + beta).
+        r_width = len(cur_r)
         centered = Signal(signed(s1_shape.width + C.bit_length() + 1))
-        normalized = Signal(signed(centered.shape().width + r_shape.width + 1))
+        normalized = Signal(signed(centered.shape().width + r_width + 1))
         x_hat = Signal(signed(normalized.shape().width - D))
         scaled = Signal(signed(x_hat.shape().width + self.gamma_width))
         biased = Signal(signed(scaled.shape().width + 1))
@@ -108,21 +129,3 @@ class LayerNorm(wiring.Component):
         p.emit(Mux(biased > hi, hi, Mux(biased < lo, lo, biased)))
         p.build()
         return m
-
-    @staticmethod
-    def _isqrt(m, value):
-        """floor(sqrt(value)), digit by digit, unrolled (one comparison-subtraction a bit)."""
-        width = len(value) + (len(value) % 2)
-        rem, root = value, 0
-        bit_pos = width - 2
-        for i in range(width // 2):
-            trial = Signal(unsigned(width + 1), name=f"isqrt_trial{i}")
-            m.d.comb += trial.eq(root + (1 << bit_pos))
-            ge = rem >= trial
-            new_rem = Signal(unsigned(width), name=f"isqrt_rem{i}")
-            new_root = Signal(unsigned(width), name=f"isqrt_root{i}")
-            m.d.comb += [new_rem.eq(Mux(ge, rem - trial, rem)),
-                         new_root.eq(Mux(ge, (root >> 1) + (1 << bit_pos), root >> 1))]
-            rem, root = new_rem, new_root
-            bit_pos -= 2
-        return root

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -94,7 +94,13 @@ class PTSoftmax(wiring.Component):
         return Mux(dist <= prec, Const(1 << prec, self._sum_shape) >> dist, 0)
 
     def _row_constant(self, m, total):
+        """What the *sum* stage hands over at a row's end: here k itself."""
         return self._sum_power(m, total)
+
+    def _row_unit(self):
+        """A stream component turning the handed-over value into the row's constant over
+        several cycles (the baseline's divider), or None: the value is the constant."""
+        return None
 
     def _output(self, m, dist, constant):
         prec = self.out_frac_bits
@@ -107,7 +113,13 @@ class PTSoftmax(wiring.Component):
         n = self.row_length
         self._setup(m)
         stored_shape = self._stored_shape
-        m.submodules.rows = rows = Memory(shape=stored_shape, depth=3 * n, init=[])
+        unit = self._row_unit()
+        latency = unit.cycles if unit is not None else 0
+        # A circular buffer: the *max* stage writes a row while *sum* reads the previous one
+        # and *output* the one before; a row's constant takes `latency` cycles more. Two rows
+        # and that latency, plus the hand-over cycles, keep the input flowing.
+        depth = 2 * n + latency + 2
+        m.submodules.rows = rows = Memory(shape=stored_shape, depth=depth, init=[])
         write = rows.write_port()
         # Synchronous reads, as block RAM has. A one-element row is read in the cycle after
         # it was written, hence the bypass then.
@@ -115,21 +127,26 @@ class PTSoftmax(wiring.Component):
         sum_read = rows.read_port(transparent_for=bypass)
         out_read = rows.read_port(transparent_for=bypass)
 
-        ptr_shape = range(3 * n)
+        ptr_shape = range(depth)
         idx_shape = range(n)
         dist_shape = unsigned(stored_shape.width)
         sum_shape = self._sum_shape
         k_shape = self._constant_shape
 
-        # Rows take the three slots in turn and every stage handles them in order, so each
-        # stage walks the memory with its own pointer: no slot bases, no address adders.
+        # Every stage handles the rows in order, so each walks the buffer with its own
+        # pointer: no slot bases, no address adders.
         def advance(ptr):
-            return Mux(ptr == 3 * n - 1, 0, ptr + 1)
+            return Mux(ptr == depth - 1, 0, ptr + 1)
 
-        # Hand-over registers between the stages: a finished row's figures waiting for the
-        # next stage.
+        # Hand-over register from *max* to *sum*: a finished row's maximum.
         ab_full, ab_max = Signal(), Signal(stored_shape)
-        bc_full, bc_max, bc_k = Signal(), Signal(stored_shape), Signal(k_shape)
+        # From *sum* to *output*: a stream of (row constant, row maximum), through the
+        # baseline's divider or a register.
+        if unit is not None:
+            m.submodules.row_constant = unit
+            into, out_of = unit.i_stream, unit.o_stream
+        else:
+            into, out_of = self._register_stage(m, k_shape, stored_shape)
 
         # Stage "max": store ceil(x), track the row maximum.
         a_ptr, a_idx, a_max = Signal(ptr_shape), Signal(idx_shape), Signal(stored_shape)
@@ -144,28 +161,28 @@ class PTSoftmax(wiring.Component):
         b_cur_max = Mux(b_busy, b_max, ab_max)
         b_cur_idx = Mux(b_busy, b_idx, 0)
         b_last = b_cur_idx == n - 1
+        b_active = b_busy | ab_full
 
         # Stage "output".
         c_busy, c_ptr, c_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
         c_max, c_k = Signal(stored_shape), Signal(k_shape)
-        c_cur_max = Mux(c_busy, c_max, bc_max)
-        c_cur_k = Mux(c_busy, c_k, bc_k)
+        c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
+        c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
         c_cur_idx = Mux(c_busy, c_idx, 0)
         c_last = c_cur_idx == n - 1
 
         out_free = ~self.o_stream.valid | self.o_stream.ready
-        c_take = bc_full & ~c_busy & out_free
-        c_step = (c_busy & out_free) | c_take
-        bc_free = ~bc_full | c_take
-        b_take = ab_full & ~b_busy & (bc_free if n == 1 else 1)
-        b_step = (b_busy & (~b_last | bc_free)) | b_take
+        m.d.comb += out_of.ready.eq(~c_busy & out_free)
+        c_step = (c_busy & out_free) | (out_of.valid & out_of.ready)
+        m.d.comb += into.valid.eq(b_active & b_last)
+        b_step = b_active & (~b_last | into.ready)
+        b_take = ~b_busy & b_step
         a_step = self.i_stream.valid & self.i_stream.ready
 
-        # Up to five rows could sit in the three stages and two hand-over registers, but only
-        # three slots exist: a new row starts only while fewer than three are in flight.
-        in_flight = Signal(range(4))
-        m.d.comb += self.i_stream.ready.eq((~ab_full | b_take) & ((a_idx != 0) | (in_flight != 3)))
-        m.d.sync += in_flight.eq(in_flight + (a_step & (a_idx == 0)) - (c_step & c_last))
+        # The buffer holds every element from its write until *output* reads it.
+        occupancy = Signal(range(depth + 1))
+        m.d.comb += self.i_stream.ready.eq(((a_idx != n - 1) | ~ab_full | b_take) & (occupancy != depth))
+        m.d.sync += occupancy.eq(occupancy + a_step - c_step)
 
         # The read ports are given the element each stage will work on next cycle.
         m.d.comb += [sum_read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr)),
@@ -194,13 +211,12 @@ class PTSoftmax(wiring.Component):
             dist.eq(b_cur_max - sum_read.data),
             term.eq(self._term(m, dist, "sum")),
             total.eq(Mux(b_busy, b_sum, 0) + term),
+            into.payload.value.eq(self._row_constant(m, total)),
+            into.payload.tag.eq(b_cur_max),
         ]
-        with m.If(c_take):
-            m.d.sync += bc_full.eq(0)
         with m.If(b_step):
             with m.If(b_last):
-                m.d.sync += [b_busy.eq(0), bc_full.eq(1), bc_max.eq(b_cur_max),
-                             bc_k.eq(self._row_constant(m, total))]
+                m.d.sync += b_busy.eq(0)
             with m.Else():
                 m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_max.eq(b_cur_max),
                              b_sum.eq(total)]
@@ -222,6 +238,19 @@ class PTSoftmax(wiring.Component):
                 m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_max.eq(c_cur_max),
                              c_k.eq(c_cur_k)]
         return m
+
+    @staticmethod
+    def _register_stage(m, value_shape, tag_shape):
+        """A one-entry stream register: (into, out_of) stream interfaces."""
+        into = stream.Signature(data.StructLayout({"value": value_shape, "tag": tag_shape})).create()
+        out_of = stream.Signature(data.StructLayout({"result": value_shape, "tag": tag_shape})).create()
+        m.d.comb += into.ready.eq(~out_of.valid | out_of.ready)
+        with m.If(out_of.ready):
+            m.d.sync += out_of.valid.eq(0)
+        with m.If(into.valid & into.ready):
+            m.d.sync += [out_of.valid.eq(1), out_of.payload.result.eq(into.payload.value),
+                         out_of.payload.tag.eq(into.payload.tag)]
+        return into, out_of
 
     def _sum_power(self, m, total):
         """k of :func:`model.ptsoftmax.sum_power`, by leading-one detection on the row sum."""

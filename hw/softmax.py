@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.ptsoftmax import PTSoftmax
+from hw.sequential import SequentialDivider, steps_per_cycle
 from model.softmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, check_softmax_params,
                            exp_table, sum_width)
 
@@ -31,9 +32,13 @@ class Softmax(PTSoftmax):
     Architecture, latency and throughput
     ------------------------------------
     PTsoftmax's three-stage row pipeline (same control, same one element per cycle), with the
-    conventional arithmetic: slots keep the whole score, the *sum* stage looks e = EXP[m - x]
-    up in a table and accumulates it, the row's reciprocal 2**(P + W) // S comes from a
-    divider, and the *output* stage multiplies e by it.
+    conventional arithmetic, as hls4ml and I-BERT build it: the buffer keeps the whole score,
+    the *sum* stage looks e = EXP[m - x] up in a table and accumulates it, the row's
+    reciprocal 2**(P + W) // S comes from a sequential divider
+    (:class:`hw.sequential.SequentialDivider`) taking ceil((P + W + 1) / N) quotient bits a
+    cycle, so that it finishes within the next row's N cycles, and the *output* stage
+    multiplies e by it: no divider in the per-element path. The divider adds its cycles,
+    ceil((P + W + 1) / steps), to the latency of a row and to the buffer's depth.
     """
 
     def __init__(self, *, row_length: int = 16, score_width: int = 12,
@@ -82,9 +87,15 @@ class Softmax(PTSoftmax):
         return self._exp(m, dist, "sum")
 
     def _row_constant(self, m, total):
-        reciprocal = Signal(self._constant_shape)
-        m.d.comb += reciprocal.eq((1 << (self.out_frac_bits + self._W)) // total)
-        return reciprocal
+        return total
+
+    def _row_unit(self):
+        # One reciprocal a row, within the row's own N cycles: a sequential divider taking
+        # as few quotient bits a cycle as keep up with the rows.
+        digits = self.out_frac_bits + self._W + 1
+        return SequentialDivider(numerator=1 << (self.out_frac_bits + self._W), divisor_width=self._W,
+                                 tag_shape=self._stored_shape,
+                                 steps_per_cycle=steps_per_cycle(digits, self.row_length))
 
     def _output(self, m, dist, constant):
         return (self._exp(m, dist, "output") * constant) >> self._W
