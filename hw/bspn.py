@@ -40,8 +40,9 @@ class BSPN(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    The two passes of :class:`hw.two_pass.TwoPass` over one group each, on a 2 x n entry
-    memory: pass 1 stores the group while summing |x|, then compares the sum with the thresholds n << j to get the shift s;
+    The two passes of :class:`hw.two_pass.TwoPass` over one group each, on a circular buffer
+    of n + 2 entries: pass 1 stores the group while summing |x|, then compares the sum with
+    the thresholds n << j to get the shift s;
     pass 2 emits clamp(shift((x << F) >> s, gamma) + beta). With the output always ready it
     sustains one element per cycle; a group's first output leaves 2 cycles after its last
     input is accepted.

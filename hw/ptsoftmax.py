@@ -43,12 +43,13 @@ class PTSoftmax(wiring.Component):
     Architecture, latency and throughput
     ------------------------------------
     Three stages, each a pass over one row, run concurrently on three rows held in a
-    3 x N entry memory with one write and two synchronous read ports (block RAM on an
-    FPGA): *max* (stores c = ceil(x) while tracking the maximum), *sum*
+    circular buffer of 2N + 2 entries with one write and two synchronous read ports (block
+    RAM on an FPGA): *max* (stores c = ceil(x) while tracking the maximum), *sum*
     (accumulates 2**P >> (m - c), then a leading-one detection gives k) and *output*
-    (emits 2**P >> (m - c + k)). With the output always ready it sustains one element per
-    cycle in and out; the first probability of a row leaves N + 2 cycles after the row's
-    last score is accepted.
+    (emits 2**P >> (m - c + k)). An entry is free again once *output* has read it, so *max*
+    writes a row into the entries of the one being emitted. With the output always ready it
+    sustains one element per cycle in and out; the first probability of a row leaves N + 2
+    cycles after the row's last score is accepted.
     """
 
     def __init__(self, *, row_length: int = 16, score_width: int = 12,

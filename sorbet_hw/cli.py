@@ -19,13 +19,11 @@ from model.params import ModelFileError, ParameterError
 from sim.runner import BuildError
 from sim.vectors import VectorFileError
 from sorbet_hw.files import FileFormatError, OutputError
+from sorbet_hw.operations import (check_energy_options, check_run_options, check_seed, energy_report,
+                                  simulate_random)
 from sorbet_hw.tools import ToolError
 
 ISSUES = "the sorbet-hw issue tracker"
-# Random vectors are built in memory before a simulation starts: their count is bounded, and
-# so is their total size (int64 elements), checked before anything is allocated.
-MAX_COUNT = 1_000_000
-MAX_VECTOR_ELEMENTS = 1 << 25
 
 def parse_params(block: str, items: list[str]) -> dict:
     """``k=v`` strings to parameters: integers, strings, or arrays for array parameters
@@ -79,44 +77,6 @@ def _head(path: Path) -> str:
         return f.read(4096).decode("utf-8", errors="replace")
 
 
-def check_run_options(count: int | None, seed: int) -> None:
-    if count is not None and not 1 <= count <= MAX_COUNT:
-        raise ParameterError(f"--count = {count} is out of range; allowed: 1..{MAX_COUNT:,}")
-    check_seed(seed)
-
-
-def check_seed(seed: int) -> None:
-    if not 0 <= seed < 2 ** 32:
-        raise ParameterError(f"--seed = {seed} is out of range; allowed: 0..{2 ** 32 - 1}")
-
-
-def make_random_vectors(block: str, params: dict, count: int, seed: int):
-    """The bench's random vectors for ``params``, once the parameters and the vectors' size
-    are known to be acceptable (nothing is allocated before)."""
-    import importlib
-    from hw.blocks import get_block
-    check_run_options(count, seed)
-    resolved = get_block(block).resolve(params)
-    get_block(block).check(resolved)
-    bench = importlib.import_module(f"sim.{block}")
-    shape, _, _ = bench.input_spec(resolved)
-    elements = (count + 16) * int(np.prod(shape, dtype=np.float64))
-    if elements > MAX_VECTOR_ELEMENTS:
-        raise ParameterError(f"--count {count} vectors of shape {tuple(shape)} would take "
-                             f"{elements:,} values, over the limit of {MAX_VECTOR_ELEMENTS:,}: "
-                             f"lower --count")
-    return bench.make_vectors(resolved, count, seed)
-
-
-def _bench(block: str, params: dict, simulator: str, count: int, seed: int, build: Path,
-           stall: bool):
-    from sim.runner import check_build_path, run_bench
-    check_build_path(build, simulator)
-    vectors = make_random_vectors(block, params, count, seed)
-    prob = 0.8 if stall else 1.0
-    return run_bench(vectors, simulator, build_root=build, valid_prob=prob, ready_prob=prob, seed=seed)
-
-
 def cmd_simulate(args) -> int:
     from sim.runner import check_build_path, run_bench
     build = Path(args.build)
@@ -133,7 +93,7 @@ def cmd_simulate(args) -> int:
         from hw.blocks import get_block
         count = args.count if args.count is not None else (
             4 if get_block(args.block).composite else 1000)      # a layer's vector: a sentence
-        result = _bench(args.block, parse_params(args.block, args.param), args.simulator,
+        result = simulate_random(args.block, parse_params(args.block, args.param), args.simulator,
                         count, args.seed, build, stall=not args.full_speed)
     _print_results([result])
     if not result.passed:
@@ -337,84 +297,6 @@ def cmd_synth(args) -> int:
     print(markdown_table(results))
     print(f"report: {md_path} and {json_path}")
     return 0
-
-
-def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
-                  sample_tokens: int, sentence: str | None = None, progress: bool = True) -> dict:
-    """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
-    report (also the main job's energy stage)."""
-    import json
-    from model.evaluate import evaluate_spiking, tokenize
-    from model.glue import Examples, glue_dir, read_tsv
-    from synth import energy
-    check_energy_options(sentences, method, sample_tokens, build)
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
-    n = min(sentences, len(dev))
-    sample = Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
-    tokens = round(sum(len(ids) for ids, _ in tokenize(model, sample)) / n)
-    shapes = (energy.MINILM, energy.BERT_BASE)
-    report: dict = {"sentences": n, "tokens": tokens}
-    text = ""
-    if method in ("ops", "both"):
-        spiking = evaluate_spiking(model, task, sample, progress=progress)
-        rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
-                 "+-1 spikes": energy.mean_rates(spiking["signed_spike_rates"])}
-        results = [{**energy.inference_energy(shape, tokens, r, spiking["time_steps"]), "encoding": enc}
-                   for shape in shapes for enc, r in rates.items()]
-        nonzero = energy.mean_rates(spiking["nonzero_levels"])
-        integer = {shape.name: energy.integer_designs(shape, tokens, rates["offset"], nonzero,
-                                                      spiking["time_steps"]) for shape in shapes}
-        report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"],
-                         "signed_rates_per_layer": spiking["signed_spike_rates"],
-                         "nonzero_levels": nonzero, "integer_designs": integer, "results": results}
-        report["events_per_synapse"] = {
-            kind: {"offset_spikes": rates["offset"][kind] * spiking["time_steps"] * tokens,
-                   "signed_spikes": rates["+-1 spikes"][kind] * spiking["time_steps"] * tokens,
-                   "nonzero_levels": nonzero[kind] * tokens, "dense": tokens}
-            for kind in rates["offset"]}
-        text += energy.markdown(results, rates) + energy.integer_markdown(integer)
-    if method in ("activity", "both"):
-        from model.export import DEFAULT_SENTENCE, export_vectors
-        from synth.activity import measure
-        from synth.workloads import workloads
-        from sorbet_hw.files import file_digest
-        vectors = Path(build) / "energy" / "vectors"
-        export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
-                       source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
-        measured = {}
-        for label, v in workloads(vectors, tokens=sample_tokens).items():
-            print(f"gate-level activity of {label} ({len(v)} vectors)...", flush=True,
-                  file=sys.stdout if progress else sys.stderr)     # --json keeps stdout clean
-            measured[label] = measure(v, build_root=Path(build))
-        per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
-        results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
-        report["activity"] = {"measured": measured, "results": results}
-        text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
-    from sorbet_hw.files import atomic_write
-    out = Path(build) / "energy"
-    if "activity" in report:
-        report["per_inference_uJ"] = {d: report["activity"]["results"][0][d]["joules"] * 1e6
-                                      for d in energy.DESIGNS}
-        report["per_inference_method"] = "activity (gate-level switching, method 2)"
-    else:
-        report["per_inference_uJ"] = {d: j * 1e6 for d, j in
-                                      report["ops"]["integer_designs"][energy.MINILM.name].items()}
-        report["per_inference_method"] = "ops (integer operation counts, method 1)"
-    report["shape"] = energy.MINILM.name
-    atomic_write(out / "energy.json", json.dumps(report, indent=2))
-    atomic_write(out / "energy.md", text)
-    report["markdown"] = text
-    return report
-
-
-def check_energy_options(sentences: int, method: str, sample_tokens: int, build: Path) -> None:
-    if not 1 <= sentences <= 100_000:
-        raise ParameterError(f"--sentences = {sentences} is out of range; allowed: 1..100000")
-    if not 1 <= sample_tokens <= 64:
-        raise ParameterError(f"--sample-tokens = {sample_tokens} is out of range; allowed: 1..64")
-    if method in ("activity", "both"):
-        from sim.runner import check_build_path
-        check_build_path(build, "verilator")
 
 
 def cmd_energy(args) -> int:

@@ -216,7 +216,7 @@ def run_all(config: dict, build: Path) -> Path:
 
     def blocks():
         from hw.blocks import generate, get_block
-        from sorbet_hw.cli import _bench
+        from sorbet_hw.operations import simulate_random
         out = []
         for block in config["design"]["blocks"]:
             generate(block, {}, build / "verilog")
@@ -224,7 +224,7 @@ def run_all(config: dict, build: Path) -> Path:
                     if s == "icarus" or not get_block(block).baseline_of]
             for simulator in sims:
                 print(f"    {block} on {simulator}", flush=True)
-                r = _bench(block, {}, simulator, config["simulate"]["count"], 1, build, stall=False)
+                r = simulate_random(block, {}, simulator, config["simulate"]["count"], 1, build, stall=False)
                 out.append(_bench_record(r))
         _require_passed(out)
         return out
@@ -277,7 +277,7 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def energy():
-        from sorbet_hw.cli import energy_report
+        from sorbet_hw.operations import energy_report
         e = config["energy"]
         return energy_report(task, model, checkpoint, build, sentences=e["sentences"],
                              method=e["method"], sample_tokens=e["sample_tokens"],

@@ -147,6 +147,17 @@ def test_exported_vectors_replay_on_icarus(exported, name, tmp_path):
     assert result.passed, result.first_mismatch
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_rebuilt_baselines_replay_real_vectors(exported, simulator, tmp_path):
+    """Softmax and LayerNorm (sequential reciprocal and square root) on layer 0's real score
+    rows and residual sums (synth.workloads), bit exact on both simulators."""
+    from synth.workloads import workloads
+    loads = workloads(exported[0], tokens=2)
+    for name in ("softmax", "layernorm"):
+        result = run_bench(loads[name], simulator, build_root=tmp_path, quick_build=True)
+        assert result.passed, f"{name}: {result.first_mismatch}"
+
+
 def test_exported_if_layer_replays_on_verilator(exported, tmp_path):
     """The real 384 x 384 query projection of layer 0 (16 lanes, 32 inputs a cycle)."""
     out, _ = exported
