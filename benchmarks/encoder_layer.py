@@ -25,18 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hw.blocks import get_block  # noqa: E402
-from hw.encoder_layer import EncoderLayer  # noqa: E402
-from sim.encoder_layer import make_vectors  # noqa: E402
-from sim.runner import run_bench  # noqa: E402
+from sorbet_hw.hw.blocks import get_block  # noqa: E402
+from sorbet_hw.hw.encoder_layer import EncoderLayer  # noqa: E402
+from sorbet_hw.sim.encoder_layer import make_vectors  # noqa: E402
+from sorbet_hw.sim.runner import run_bench  # noqa: E402
 
 DEMO = dict(hidden=64, heads=4, ffn=256)
 
 
 def real_layer(lanes: int, build: Path) -> None:
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.export import DEFAULT_SENTENCE, export_vectors
-    from sim.vectors import load_vectors
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    from sorbet_hw.model.vectors import load_vectors
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
     with tempfile.TemporaryDirectory() as tmp:
         manifest = export_vectors(model, DEFAULT_SENTENCE, Path(tmp) / "v", source="benchmark")
@@ -74,14 +74,14 @@ def scaling(build: Path) -> None:
 
 def real_layer_params(lanes: int, inputs_per_cycle: int) -> dict:
     """Layer 0 of the shipped student for the default sentence's 12 tokens."""
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.encoder_layer import layer_params
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.encoder_layer import layer_params
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
     return dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=inputs_per_cycle)
 
 
 def synthesis(build: Path, lanes: int) -> None:
-    from synth.flow import synthesize
+    from sorbet_hw.synth.flow import synthesize
     tiny = dict(lanes=8, inputs_per_cycle=8)
     print("tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens, 8 lanes):")
     for target in ("generic", "ice40", "ecp5"):
@@ -104,7 +104,7 @@ def synthesis(build: Path, lanes: int) -> None:
 def synthesis_real(build: Path, lanes: int) -> None:
     """The real layer 0 through Yosys for the ECP5 (resources and fit; no place and route:
     it does not fit the LFE5U-85F). About 40 minutes of Yosys on one core."""
-    from synth.flow import synthesize
+    from sorbet_hw.synth.flow import synthesize
     started = time.time()
     r = synthesize("encoder_layer", real_layer_params(lanes, 32), "ecp5", build_root=build,
                    place_and_route=False)
@@ -114,7 +114,7 @@ def synthesis_real(build: Path, lanes: int) -> None:
 
 
 def activity(build: Path) -> None:
-    from synth.activity import measure
+    from sorbet_hw.synth.activity import measure
     params = get_block("encoder_layer").resolve(dict(lanes=8, inputs_per_cycle=8))
     vectors = make_vectors(params, 1, seed=7)
     started = time.time()

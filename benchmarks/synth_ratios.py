@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
-from model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
-from synth.activity import measure  # noqa: E402
-from synth.flow import synthesize  # noqa: E402
-from synth.workloads import PAIRS, workloads  # noqa: E402
+from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
+from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
+from sorbet_hw.synth.activity import measure  # noqa: E402
+from sorbet_hw.synth.flow import synthesize  # noqa: E402
+from sorbet_hw.synth.workloads import PAIRS, workloads  # noqa: E402
 
 ICE40 = ("luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz")
 FIELDS = ("cells", "memory_bits", *ICE40, "ecp5_luts", "ecp5_dffs", "ecp5_dsps", "ecp5_fmax_mhz",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hw.blocks import get_block  # noqa: E402
-from sim.runner import BuildError, run_bench  # noqa: E402
+from sorbet_hw.hw.blocks import get_block  # noqa: E402
+from sorbet_hw.sim.runner import BuildError, run_bench  # noqa: E402
 
 CONFIGS = [
     ("ptsoftmax", {}, "score"),
@@ -40,7 +40,7 @@ def main() -> int:
           f"{'cycles/vector':>13} {'sim s':>6}")
     for block, overrides, element in CONFIGS:
         params = get_block(block).resolve(overrides)
-        bench = importlib.import_module(f"sim.{block}")
+        bench = importlib.import_module(f"sorbet_hw.sim.{block}")
         vectors = bench.make_vectors(params, args.vectors, seed=1)
         start = time.time()
         try:

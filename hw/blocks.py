@@ -12,18 +12,20 @@ from typing import Callable
 
 import numpy as np
 
-from hw.bspn import BSPN
-from hw.bwn_layer import BWNLayer
-from hw.encoder_layer import EncoderLayer, default_parallelism
-from hw.if_layer import IFLayer
-from hw.layernorm import LayerNorm
-from hw.mac_layer import MACLayer
-from hw.ptsoftmax import PTSoftmax
-from hw.softmax import Softmax
-from hw.verilog import to_verilog
-from model.encoder_layer import PARAMS as LAYER_PARAMS
-from model.integer_model import LINEARS, NORMS
-from model.params import ParameterError, check_int
+from sorbet_hw.hw.bspn import BSPN
+from sorbet_hw.hw.bwn_layer import BWNLayer
+from sorbet_hw.hw.encoder_layer import EncoderLayer, default_parallelism
+from sorbet_hw.hw.if_layer import IFLayer
+from sorbet_hw.hw.layernorm import LayerNorm
+from sorbet_hw.hw.mac_layer import MACLayer
+from sorbet_hw.hw.ptsoftmax import PTSoftmax
+from sorbet_hw.hw.rate_encoder import RateEncoder
+from sorbet_hw.hw.softmax import Softmax
+from sorbet_hw.hw.spike_counter import SpikeCounter
+from sorbet_hw.hw.verilog import to_verilog
+from sorbet_hw.model.encoder_layer import PARAMS as LAYER_PARAMS
+from sorbet_hw.model.integer_model import LINEARS, NORMS
+from sorbet_hw.model.params import ParameterError, check_int
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def _bspn_complete(params: dict) -> dict:
 
 def _encoder_layer_complete(params: dict) -> dict:
     """Without weights: the demo layer of (hidden, heads, ffn, tokens, seed)."""
-    from model.encoder_layer import demo_params
+    from sorbet_hw.model.encoder_layer import demo_params
     shape = {k: params.pop(k) for k in ("hidden", "ffn", "seed") if k in params}
     if params.get("query_weights") is None:
         demo = demo_params(hidden=shape.get("hidden", 32), ffn=shape.get("ffn", 64),
@@ -199,6 +201,9 @@ BLOCKS = {
     "bspn": Block("bspn", BSPN, arrays=("gamma_shift", "beta"), complete=_bspn_complete),
     "if_layer": Block("if_layer", IFLayer, arrays=("weights", "bias"), complete=_if_layer_complete,
                       extra_params=("inputs", "outputs", "seed"), synth_params=LAYER_SYNTH),
+    # The encoder layer's converters between levels and spike trains.
+    "rate_encoder": Block("rate_encoder", RateEncoder),
+    "spike_counter": Block("spike_counter", SpikeCounter),
     "encoder_layer": Block("encoder_layer", EncoderLayer, complete=_encoder_layer_complete,
                            arrays=tuple(f"{name}_{part}" for name in LINEARS for part in ("weights", "bias"))
                            + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")),

@@ -7,10 +7,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.two_pass import TwoPass
-from model.bspn import (DEFAULT_IN_WIDTH, DEFAULT_NORM_FRAC_BITS, DEFAULT_OUT_WIDTH,
+from sorbet_hw.hw.two_pass import TwoPass
+from sorbet_hw.model.bspn import (DEFAULT_IN_WIDTH, DEFAULT_NORM_FRAC_BITS, DEFAULT_OUT_WIDTH,
                         GAMMA_SHIFT_LIMIT, check_bspn_params)
-from model.params import signed_range
+from sorbet_hw.model.params import signed_range
 
 __all__ = ["BSPN"]
 

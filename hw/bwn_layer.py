@@ -8,9 +8,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from model.bwn_layer import accumulator_range, check_bwn_params
-from model.if_layer import DEFAULT_ACT_BITS
-from model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.hw.plumbing import adder_tree, wrapped_increment
+from sorbet_hw.model.bwn_layer import accumulator_range, check_bwn_params
+from sorbet_hw.model.if_layer import DEFAULT_ACT_BITS
+from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["BWNLayer"]
 
@@ -180,7 +181,7 @@ class BWNLayer(wiring.Component):
             with m.If(issuing):
                 m.d.sync += [entry.eq(Mux(last_entry, 0, entry + 1)), rom_addr.eq(rom_addr + 1)]
                 with m.If(last_entry):
-                    m.d.sync += [group.eq(Mux(group == groups - 1, 0, group + 1)),
+                    m.d.sync += [group.eq(wrapped_increment(group, groups)),
                                  group_base.eq(group_base + self.inputs)]
                     with m.If(group == groups - 1):
                         m.d.sync += issuing.eq(0)
@@ -215,7 +216,7 @@ class BWNLayer(wiring.Component):
                          write.addr.eq(chunk), write.data.eq(self.i_stream.payload)]
             m.d.comb += loaded.eq(accept & (chunk == chunks - 1))
             with m.If(accept):
-                m.d.sync += chunk.eq(Mux(chunk == chunks - 1, 0, chunk + 1))
+                m.d.sync += chunk.eq(wrapped_increment(chunk, chunks))
             with m.If(loaded):
                 m.d.sync += [count.eq(chunks), issuing.eq(1)]
         return m
@@ -251,7 +252,7 @@ class BWNLayer(wiring.Component):
             m.d.sync += [held.eq(payload), holding.eq(1), last_beat.eq(chunk == chunks - 1),
                          mask.eq(Cat(*(payload.word_select(p, a).any() for p in range(per_beat)))),
                          base.eq(Mux(chunk == 0, 0, base + per_beat)),
-                         chunk.eq(Mux(chunk == chunks - 1, 0, chunk + 1))]
+                         chunk.eq(wrapped_increment(chunk, chunks))]
         with m.Elif(loading & holding & drained):
             m.d.sync += holding.eq(0)
         with m.If(finishing):
@@ -274,10 +275,7 @@ class BWNLayer(wiring.Component):
                 terms.append(Mux(word[pos], level, -level))
             else:
                 terms.append(Mux(word[pos], Mux(word[pos + 1], -level, level), 0))
-        while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                     for i in range(0, len(terms), 2)]
-        return terms[0]
+        return adder_tree(terms)
 
     def _requantize(self, total):
         """clamp(floor((z + 2**s / 2) / 2**s), 0, 2**act_bits - 1), as quantize_activation."""

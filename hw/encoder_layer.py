@@ -7,14 +7,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.bspn import BSPN
-from hw.if_layer import IFLayer
-from hw.rate_encoder import RateEncoder
-from hw.spike_counter import SpikeCounter
-from hw.spiking_attention import SpikingAttention
-from model.encoder_layer import layer_student, score_width
-from model.integer_model import LINEARS
-from model.params import ParameterError, check_divides, check_int
+from sorbet_hw.hw.plumbing import wrapped_increment
+from sorbet_hw.hw.bspn import BSPN
+from sorbet_hw.hw.if_layer import IFLayer
+from sorbet_hw.hw.rate_encoder import RateEncoder
+from sorbet_hw.hw.spike_counter import SpikeCounter
+from sorbet_hw.hw.spiking_attention import SpikingAttention
+from sorbet_hw.model.encoder_layer import layer_student, score_width
+from sorbet_hw.model.integer_model import LINEARS
+from sorbet_hw.model.params import ParameterError, check_divides, check_int
 
 __all__ = ["EncoderLayer", "default_parallelism"]
 
@@ -214,7 +215,7 @@ class EncoderLayer(wiring.Component):
         with m.If(self.i_stream.valid & self.i_stream.ready):
             m.d.sync += received.eq(received + 1)
         with m.If(self.o_stream.valid & self.o_stream.ready):
-            m.d.sync += sent.eq(Mux(sent == elements - 1, 0, sent + 1))
+            m.d.sync += sent.eq(wrapped_increment(sent, elements))
             with m.If(sent == elements - 1):
                 m.d.sync += received.eq(0)
 
@@ -247,7 +248,7 @@ class EncoderLayer(wiring.Component):
             h1_write.en.eq(norm1.o_stream.valid & norm1.o_stream.ready),
         ]
         with m.If(norm1.o_stream.valid & norm1.o_stream.ready):
-            m.d.sync += h1_count.eq(Mux(h1_count == elements - 1, 0, h1_count + 1))
+            m.d.sync += h1_count.eq(wrapped_increment(h1_count, elements))
         wiring.connect(m, f_enc.o_stream, if_in.i_stream)
         wiring.connect(m, if_in.o_stream, if_out.i_stream)
         wiring.connect(m, if_out.o_stream, o_count.i_stream)
@@ -276,4 +277,4 @@ class EncoderLayer(wiring.Component):
                      total.eq(read.data + ((levels.payload - off).as_signed() << shift)),
                      sink.valid.eq(levels.valid), sink.payload.eq(total), levels.ready.eq(sink.ready)]
         with m.If(levels.valid & levels.ready):
-            m.d.sync += index.eq(Mux(index == elements - 1, 0, index + 1))
+            m.d.sync += index.eq(wrapped_increment(index, elements))

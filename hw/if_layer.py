@@ -7,9 +7,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from model.if_layer import (DEFAULT_ACT_BITS, DEFAULT_STEPS, check_if_params, initial_membrane,
+from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
+from sorbet_hw.model.if_layer import (DEFAULT_ACT_BITS, DEFAULT_STEPS, check_if_params, initial_membrane,
                             membrane_range)
-from model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["IFLayer"]
 
@@ -128,15 +129,12 @@ class IFLayer(wiring.Component):
         def rotate_in(updated):
             return membranes.eq(Cat(membranes[group_bits:], *updated))
 
-        next_addr = Mux(addr == depth - 1, 0, addr + 1)
+        next_addr = wrapped_increment(addr, depth)
         group_done = group == n_groups - 1
         beat_done = (chunk == n_chunks - 1) & group_done
         window_done = step == self.steps - 1
         loaded = Signal()                 # spikes_in holds a beat still to integrate
-        out_free = ~self.o_stream.valid | self.o_stream.ready
-
-        with m.If(self.o_stream.ready):
-            m.d.sync += self.o_stream.valid.eq(0)
+        output = OutputRegister(m, self.o_stream)
         with m.FSM() as fsm:
             with m.State("Integrate"):
                 # The next beat is accepted in the last cycle of the current one.
@@ -161,16 +159,15 @@ class IFLayer(wiring.Component):
                             m.next = "Fire"
             with m.State("Fire"):
                 fired = [(v >= threshold) & (step < q_max) for v in current]
-                with m.If(~group_done | out_free):
+                with m.If(~group_done | output.free):
                     m.d.sync += [
                         rotate_in(Mux(spike, v - threshold, v)[:vw] for spike, v in zip(fired, current)),
                         spikes_out.eq(Cat(spikes_out[lanes:], *fired)),
                         group.eq(Mux(group_done, 0, group + 1)),
                     ]
                     with m.If(group_done):
-                        m.d.sync += [self.o_stream.valid.eq(1),
-                                     self.o_stream.payload.eq(Cat(spikes_out[lanes:], *fired)),
-                                     step.eq(Mux(window_done, 0, step + 1))]
+                        output.load(Cat(spikes_out[lanes:], *fired))
+                        m.d.sync += step.eq(Mux(window_done, 0, step + 1))
                         with m.If(window_done):
                             m.d.sync += membranes.eq(self._initial_membranes())
                             m.next = "Integrate"
@@ -201,8 +198,5 @@ class IFLayer(wiring.Component):
             else:
                 nonzero, negative = word[pos], word[pos + 1]
                 terms.append(Mux(spike & nonzero, Mux(negative, -1, 1), 0))
-        while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                     for i in range(0, len(terms), 2)]
-        return terms[0]
+        return adder_tree(terms)
 

@@ -7,11 +7,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
-from hw.two_pass import TwoPass
-from model.layernorm import (DEFAULT_GAMMA_FRAC_BITS, DEFAULT_GAMMA_WIDTH, check_layernorm_params,
+from sorbet_hw.hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
+from sorbet_hw.hw.two_pass import TwoPass
+from sorbet_hw.model.layernorm import (DEFAULT_GAMMA_FRAC_BITS, DEFAULT_GAMMA_WIDTH, check_layernorm_params,
                              sd_width)
-from model.params import signed_range
+from sorbet_hw.model.params import signed_range
 
 __all__ = ["LayerNorm"]
 

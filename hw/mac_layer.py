@@ -7,8 +7,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from model.mac_layer import DEFAULT_WIDTH, accumulator_range, check_mac_params
-from model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
+from sorbet_hw.model.mac_layer import DEFAULT_WIDTH, accumulator_range, check_mac_params
+from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
 
 __all__ = ["MACLayer"]
 
@@ -108,11 +109,9 @@ class MACLayer(wiring.Component):
         chunk = Signal(range(n_chunks))
         addr = Signal(range(depth))
         current = [accs.word_select(lane, aw).as_signed() for lane in range(lanes)]
-        next_addr = Mux(addr == depth - 1, 0, addr + 1)
+        next_addr = wrapped_increment(addr, depth)
         group_done = group == n_groups - 1
-        out_free = ~self.o_stream.valid | self.o_stream.ready
-        with m.If(self.o_stream.ready):
-            m.d.sync += self.o_stream.valid.eq(0)
+        output = OutputRegister(m, self.o_stream)
         with m.FSM() as fsm:
             with m.State("Load"):
                 with m.If(self.i_stream.valid):
@@ -133,14 +132,13 @@ class MACLayer(wiring.Component):
                 half = (1 << self.shift) >> 1
                 scaled = [((v + half) >> self.shift) for v in current]
                 clamped = [Mux(s < lo, lo, Mux(s > hi, hi, s))[:ow] for s in scaled]
-                with m.If(~group_done | out_free):
+                with m.If(~group_done | output.free):
                     m.d.sync += [accs.eq(accs.rotate_right(lanes * aw)),
                                  outs.eq(Cat(outs[lanes * ow:], *clamped)),
                                  group.eq(Mux(group_done, 0, group + 1))]
                     with m.If(group_done):
-                        m.d.sync += [self.o_stream.valid.eq(1),
-                                     self.o_stream.payload.eq(Cat(outs[lanes * ow:], *clamped)),
-                                     accs.eq(self._initial())]
+                        output.load(Cat(outs[lanes * ow:], *clamped))
+                        m.d.sync += accs.eq(self._initial())
                         m.next = "Load"
         m.d.comb += self.i_stream.ready.eq(fsm.ongoing("Load"))
         # The port reads the address `addr` is about to take (it moves in every Accumulate
@@ -155,7 +153,4 @@ class MACLayer(wiring.Component):
         for p in range(self.inputs_per_cycle):
             pos = (p * self.lanes + lane) * ww
             terms.append(x.word_select(p, xw).as_signed() * word[pos:pos + ww].as_signed())
-        while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                     for i in range(0, len(terms), 2)]
-        return terms[0]
+        return adder_tree(terms)

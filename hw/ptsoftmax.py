@@ -6,8 +6,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from model.params import check_int
-from model.ptsoftmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, DEFAULT_ROUNDING,
+from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+from sorbet_hw.model.params import check_int
+from sorbet_hw.model.ptsoftmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, DEFAULT_ROUNDING,
                              check_ptsoftmax_params)
 
 __all__ = ["PTSoftmax"]
@@ -137,7 +138,7 @@ class PTSoftmax(wiring.Component):
         # Every stage handles the rows in order, so each walks the buffer with its own
         # pointer: no slot bases, no address adders.
         def advance(ptr):
-            return Mux(ptr == depth - 1, 0, ptr + 1)
+            return wrapped_increment(ptr, depth)
 
         # Hand-over register from *max* to *sum*: a finished row's maximum.
         ab_full, ab_max = Signal(), Signal(stored_shape)
@@ -172,7 +173,8 @@ class PTSoftmax(wiring.Component):
         c_cur_idx = Mux(c_busy, c_idx, 0)
         c_last = c_cur_idx == n - 1
 
-        out_free = ~self.o_stream.valid | self.o_stream.ready
+        output = OutputRegister(m, self.o_stream)
+        out_free = output.free
         m.d.comb += out_of.ready.eq(~c_busy & out_free)
         c_step = (c_busy & out_free) | (out_of.valid & out_of.ready)
         m.d.comb += into.valid.eq(b_active & b_last)
@@ -226,13 +228,8 @@ class PTSoftmax(wiring.Component):
         out_dist = Signal(dist_shape)
         m.d.comb += out_dist.eq((c_cur_max - out_read.data).as_unsigned())
         out_value = self._output(m, out_dist, c_cur_k)
-        with m.If(out_free):
-            m.d.sync += self.o_stream.valid.eq(0)
         with m.If(c_step):
-            m.d.sync += [
-                self.o_stream.valid.eq(1),
-                self.o_stream.payload.eq(out_value),
-            ]
+            output.load(out_value)
             with m.If(c_last):
                 m.d.sync += c_busy.eq(0)
             with m.Else():

@@ -5,15 +5,14 @@ from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.params import ParameterError, check_int
+from sorbet_hw.model.rate_encoder import check_rate_params
 
 __all__ = ["RateEncoder"]
 
 
 class RateEncoder(wiring.Component):
     """Turns ``width`` levels into T beats of ``width`` spikes: input j spikes at steps
-    t < level_j, as the model's Average-IF neurons fire (:func:`model.if_layer.fire`: the
-    first ``level`` steps of a window).
+    t < level_j, as :func:`model.rate_encoder.rate_encode` defines it.
 
     Parameters
     ----------
@@ -35,13 +34,8 @@ class RateEncoder(wiring.Component):
     window with no stall); the first beat leaves the cycle after the last level is accepted.
     """
 
-    def __init__(self, *, width: int, steps: int, level_bits: int):
-        check_int("width", width, 1, 65536)
-        check_int("level_bits", level_bits, 1, 10)
-        check_int("steps", steps, 1, 1024)
-        if steps < (1 << level_bits) - 1:
-            raise ParameterError(f"steps = {steps} cannot carry {level_bits}-bit levels: "
-                                 f"use at least {(1 << level_bits) - 1}")
+    def __init__(self, *, width: int = 16, steps: int = 16, level_bits: int = 4):
+        check_rate_params(width=width, steps=steps, level_bits=level_bits)
         self.width, self.steps, self.level_bits = width, steps, level_bits
         super().__init__({
             "i_stream": In(stream.Signature(unsigned(level_bits))),

@@ -20,7 +20,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.params import check_int
+from sorbet_hw.model.params import check_int
 
 __all__ = ["SequentialDivider", "SequentialSquareRoot", "steps_per_cycle"]
 

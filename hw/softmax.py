@@ -1,14 +1,14 @@
 """Softmax generator: the conventional fixed-point baseline of PTsoftmax."""
 from __future__ import annotations
 
-from amaranth import Mux, Signal, signed, unsigned
+from amaranth import Mux, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.ptsoftmax import PTSoftmax
-from hw.sequential import SequentialDivider, steps_per_cycle
-from model.softmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, check_softmax_params,
+from sorbet_hw.hw.ptsoftmax import PTSoftmax
+from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
+from sorbet_hw.model.softmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, check_softmax_params,
                            exp_table, sum_width)
 
 __all__ = ["Softmax"]

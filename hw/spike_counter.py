@@ -5,14 +5,15 @@ from amaranth import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.params import check_int
+from sorbet_hw.model.spike_counter import check_counter_params
 
 __all__ = ["SpikeCounter"]
 
 
 class SpikeCounter(wiring.Component):
     """Counts each of ``width`` spike trains over a window of T beats and emits the counts:
-    the levels the Average-IF neurons that sent them encode.
+    the levels the Average-IF neurons that sent them encode, as
+    :func:`model.spike_counter.count_spikes` defines it.
 
     Parameters
     ----------
@@ -35,10 +36,8 @@ class SpikeCounter(wiring.Component):
     the cycle after the window's last beat is accepted.
     """
 
-    def __init__(self, *, width: int, steps: int, level_bits: int):
-        check_int("width", width, 1, 65536)
-        check_int("steps", steps, 1, 1024)
-        check_int("level_bits", level_bits, 1, 10)
+    def __init__(self, *, width: int = 16, steps: int = 16, level_bits: int = 4):
+        check_counter_params(width=width, steps=steps, level_bits=level_bits)
         self.width, self.steps, self.level_bits = width, steps, level_bits
         super().__init__({
             "i_stream": In(stream.Signature(width)),

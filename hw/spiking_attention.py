@@ -6,10 +6,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.ptsoftmax import PTSoftmax
-from model.encoder_layer import score_width
-from model.params import check_int, signed_width
-from model.ptsoftmax import check_ptsoftmax_params
+from sorbet_hw.hw.plumbing import wrapped_increment
+from sorbet_hw.hw.ptsoftmax import PTSoftmax
+from sorbet_hw.model.encoder_layer import score_width
+from sorbet_hw.model.params import check_int, signed_width
+from sorbet_hw.model.ptsoftmax import check_ptsoftmax_params
 
 __all__ = ["SpikingAttention"]
 
@@ -156,11 +157,11 @@ class SpikingAttention(wiring.Component):
                         m.d.sync += step.eq(step + 1)
                 with m.Case(2):
                     with m.If(softmax.i_stream.ready):
-                        m.d.sync += [phase.eq(0), j.eq(Mux(j == n - 1, 0, j + 1))]
+                        m.d.sync += [phase.eq(0), j.eq(wrapped_increment(j, n))]
                         with m.If(j == n - 1):
-                            m.d.sync += i.eq(Mux(i == n - 1, 0, i + 1))
+                            m.d.sync += i.eq(wrapped_increment(i, n))
                             with m.If(i == n - 1):
-                                m.d.sync += head.eq(Mux(head == heads - 1, 0, head + 1))
+                                m.d.sync += head.eq(wrapped_increment(head, heads))
                                 with m.If(head == heads - 1):
                                     m.d.sync += done.eq(1)
 
@@ -185,7 +186,7 @@ class SpikingAttention(wiring.Component):
         with m.If(softmax.o_stream.valid & ~firing):
             m.d.sync += [c.eq(c + Mux(s, p, 0)) for c, s in zip(contexts, spikes)]
             with m.If(step == T - 1):
-                m.d.sync += [step.eq(0), p_sum.eq(p_sum + p), j.eq(Mux(j == n - 1, 0, j + 1))]
+                m.d.sync += [step.eq(0), p_sum.eq(p_sum + p), j.eq(wrapped_increment(j, n))]
                 with m.If(j == n - 1):
                     m.d.sync += firing.eq(1)
             with m.Else():
@@ -204,9 +205,9 @@ class SpikingAttention(wiring.Component):
                      c_write.en.eq(firing)]
         with m.If(firing):
             m.d.sync += [firing.eq(0), p_sum.eq(0), *[c.eq(0) for c in contexts],
-                         i.eq(Mux(i == n - 1, 0, i + 1))]
+                         i.eq(wrapped_increment(i, n))]
             with m.If(i == n - 1):
-                m.d.sync += head.eq(Mux(head == heads - 1, 0, head + 1))
+                m.d.sync += head.eq(wrapped_increment(head, heads))
                 with m.If(head == heads - 1):
                     m.d.sync += rows_done.eq(1)
 

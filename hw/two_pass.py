@@ -30,6 +30,8 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, stream
 from amaranth.lib.memory import Memory
 
+from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+
 
 class TwoPass:
     def __init__(self, m, i_stream, o_stream, *, group: int, channels: int, latency: int = 0,
@@ -86,11 +88,12 @@ class TwoPass:
         source = self._source
 
         def advance(ptr):
-            return Mux(ptr == depth - 1, 0, ptr + 1)
+            return wrapped_increment(ptr, depth)
 
         cur_idx = Mux(b_busy, b_idx, 0)
         b_last = cur_idx == n - 1
-        out_free = ~self.o_stream.valid | self.o_stream.ready
+        output = OutputRegister(m, self.o_stream)
+        out_free = output.free
         m.d.comb += source.ready.eq(~b_busy & out_free)
         b_take = source.valid & source.ready
         b_step = (b_busy & out_free) | b_take
@@ -118,13 +121,10 @@ class TwoPass:
 
         # Pass 2: the read port is given the element pass 2 works on next cycle.
         m.d.comb += self._read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr))
-        with m.If(out_free):
-            m.d.sync += self.o_stream.valid.eq(0)
         with m.If(b_step):
+            output.load(self._out)
             m.d.sync += [
-                self.o_stream.valid.eq(1),
-                self.o_stream.payload.eq(self._out),
-                self.channel.eq(Mux(self.channel == self.channels - 1, 0, self.channel + 1)),
+                self.channel.eq(wrapped_increment(self.channel, self.channels)),
                 b_ptr.eq(advance(b_ptr)),
             ]
             with m.If(b_last):

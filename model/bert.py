@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model.params import ModelFileError
+from sorbet_hw.model.params import ModelFileError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.params import ParameterError, check_divides, check_int, signed_range
+from sorbet_hw.model.params import ParameterError, check_divides, check_int, signed_range
 
 DEFAULT_IN_WIDTH = 12
 DEFAULT_NORM_FRAC_BITS = 4

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.if_layer import BIAS_LIMIT, DEFAULT_ACT_BITS, WEIGHT_KINDS, quantize_activation
-from model.params import ParameterError, check_choice, check_int
+from sorbet_hw.model.if_layer import BIAS_LIMIT, DEFAULT_ACT_BITS, WEIGHT_KINDS, quantize_activation
+from sorbet_hw.model.params import ParameterError, check_choice, check_int
 
 
 def level_range(act_bits: int, signed_inputs: bool) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def bwn_layer(levels, weights, *, bias=None, threshold_shift: int = 0,
     """Output levels ``[..., M]`` of input levels ``levels[..., N]``: the integer model's
     ``quantize_activation(bias + levels @ W)``, one add or subtract per nonzero input and
     output, no multiply."""
-    from model.integer_model import Linear
+    from sorbet_hw.model.integer_model import Linear
     weights = np.asarray(weights, dtype=np.int64)
     outputs = weights.shape[-1] if weights.ndim == 2 else 0
     bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, np.int64)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from model.params import (ModelFileError, ParameterError, check_choice, check_divides,
+from sorbet_hw.model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
+from sorbet_hw.model.params import (ModelFileError, ParameterError, check_choice, check_divides,
                           check_int)
 
 FORMAT, VERSION = "sorbet-hw-student", 1
@@ -198,8 +198,8 @@ def _check_dtypes(arrays: dict) -> None:
 
 
 def _check_values(model: IntegerStudent) -> None:
-    from model.bspn import GAMMA_SHIFT_LIMIT
-    from model.params import signed_range
+    from sorbet_hw.model.bspn import GAMMA_SHIFT_LIMIT
+    from sorbet_hw.model.params import signed_range
     lo, hi = signed_range(model.config["norm_out_width"])
     norms = [model.embedding_norm] + [n for layer in model.layers for n in layer.norms.values()]
     for norm in norms:

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from model.bert import encode_batch
-from model.glue import Examples, Task
-from model.params import ModelFileError, ParameterError, check_choice
-from model.student import STAGES, Student, StudentConfig, student_from_teacher
-from model.teacher import SequenceClassifier, evaluate, new_teacher
-from model.training import LoopConfig, load_state, train_loop
+from sorbet_hw.model.bert import encode_batch
+from sorbet_hw.model.glue import Examples, Task
+from sorbet_hw.model.params import ModelFileError, ParameterError, check_choice
+from sorbet_hw.model.student import STAGES, Student, StudentConfig, student_from_teacher
+from sorbet_hw.model.teacher import SequenceClassifier, evaluate, new_teacher
+from sorbet_hw.model.training import LoopConfig, load_state, train_loop
 from sorbet_hw.files import atomic_write, read_record
 
 

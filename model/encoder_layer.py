@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from model.params import ParameterError, check_divides, check_int, signed_width
+from sorbet_hw.model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
+from sorbet_hw.model.params import ParameterError, check_divides, check_int, signed_width
 
 SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups", "norm_in_width",
            "norm_frac_bits", "norm_out_width", "softmax_out_frac_bits", "softmax_rounding",
@@ -120,9 +120,9 @@ def demo_params(*, hidden: int = 32, heads: int = 2, ffn: int = 64, tokens: int 
     """The flat parameters of an untrained one-layer student of the given shape (random
     weights, activation steps calibrated on random tokens): a layer for tests and demos."""
     import torch
-    from model.bert import BertConfig
-    from model.integer_model import from_student
-    from model.student import Student, StudentConfig
+    from sorbet_hw.model.bert import BertConfig
+    from sorbet_hw.model.integer_model import from_student
+    from sorbet_hw.model.student import Student, StudentConfig
     check_int("hidden", hidden, 1, 4096)
     check_int("heads", heads, 1, hidden)
     check_divides("heads", heads, "hidden", hidden)

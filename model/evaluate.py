@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.glue import Examples, Task, metrics
-from model.integer_model import IntegerStudent
+from sorbet_hw.model.glue import Examples, Task, metrics
+from sorbet_hw.model.integer_model import IntegerStudent
 
 
 def single_threaded_blas():
@@ -19,7 +19,7 @@ def single_threaded_blas():
 
 def tokenize(model: IntegerStudent, data: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
     """Token and segment ids per example, unpadded, truncated to the model's max length."""
-    from model.bert import load_tokenizer
+    from sorbet_hw.model.bert import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()                     # one sentence at a time: no [PAD] tokens
     pairs = list(zip(data.text_a, data.text_b)) if data.text_b is not None else data.text_a
@@ -55,7 +55,7 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
                      progress: bool = False) -> dict:
     """Metrics of the spike-level simulation, its agreement with the integer model, and the
     average spike rate per layer kind and layer."""
-    from model.spiking import SpikingStudent, nonzero_levels, spike_rates
+    from sorbet_hw.model.spiking import SpikingStudent, nonzero_levels, spike_rates
     spiking = SpikingStudent(model, time_steps)
     items = tokenize(model, data)
     if progress:

@@ -1,7 +1,7 @@
 """Exporting one real sentence's hardware test vectors from a packed student.
 
 ``export_vectors`` runs the spike-level simulation (:mod:`model.spiking`) on a sentence and
-writes, for every instance of a hardware block, a vector file (:mod:`sim.vectors`, which
+writes, for every instance of a hardware block, a vector file (:mod:`model.vectors`, which
 carries the block's parameters, weights included) plus ``manifest.json``:
 
 - ``layerL.{query,key,value,attention_output,intermediate,output}.npz`` (if_layer): the
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.encoder_layer import layer_params, score_width
-from model.integer_model import LINEARS, IntegerStudent
-from model.spiking import SpikingStudent
-from sim.vectors import VectorFileError, Vectors, save_vectors
+from sorbet_hw.model.encoder_layer import layer_params, score_width
+from sorbet_hw.model.integer_model import LINEARS, IntegerStudent
+from sorbet_hw.model.spiking import SpikingStudent
+from sorbet_hw.model.vectors import VectorFileError, Vectors, save_vectors
 
 FORMAT, VERSION = "sorbet-hw-export", 1
 # SST-2 dev, line 2 (label 1): the default sentence.
@@ -58,7 +58,7 @@ def bwn_layer_params(model: IntegerStudent, name: str, linear, lanes: int = IF_L
                      inputs_per_cycle: int = IF_INPUTS_PER_CYCLE) -> dict:
     """The projection as the BWN baseline takes it: signed inputs with the offset folded into
     the bias (:func:`model.bwn_layer.signed_form`), same weights, shift and parallelism."""
-    from model.bwn_layer import signed_form
+    from sorbet_hw.model.bwn_layer import signed_form
     n, m = linear.weights.shape
     signed_inputs = name not in UNSIGNED_INPUTS
     bias = signed_form(linear.bias, linear.weights, model.offset) if signed_inputs else linear.bias
@@ -122,7 +122,7 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
 
 
 def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> dict:
-    from model.bert import load_tokenizer
+    from sorbet_hw.model.bert import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()
     enc = tok.encode(sentence)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.params import ParameterError, check_choice, check_int
+from sorbet_hw.model.params import ParameterError, check_choice, check_int
 
 WEIGHT_KINDS = ("binary", "ternary")
 DEFAULT_STEPS = 16

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.bspn import bspn
-from model.if_layer import quantize_activation
-from model.params import ParameterError
-from model.ptsoftmax import ptsoftmax
+from sorbet_hw.model.bspn import bspn
+from sorbet_hw.model.if_layer import quantize_activation
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.model.ptsoftmax import ptsoftmax
 
 LINEARS = ("query", "key", "value", "attention_output", "intermediate", "output")
 NORMS = ("attention_norm", "output_norm")
@@ -100,7 +100,7 @@ class IntegerStudent:
 
     @property
     def score_shift(self) -> int:
-        from model.student import score_shift
+        from sorbet_hw.model.student import score_shift
         return score_shift(self.bert["hidden_size"] // self.heads)
 
     def norm(self, x: np.ndarray, p: Norm) -> np.ndarray:
@@ -201,7 +201,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def from_student(student) -> IntegerStudent:
     """The integer parameters of a trained student in its final stage (``bspn``)."""
     import torch
-    from model.student import StudentConfig
+    from sorbet_hw.model.student import StudentConfig
     cfg: StudentConfig = student.cfg
     if cfg.stage != "bspn":
         raise ParameterError(f"only a student in stage 'bspn' is an integer model, not {cfg.stage!r}")

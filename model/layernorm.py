@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from model.params import ParameterError, check_int, signed_range
+from sorbet_hw.model.params import ParameterError, check_int, signed_range
 
 DEFAULT_GAMMA_WIDTH = 8
 DEFAULT_GAMMA_FRAC_BITS = 6

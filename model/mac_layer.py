@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.params import ParameterError, check_int, signed_range
+from sorbet_hw.model.params import ParameterError, check_int, signed_range
 
 DEFAULT_WIDTH = 8
 

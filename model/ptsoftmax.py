@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.params import check_choice, check_int
+from sorbet_hw.model.params import check_choice, check_int
 
 ROUNDINGS = ("up", "nearest")
 

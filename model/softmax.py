@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from model.params import check_choice, check_int
+from sorbet_hw.model.params import check_choice, check_int
 
 DEFAULT_FRAC_BITS = 2
 DEFAULT_OUT_FRAC_BITS = 8

@@ -22,9 +22,9 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from model.integer_model import IntegerStudent
-from model.params import ParameterError, check_int
-from model.ptsoftmax import ptsoftmax
+from sorbet_hw.model.integer_model import IntegerStudent
+from sorbet_hw.model.params import ParameterError, check_int
+from sorbet_hw.model.ptsoftmax import ptsoftmax
 
 KINDS = ("attention_input", "query", "key", "value", "context", "attention_output",
          "ffn_input", "intermediate", "output")

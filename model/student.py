@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from model.bert import BertConfig
-from model.params import ParameterError, check_choice, check_divides, check_int, signed_width
+from sorbet_hw.model.bert import BertConfig
+from sorbet_hw.model.params import ParameterError, check_choice, check_divides, check_int, signed_width
 
 STAGES = ("quant", "ptsoftmax", "bspn")
 WEIGHT_KINDS = ("binary", "ternary")

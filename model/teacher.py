@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.bert import BertEncoder, encode_batch, load_pretrained
-from model.glue import Examples, Task, metrics
-from model.training import LoopConfig, train_loop
+from sorbet_hw.model.bert import BertEncoder, encode_batch, load_pretrained
+from sorbet_hw.model.glue import Examples, Task, metrics
+from sorbet_hw.model.training import LoopConfig, train_loop
 
 
 @dataclass

@@ -31,7 +31,7 @@ def load_state(path: Path, what: str) -> dict:
     cannot run code. Anything else is a one-line :class:`ModelFileError`."""
     import pickle
     import zipfile
-    from model.params import ModelFileError
+    from sorbet_hw.model.params import ModelFileError
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{what} {path} does not exist")
@@ -79,7 +79,7 @@ def train_loop(model: nn.Module, optimizer: torch.optim.Optimizer,
             step = int(state["step"])
             torch.set_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            from model.params import ModelFileError
+            from sorbet_hw.model.params import ModelFileError
             raise ModelFileError(f"{checkpoint} does not resume this run ({type(e).__name__}: "
                                  f"{str(e)[:100]}): delete it to start over, or pick another "
                                  f"output directory") from None

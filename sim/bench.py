@@ -9,7 +9,7 @@ simulator round trips, which bound how fast cocotb runs.
 A bench module (``sim/<block>.py``) supplies the block's encoding of vectors into beats and
 back; the environment of the simulation names the vector file and the run's settings:
 
-``SORBET_VECTORS``  vector file to replay (see :mod:`sim.vectors`)
+``SORBET_VECTORS``  vector file to replay (see :mod:`model.vectors`)
 ``SORBET_RESULT``   JSON file the bench writes its figures to (cycles, beats, mismatches)
 ``SORBET_VALID_PROB`` / ``SORBET_READY_PROB``  probability that the driver offers a beat /
                     the monitor accepts one in a cycle (1.0 = full speed, for throughput)
@@ -27,7 +27,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from sim.vectors import load_vectors
+from sorbet_hw.model.vectors import load_vectors
 
 CLOCK_NS = 10
 

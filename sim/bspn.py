@@ -11,10 +11,10 @@ import numpy as np
 
 import cocotb
 
-from model.bspn import bspn
-from model.params import signed_range
-from sim.bench import from_unsigned, replay, to_unsigned
-from sim.vectors import Vectors
+from sorbet_hw.model.bspn import bspn
+from sorbet_hw.model.params import signed_range
+from sorbet_hw.sim.bench import from_unsigned, replay, to_unsigned
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ import numpy as np
 
 import cocotb
 
-from model.bwn_layer import bwn_layer, level_range
-from sim.bench import replay, to_unsigned
-from sim.vectors import Vectors
+from sorbet_hw.model.bwn_layer import bwn_layer, level_range
+from sorbet_hw.sim.bench import replay, to_unsigned
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ import numpy as np
 
 import cocotb
 
-from model.encoder_layer import demo_inputs, encoder_layer
-from sim.bench import from_unsigned, replay, to_unsigned
-from sim.vectors import Vectors
+from sorbet_hw.model.encoder_layer import demo_inputs, encoder_layer
+from sorbet_hw.sim.bench import from_unsigned, replay, to_unsigned
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
@@ -48,7 +48,7 @@ def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
 
 
 def cycles_per_beat(vectors: Vectors) -> float:
-    from hw.encoder_layer import EncoderLayer
+    from sorbet_hw.hw.encoder_layer import EncoderLayer
     layer = EncoderLayer(**vectors.params)
     return 2.0 * layer.cycles_estimate() / (layer.tokens * layer.hidden)
 

@@ -11,9 +11,9 @@ import numpy as np
 
 import cocotb
 
-from model.if_layer import if_layer
-from sim.bench import pack_bits, replay, unpack_bits
-from sim.vectors import Vectors
+from sorbet_hw.model.if_layer import if_layer
+from sorbet_hw.sim.bench import pack_bits, replay, unpack_bits
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:

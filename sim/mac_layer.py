@@ -10,10 +10,10 @@ import numpy as np
 
 import cocotb
 
-from model.mac_layer import mac_layer
-from model.params import signed_range
-from sim.bench import from_unsigned, pack_bits, replay, to_unsigned, unpack_bits
-from sim.vectors import Vectors
+from sorbet_hw.model.mac_layer import mac_layer
+from sorbet_hw.model.params import signed_range
+from sorbet_hw.sim.bench import from_unsigned, pack_bits, replay, to_unsigned, unpack_bits
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:

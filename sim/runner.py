@@ -14,12 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.blocks import generate, get_block
-from sim.vectors import Vectors, check_vectors, load_vectors, save_vectors
+import sorbet_hw
+from sorbet_hw.hw.blocks import generate, get_block
+from sorbet_hw.model.vectors import Vectors, load_vectors, save_vectors
+from sorbet_hw.sim.vectors import check_vectors
 from sorbet_hw.files import locked
 from sorbet_hw.tools import setup_simulator, with_make_variables
 
-REPO = Path(__file__).resolve().parent.parent
+# The folder that holds the sorbet_hw package (a checkout or site-packages): the cocotb
+# process imports the benches from there.
+PACKAGE_ROOT = Path(sorbet_hw.__file__).resolve().parent.parent
 DEFAULT_BUILD = Path("build")
 
 
@@ -145,12 +149,12 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         "SORBET_VECTORS": str(vec_path), "SORBET_RESULT": str(result_path),
         "SORBET_VALID_PROB": str(valid_prob), "SORBET_READY_PROB": str(ready_prob),
         "SORBET_SEED": str(seed),
-        "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in sys.path if p]),
+        "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT)] + [p for p in sys.path if p]),
     }
     xml = run_dir / "results.xml"
     built = time.time()
     try:
-        runner.test(test_module=f"sim.{vectors.block}", hdl_toplevel=vectors.block,
+        runner.test(test_module=f"sorbet_hw.sim.{vectors.block}", hdl_toplevel=vectors.block,
                     build_dir=build_dir / "obj", test_dir=run_dir, extra_env=env,
                     results_xml=str(xml), waves=waves, log_file=log_path)
     except SystemExit:

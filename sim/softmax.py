@@ -11,10 +11,10 @@ import numpy as np
 
 import cocotb
 
-from model.softmax import softmax_fixed
-from sim import ptsoftmax
-from sim.bench import replay
-from sim.vectors import Vectors
+from sorbet_hw.model.softmax import softmax_fixed
+from sorbet_hw.sim import ptsoftmax
+from sorbet_hw.sim.bench import replay
+from sorbet_hw.model.vectors import Vectors
 
 
 def reference(params: dict, inputs: np.ndarray) -> np.ndarray:

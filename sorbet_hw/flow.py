@@ -26,9 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-from hw.blocks import SINGLE_BLOCKS
-from model.glue import TASKS
-from model.params import ParameterError
+from sorbet_hw.hw.blocks import SINGLE_BLOCKS
+from sorbet_hw.model.glue import TASKS
+from sorbet_hw.model.params import ParameterError
 
 # Blocks with a default configuration to test, synthesize and compare; the whole layer has
 # a stage of its own.
@@ -152,11 +152,12 @@ def environment_fingerprint() -> dict:
     import importlib.metadata
     import shutil
     import subprocess
-    root = Path(__file__).resolve().parent.parent
+    import importlib
     code = hashlib.sha256()
-    for package in ("model", "hw", "sim", "synth", "sorbet_hw"):
-        for source in sorted((root / package).rglob("*.py")):
-            code.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    for package in ("sorbet_hw", "sorbet_hw.model", "sorbet_hw.hw", "sorbet_hw.sim", "sorbet_hw.synth"):
+        folder = Path(importlib.import_module(package).__path__[0])   # a checkout or a wheel
+        for source in sorted(folder.glob("*.py")):
+            code.update(f"{package}/{source.name}".encode() + b"\0" + source.read_bytes())
     versions = {}
     for name in TOOL_PACKAGES:
         try:
@@ -181,8 +182,8 @@ def _plain(value):
 
 def run_all(config: dict, build: Path) -> Path:
     """Every stage; returns the report's path. Raises on a failing simulation."""
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.glue import get_task, glue_dir, read_tsv
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.glue import get_task, glue_dir, read_tsv
     build = Path(build)
     cfg_model = config["model"]
     task = get_task(cfg_model["task"])
@@ -196,7 +197,7 @@ def run_all(config: dict, build: Path) -> Path:
     results: dict = {}
 
     def evaluate():
-        from model.evaluate import evaluate_integer
+        from sorbet_hw.model.evaluate import evaluate_integer
         from sorbet_hw.files import describe_file
         started = time.time()
         metrics = evaluate_integer(model, task, read_tsv(task, data), progress=True)
@@ -207,7 +208,7 @@ def run_all(config: dict, build: Path) -> Path:
                 "training": model.meta.get("metrics", {})}
 
     def export():
-        from model.export import DEFAULT_SENTENCE, export_vectors
+        from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
         sentence = config["vectors"]["sentence"] or DEFAULT_SENTENCE
         manifest = export_vectors(model, sentence, build / "vectors", source=checkpoint.name)
         return {"directory": "vectors", "sentence": sentence,
@@ -215,7 +216,7 @@ def run_all(config: dict, build: Path) -> Path:
                 "ptsoftmax_error": manifest["ptsoftmax_error"]}
 
     def blocks():
-        from hw.blocks import generate, get_block
+        from sorbet_hw.hw.blocks import generate, get_block
         from sorbet_hw.operations import simulate_random
         out = []
         for block in config["design"]["blocks"]:
@@ -230,7 +231,7 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def replay():
-        from sim.runner import run_bench
+        from sorbet_hw.sim.runner import run_bench
         out = []
         instances = {"layer0.ptsoftmax": "ptsoftmax", "layer0.attention_norm": "bspn",
                      "layer0.output_norm": "bspn", "layer0.query": "if_layer",
@@ -247,8 +248,8 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def layer():
-        from sim.runner import run_bench
-        from sim.vectors import load_vectors
+        from sorbet_hw.sim.runner import run_bench
+        from sorbet_hw.model.vectors import load_vectors
         if not config["layer"]["replay"]:
             return {"skipped": True}
         lanes = config["layer"]["lanes"]
@@ -265,8 +266,8 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def synth():
-        from hw.blocks import get_block
-        from synth.flow import synthesize, write_report
+        from sorbet_hw.hw.blocks import get_block
+        from sorbet_hw.synth.flow import synthesize, write_report
         out = []
         for block in config["design"]["blocks"]:
             for target in config["synth"]["targets"]:
@@ -315,7 +316,7 @@ def _bench_record(r) -> dict:
 
 
 def _require_passed(records: list[dict]) -> None:
-    from sim.runner import BuildError
+    from sorbet_hw.sim.runner import BuildError
     failed = [r for r in records if not r["passed"]]
     if failed:
         r = failed[0]
@@ -324,7 +325,7 @@ def _require_passed(records: list[dict]) -> None:
 
 
 def main(config_path: Path | None, build: Path) -> int:
-    from sim.runner import check_build_path
+    from sorbet_hw.sim.runner import check_build_path
     from sorbet_hw.files import locked
     config = load_config(config_path)
     check_build_path(build, "the simulators")

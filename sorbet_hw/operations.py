@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.params import ParameterError
+from sorbet_hw.model.params import ParameterError
 
 # Random vectors are built in memory before a simulation starts: their count is bounded, and
 # so is their total size (int64 elements), checked before anything is allocated.
@@ -30,11 +30,11 @@ def make_random_vectors(block: str, params: dict, count: int, seed: int):
     """The bench's random vectors for ``params``, once the parameters and the vectors' size
     are known to be acceptable (nothing is allocated before)."""
     import importlib
-    from hw.blocks import get_block
+    from sorbet_hw.hw.blocks import get_block
     check_run_options(count, seed)
     resolved = get_block(block).resolve(params)
     get_block(block).check(resolved)
-    bench = importlib.import_module(f"sim.{block}")
+    bench = importlib.import_module(f"sorbet_hw.sim.{block}")
     shape, _, _ = bench.input_spec(resolved)
     elements = (count + 16) * int(np.prod(shape, dtype=np.float64))
     if elements > MAX_VECTOR_ELEMENTS:
@@ -47,7 +47,7 @@ def make_random_vectors(block: str, params: dict, count: int, seed: int):
 def simulate_random(block: str, params: dict, simulator: str, count: int, seed: int, build: Path,
            stall: bool):
     """Random vectors for ``params`` replayed on ``simulator`` (random stalls if ``stall``)."""
-    from sim.runner import check_build_path, run_bench
+    from sorbet_hw.sim.runner import check_build_path, run_bench
     check_build_path(build, simulator)
     vectors = make_random_vectors(block, params, count, seed)
     prob = 0.8 if stall else 1.0
@@ -59,9 +59,9 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
     report (also the main job's energy stage)."""
     import json
-    from model.evaluate import evaluate_spiking, tokenize
-    from model.glue import Examples, glue_dir, read_tsv
-    from synth import energy
+    from sorbet_hw.model.evaluate import evaluate_spiking, tokenize
+    from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
+    from sorbet_hw.synth import energy
     check_energy_options(sentences, method, sample_tokens, build)
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     n = min(sentences, len(dev))
@@ -89,9 +89,9 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
             for kind in rates["offset"]}
         text += energy.markdown(results, rates) + energy.integer_markdown(integer)
     if method in ("activity", "both"):
-        from model.export import DEFAULT_SENTENCE, export_vectors
-        from synth.activity import measure
-        from synth.workloads import workloads
+        from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+        from sorbet_hw.synth.activity import measure
+        from sorbet_hw.synth.workloads import workloads
         from sorbet_hw.files import file_digest
         vectors = Path(build) / "energy" / "vectors"
         export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
@@ -128,5 +128,5 @@ def check_energy_options(sentences: int, method: str, sample_tokens: int, build:
     if not 1 <= sample_tokens <= 64:
         raise ParameterError(f"--sample-tokens = {sample_tokens} is out of range; allowed: 1..64")
     if method in ("activity", "both"):
-        from sim.runner import check_build_path
+        from sorbet_hw.sim.runner import check_build_path
         check_build_path(build, "verilator")

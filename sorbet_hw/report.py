@@ -106,7 +106,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         save(fig, "spike_rates.png")
 
     synth = results["synth"]
-    from hw.blocks import BLOCKS
+    from sorbet_hw.hw.blocks import BLOCKS
     pairs = [(b.baseline_of, name) for name, b in BLOCKS.items() if b.baseline_of]
     generic = {r["block"]: r for r in synth if r["target"] == "generic"}
     if all(s in generic and b in generic for s, b in pairs):
@@ -132,7 +132,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
                 labels.append(design)
         if activity:
             r = activity["results"][0]
-            from synth.energy import DESIGNS
+            from sorbet_hw.synth.energy import DESIGNS
             for design in DESIGNS:
                 bars.append({k: v * 1e6 for k, v in r[design]["by_block"].items()})
                 labels.append(f"{design} (method 2)")

@@ -50,7 +50,7 @@ import numpy as np
 
 from sorbet_hw.files import atomic_write, locked, read_record
 from sorbet_hw.tools import ToolError
-from synth.yosys import run_yosys
+from sorbet_hw.synth.yosys import run_yosys
 
 VDD = 1.10                  # V, NangateOpenCellLibrary_typical.lib nominal voltage
 FF = 1e-15
@@ -336,8 +336,8 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
     """Switching energy of ``vectors`` replayed on the gates of the block they were made for;
     the bench's bit-exact check must pass or this raises. Results are kept per configuration
     and inputs under ``build_root/activity/`` and reused."""
-    from hw.blocks import get_block
-    from sim.runner import config_key
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.sim.runner import config_key
     block = get_block(vectors.block)
     params = block.resolve(vectors.params)
     work = Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
@@ -347,8 +347,8 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
 
 def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     import hashlib
-    from hw.blocks import generate
-    from sim.runner import config_key, run_bench
+    from sorbet_hw.hw.blocks import generate
+    from sorbet_hw.sim.runner import config_key, run_bench
     digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
     # Results and the gate netlist are reused only for the same RTL: a changed generator
     # (or a netlist cut short by a kill, which leaves no stamp) is synthesized again.

@@ -32,11 +32,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.blocks import generate, get_block
-from sim.runner import config_key
+from sorbet_hw.hw.blocks import generate, get_block
+from sorbet_hw.sim.runner import config_key
 from sorbet_hw.files import atomic_write, locked, read_record
 from sorbet_hw.tools import ToolError
-from synth.yosys import run_yosys, tool_executable
+from sorbet_hw.synth.yosys import run_yosys, tool_executable
 
 FREQ_TARGET_MHZ = 100
 FLOW_VERSION = 2                        # bump when the parsing below changes the figures

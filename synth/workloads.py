@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.blocks import LAYER_SYNTH
-from sim.vectors import Vectors, load_vectors
+from sorbet_hw.hw.blocks import LAYER_SYNTH
+from sorbet_hw.model.vectors import Vectors, load_vectors
 
 LAYER_SLICE = dict(inputs=32, outputs=16, **LAYER_SYNTH)
 NORM_CHANNELS = 32
@@ -48,9 +48,9 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     ``bwn_layer_skip``: the BWN layer with ``skip_zeros``), cut to the first ``tokens`` tokens
     (score rows of as many queries of every head): gate-level simulation runs some tens of
     cycles a second, and energy per element needs a sample, not the sentence."""
-    from model.export import load_export
-    from sim import bspn as bspn_bench, if_layer as if_bench, layernorm as layernorm_bench
-    from sim import mac_layer as mac_bench, softmax as softmax_bench
+    from sorbet_hw.model.export import load_export
+    from sorbet_hw.sim import bspn as bspn_bench, if_layer as if_bench, layernorm as layernorm_bench
+    from sorbet_hw.sim import mac_layer as mac_bench, softmax as softmax_bench
     export_dir = Path(export_dir)
     load_export(export_dir)
     note = f"{export_dir.name}, layer {layer}"
@@ -72,7 +72,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     norm = Vectors("bspn", bp, sums, bspn_bench.reference(bp, sums), source="export",
                    note=note + f", first {c} channels")
     lp = {k: bp[k] for k in ("channels", "in_width", "norm_frac_bits", "out_width")}
-    from hw.blocks import get_block
+    from sorbet_hw.hw.blocks import get_block
     lp = get_block("layernorm").resolve(lp)
     layernorm = Vectors("layernorm", lp, norm.inputs, layernorm_bench.reference(lp, norm.inputs),
                         source="export", note=note)
@@ -96,8 +96,8 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     counts = spikes.sum(axis=-2)
     mac = Vectors("mac_layer", mp, counts, mac_bench.reference(mp, counts), source="export",
                   note=note + ", query projection slice")
-    from model.bwn_layer import signed_form
-    from sim import bwn_layer as bwn_bench
+    from sorbet_hw.model.bwn_layer import signed_form
+    from sorbet_hw.sim import bwn_layer as bwn_bench
     offset = 1 << (ip["act_bits"] - 1)
     bp_dense = {"weights": ip["weights"], "bias": signed_form(ip["bias"], ip["weights"], offset),
                 "threshold_shift": ip["threshold_shift"], "act_bits": ip["act_bits"],

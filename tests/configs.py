@@ -30,6 +30,18 @@ CONFIGS = {
         "wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
                           seed=9, bias=_rng.integers(-200, 200, 8)),
     },
+    "rate_encoder": {
+        "default": {},
+        "one-channel-long": dict(width=1, steps=20, level_bits=4),
+        "wide-binary": dict(width=48, steps=1, level_bits=1),
+        "two-bit": dict(width=5, steps=3, level_bits=2),
+    },
+    "spike_counter": {
+        "default": {},
+        "one-channel-long": dict(width=1, steps=20, level_bits=4),
+        "wide-binary": dict(width=48, steps=1, level_bits=1),
+        "short-counters": dict(width=5, steps=9, level_bits=2),
+    },
     # Baselines: the integer model's own layer (fair), then conventional 8-bit arithmetic.
     "bwn_layer": {
         "default": {},

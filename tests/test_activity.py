@@ -4,11 +4,11 @@ whose energy follows its input activity."""
 import numpy as np
 import pytest
 
-from hw.blocks import get_block
-from sim import ptsoftmax as ptsoftmax_bench
-from sim.vectors import Vectors
+from sorbet_hw.hw.blocks import get_block
+from sorbet_hw.sim import ptsoftmax as ptsoftmax_bench
+from sorbet_hw.model.vectors import Vectors
 from sorbet_hw.tools import ToolError
-from synth.activity import (AND2, FF, ICG_CLOCK_PIN, INV, MEMORY_PIN, OUTPUT_PORT_LOAD, VDD, Saif,
+from sorbet_hw.synth.activity import (AND2, FF, ICG_CLOCK_PIN, INV, MEMORY_PIN, OUTPUT_PORT_LOAD, VDD, Saif,
                             gate_netlist, measure, memory_bit_energy, pin_capacitance, read_saif,
                             switching_energy)
 
@@ -49,11 +49,11 @@ def test_saif_reader_takes_one_instance_and_its_bits(tmp_path):
 def test_saif_from_verilator_on_a_gate_netlist(tmp_path):
     """Real output: every driven net bit of the Yosys netlist is in the SAIF, the clock toggles
     twice a cycle, and the input payload's toggles are those of the beats driven."""
-    from sim.runner import run_bench
+    from sorbet_hw.sim.runner import run_bench
     params = get_block("ptsoftmax").resolve({"row_length": 4, "score_width": 8})
     rows = np.random.default_rng(1).integers(-128, 128, size=(12, 4))
     vectors = Vectors("ptsoftmax", params, rows, ptsoftmax_bench.reference(params, rows))
-    from hw.blocks import generate
+    from sorbet_hw.hw.blocks import generate
     gate, netlist = gate_netlist(generate("ptsoftmax", params, tmp_path / "rtl"), "ptsoftmax",
                                  tmp_path / "gates")
     result = run_bench(vectors, "verilator", build_root=tmp_path, netlist=gate, saif=True,
@@ -150,9 +150,9 @@ def test_measured_energy_follows_input_activity(tmp_path):
 
 
 def test_workload_pairs_share_their_real_inputs(tmp_path):
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.export import DEFAULT_SENTENCE, export_vectors
-    from synth.workloads import LAYER_SLICE, NORM_CHANNELS, PAIRS, pairs, workloads
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    from sorbet_hw.synth.workloads import LAYER_SLICE, NORM_CHANNELS, PAIRS, pairs, workloads
     export_vectors(load_packed(shipped_checkpoint("sst2")), DEFAULT_SENTENCE, tmp_path, source="test")
     loads = workloads(tmp_path, tokens=3)
     pt, softmax, norm, layernorm = (loads[k] for k in ("ptsoftmax", "softmax", "bspn", "layernorm"))

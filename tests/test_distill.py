@@ -4,10 +4,10 @@ import json
 import numpy as np
 import torch
 
-from model.bert import BertEncoder, load_tokenizer
-from model.distill import DistillConfig, run_distillation
-from model.glue import Examples, get_task
-from model.teacher import SequenceClassifier
+from sorbet_hw.model.bert import BertEncoder, load_tokenizer
+from sorbet_hw.model.distill import DistillConfig, run_distillation
+from sorbet_hw.model.glue import Examples, get_task
+from sorbet_hw.model.teacher import SequenceClassifier
 
 from tests.test_student import TINY
 
@@ -49,7 +49,7 @@ def test_killed_distillation_resumes_to_the_same_student(tmp_path):
 
 def test_epochs_per_stage_are_checked(tmp_path):
     import pytest
-    from model.params import ParameterError
+    from sorbet_hw.model.params import ParameterError
     teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
     data = Examples(TEXTS, None, LABELS)
     for epochs in ((1.0, 2.0), (1.0, 0.0, 1.0)):
@@ -64,7 +64,7 @@ def test_epochs_per_stage_are_checked(tmp_path):
 
 def test_a_finished_stage_trains_further_from_init(tmp_path):
     import pytest
-    from model.params import ModelFileError
+    from sorbet_hw.model.params import ModelFileError
     teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
     data = Examples(TEXTS, None, LABELS)
 

@@ -5,12 +5,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from hw.blocks import generate, get_block
-from model.encoder_layer import encoder_layer, layer_params
-from model.params import ParameterError
-from sim.encoder_layer import make_vectors
-from sim.runner import run_bench
-from synth.yosys import MULTIPLIER_CELLS, word_level_cells
+from sorbet_hw.hw.blocks import generate, get_block
+from sorbet_hw.model.encoder_layer import encoder_layer, layer_params
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.sim.encoder_layer import make_vectors
+from sorbet_hw.sim.runner import run_bench
+from sorbet_hw.synth.yosys import MULTIPLIER_CELLS, word_level_cells
 
 # The demo layer: hidden 32, 2 heads, FFN 64, 4 tokens (untrained weights, calibrated steps).
 TINY = dict(lanes=8, inputs_per_cycle=8)
@@ -72,7 +72,7 @@ def test_wrong_weight_shape_is_named(tmp_path):
 
 
 def test_layer_params_round_trip_the_shipped_layer():
-    from model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
     h = np.random.default_rng(0).integers(-128, 128, size=(2, 5, 384))
     params = layer_params(model, 3, tokens=5)
@@ -83,9 +83,9 @@ def test_layer_params_round_trip_the_shipped_layer():
 def test_real_layer_replays_the_real_sentence_bit_for_bit(tmp_path):
     """Layer 0 of the shipped student (384 hidden, 12 heads, FFN 1536, T = 16, 32 lanes) on
     the default sentence's 12 tokens, on Verilator (about 3 minutes, build included)."""
-    from model.checkpoint import load_packed, shipped_checkpoint
-    from model.export import DEFAULT_SENTENCE, export_vectors
-    from sim.vectors import load_vectors
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    from sorbet_hw.model.vectors import load_vectors
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
     export_vectors(model, DEFAULT_SENTENCE, tmp_path / "v", source="test")
     vectors = load_vectors(tmp_path / "v" / "layer0.encoder_layer.npz")

@@ -8,15 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from model.checkpoint import load_packed, save_packed, shipped_checkpoint
-from model.evaluate import tokenize
-from model.export import DEFAULT_SENTENCE, export_vectors, load_export
-from model.glue import Examples, get_task
-from model.integer_model import LINEARS
-from model.params import ModelFileError
-from model.spiking import KINDS, SpikingStudent
-from sim.runner import run_bench
-from sim.vectors import VectorFileError, load_vectors
+from sorbet_hw.model.checkpoint import load_packed, save_packed, shipped_checkpoint
+from sorbet_hw.model.evaluate import tokenize
+from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors, load_export
+from sorbet_hw.model.glue import Examples, get_task
+from sorbet_hw.model.integer_model import LINEARS
+from sorbet_hw.model.params import ModelFileError
+from sorbet_hw.model.spiking import KINDS, SpikingStudent
+from sorbet_hw.sim.runner import run_bench
+from sorbet_hw.model.vectors import VectorFileError, load_vectors
 
 CLI = [sys.executable, "-m", "sorbet_hw.cli"]
 REAL = ["unflinchingly bleak and desperate", DEFAULT_SENTENCE,
@@ -58,7 +58,7 @@ def test_spiking_equals_integer_layer_by_layer_on_real_sentences(shipped):
 
 
 def test_a_batch_of_equal_length_sentences_equals_one_at_a_time(shipped):
-    from model.glue import glue_dir, read_tsv
+    from sorbet_hw.model.glue import glue_dir, read_tsv
     dev = read_tsv(get_task("sst2"), glue_dir() / "SST-2" / "dev.tsv")
     items = tokenize(shipped, dev)
     n = 12
@@ -151,7 +151,7 @@ def test_exported_vectors_replay_on_icarus(exported, name, tmp_path):
 def test_rebuilt_baselines_replay_real_vectors(exported, simulator, tmp_path):
     """Softmax and LayerNorm (sequential reciprocal and square root) on layer 0's real score
     rows and residual sums (synth.workloads), bit exact on both simulators."""
-    from synth.workloads import workloads
+    from sorbet_hw.synth.workloads import workloads
     loads = workloads(exported[0], tokens=2)
     for name in ("softmax", "layernorm"):
         result = run_bench(loads[name], simulator, build_root=tmp_path, quick_build=True)
@@ -188,7 +188,7 @@ def test_exported_bwn_layers_replay_bit_for_bit(exported, name, simulator, tmp_p
     on the FFN projections); Verilator the whole file of the three shapes (384 x 384 signed,
     384 x 1536 signed, 1536 x 384 unsigned), about 20 s of C++ build each. All 36 of the
     model: ``python benchmarks/bwn_layer.py``."""
-    from sim.vectors import check_vectors
+    from sorbet_hw.sim.vectors import check_vectors
     out, _ = exported
     path = out / f"layer0.{name}.bwn_layer.npz"
     vectors = check_vectors(load_vectors(path), path, "bwn_layer")

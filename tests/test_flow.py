@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from model.params import ParameterError
+from sorbet_hw.model.params import ParameterError
 from sorbet_hw.flow import SECTIONS, Run, load_config
 
 

@@ -4,9 +4,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from hw.blocks import BLOCKS, generate, get_block
-from model.params import ParameterError
-from synth.yosys import MULTIPLIER_CELLS, word_level_cells
+from sorbet_hw.hw.blocks import BLOCKS, generate, get_block
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.synth.yosys import MULTIPLIER_CELLS, word_level_cells
 from tests.configs import CONFIGS
 
 CASES = [(block, name) for block, configs in CONFIGS.items() for name in configs]
@@ -84,8 +84,8 @@ def test_out_of_range_parameters_name_the_parameter(block, params, name, tmp_pat
 def test_every_block_has_a_bench_and_a_reference():
     import importlib
     for block in BLOCKS:
-        bench = importlib.import_module(f"sim.{block}")
-        importlib.import_module(f"model.{block}")
+        bench = importlib.import_module(f"sorbet_hw.sim.{block}")
+        importlib.import_module(f"sorbet_hw.model.{block}")
         for name in ("make_vectors", "encode", "decode", "output_beats", "cycles_per_beat"):
             assert callable(getattr(bench, name)), (block, name)
         assert get_block(block).resolve({})

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from model.glue import GlueFormatError, TASKS, glue_dir, metrics, read_tsv
+from sorbet_hw.model.glue import GlueFormatError, TASKS, glue_dir, metrics, read_tsv
 DEV_SIZES = {"sst2": 872, "mrpc": 408, "rte": 277, "stsb": 1500, "cola": 1043}
 
 

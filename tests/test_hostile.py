@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.checkpoint import shipped_checkpoint
-from sim.vectors import Vectors, load_vectors, save_vectors
+from sorbet_hw.model.checkpoint import shipped_checkpoint
+from sorbet_hw.model.vectors import Vectors, load_vectors, save_vectors
 
 CLI = [sys.executable, "-m", "sorbet_hw.cli"]
 SHIPPED = shipped_checkpoint("sst2")
@@ -58,10 +58,10 @@ def one_line_error(r: subprocess.CompletedProcess, status: int, *fragments: str)
 
 def small_vectors(block: str = "bspn") -> Vectors:
     import importlib
-    from hw.blocks import get_block
+    from sorbet_hw.hw.blocks import get_block
     params = {"bspn": {"channels": 8, "groups": 2}, "ptsoftmax": {"row_length": 4}}[block]
     resolved = get_block(block).resolve(params)
-    return importlib.import_module(f"sim.{block}").make_vectors(resolved, 4, 1)
+    return importlib.import_module(f"sorbet_hw.sim.{block}").make_vectors(resolved, 4, 1)
 
 
 def npz_with_header(path: Path, name: str, shape: tuple, dtype: str = "<f8") -> Path:
@@ -446,8 +446,8 @@ def test_read_only_output(tmp_path):
 
 def test_crafted_pickles_are_refused_and_never_run(tmp_path):
     import torch
-    from model.glue import get_task
-    from model.teacher import new_teacher
+    from sorbet_hw.model.glue import get_task
+    from sorbet_hw.model.teacher import new_teacher
     marker = tmp_path / "pwned"
     teacher = tmp_path / "teacher.pt"
     torch.save({"model": new_teacher(get_task("rte")).state_dict()}, teacher)

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw.blocks import BLOCKS, SINGLE_BLOCKS, get_block
-from model.params import ParameterError
-from sim.vectors import VectorFileError, check_vectors, load_vectors, save_vectors
+from sorbet_hw.hw.blocks import BLOCKS, SINGLE_BLOCKS, get_block
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.model.vectors import VectorFileError, load_vectors, save_vectors
+from sorbet_hw.sim.vectors import check_vectors
 from sorbet_hw.flow import SECTIONS, load_config
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -114,7 +115,7 @@ def test_generated_parameter_sets_resolve_or_fail_with_one_error(case):
 
 @pytest.fixture(scope="module")
 def vector_file(tmp_path_factory):
-    import sim.bspn as bench
+    import sorbet_hw.sim.bspn as bench
     params = get_block("bspn").resolve({"channels": 8, "groups": 2})
     path = tmp_path_factory.mktemp("vectors") / "v.npz"
     save_vectors(path, bench.make_vectors(params, 6, 3))
@@ -151,7 +152,7 @@ def test_vector_files_corrupted_byte_by_byte_are_refused_or_intact(tmp_path, vec
 def test_vector_files_with_generated_contents_are_checked_not_simulated(tmp_path, case, inputs, block):
     """A vector file whose parameters and inputs are anything: refused as a malformed file
     before any simulation, or accepted only when consistent with its block."""
-    from sim.vectors import Vectors
+    from sorbet_hw.model.vectors import Vectors
     _, params = case
     width = max(len(row) for row in inputs)
     arr = np.array([row + [0] * (width - len(row)) for row in inputs], dtype=np.int64)

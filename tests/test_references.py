@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from model.bspn import bspn, group_shift
-from model.if_layer import fire, if_layer, initial_membrane, quantize_activation
-from model.params import ParameterError
-from model.ptsoftmax import ptsoftmax, sum_power
+from sorbet_hw.model.bspn import bspn, group_shift
+from sorbet_hw.model.if_layer import fire, if_layer, initial_membrane, quantize_activation
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.model.ptsoftmax import ptsoftmax, sum_power
 
 rows = st.integers(1, 40).flatmap(
     lambda n: st.lists(st.integers(-2048, 2047), min_size=n, max_size=n))

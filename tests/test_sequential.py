@@ -7,7 +7,7 @@ import pytest
 from amaranth import unsigned
 from amaranth.sim import Simulator
 
-from hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
+from sorbet_hw.hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
 
 
 def _run(unit, operands, ready_every: int = 1):

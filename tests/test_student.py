@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from model.bert import BertConfig, encode_batch, load_tokenizer
-from model.bspn import bspn
-from model.distill import distillation_loss
-from model.glue import get_task
-from model.if_layer import if_layer
-from model.integer_model import from_student
-from model.params import ParameterError
-from model.ptsoftmax import ptsoftmax
-from model.spiking import SpikingStudent
-from model.student import (Norm, QuantAct, SpikingLinear, Student, StudentConfig, ptsoftmax_torch,
+from sorbet_hw.model.bert import BertConfig, encode_batch, load_tokenizer
+from sorbet_hw.model.bspn import bspn
+from sorbet_hw.model.distill import distillation_loss
+from sorbet_hw.model.glue import get_task
+from sorbet_hw.model.if_layer import if_layer
+from sorbet_hw.model.integer_model import from_student
+from sorbet_hw.model.params import ParameterError
+from sorbet_hw.model.ptsoftmax import ptsoftmax
+from sorbet_hw.model.spiking import SpikingStudent
+from sorbet_hw.model.student import (Norm, QuantAct, SpikingLinear, Student, StudentConfig, ptsoftmax_torch,
                            round_half_up)
 
 TINY = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)

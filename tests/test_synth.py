@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from sorbet_hw.tools import ToolError
-from synth import flow, yosys
-from synth.energy import E_AC_FP32, E_MAC_FP32, Shape, inference_energy
+from sorbet_hw.synth import flow, yosys
+from sorbet_hw.synth.energy import E_AC_FP32, E_MAC_FP32, Shape, inference_energy
 
 SMALL_BSPN = dict(channels=6, groups=3, in_width=6, norm_frac_bits=0, out_width=4)
 
@@ -80,7 +80,7 @@ def test_operation_counts_and_the_papers_ratio():
 
 def test_integer_designs_against_a_hand_count():
     """Method 1 with integer energies for the four designs (tiny shape, counted by hand)."""
-    from synth.energy import E_AC_INT, E_MAC_INT8, integer_designs
+    from sorbet_hw.synth.energy import E_AC_INT, E_MAC_INT8, integer_designs
     shape = Shape("tiny", hidden=8, layers=2, intermediate=16, heads=2)
     kinds = ("attention_input", "query", "key", "value", "context", "attention_output",
              "ffn_input", "intermediate", "output")

@@ -1,9 +1,9 @@
 """Teacher fine-tuning: it learns, and a killed run resumes to the very same weights."""
 import torch
 
-from model.bert import BertConfig, BertEncoder, load_tokenizer
-from model.glue import Examples, get_task, metrics
-from model.teacher import SequenceClassifier, TrainConfig, predict, train
+from sorbet_hw.model.bert import BertConfig, BertEncoder, load_tokenizer
+from sorbet_hw.model.glue import Examples, get_task, metrics
+from sorbet_hw.model.teacher import SequenceClassifier, TrainConfig, predict, train
 
 TINY = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 TEXTS = ["a great , moving film", "dull and lifeless", "wonderful acting", "a tedious mess",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.blocks import get_block
+from sorbet_hw.hw.blocks import get_block
 import importlib
 
 CASES = [
@@ -25,7 +25,7 @@ def _busy_cycles(name: str, params: dict, rows: int) -> tuple[int, int]:
     block = get_block(name)
     params = block.resolve(params)
     component = block.build(params)
-    bench = importlib.import_module(f"sim.{name}")
+    bench = importlib.import_module(f"sorbet_hw.sim.{name}")
     vectors = bench.make_vectors(params, rows, seed=3)
     beats, outputs, cycles = bench.encode(vectors), [], {}
 

@@ -1,0 +1,45 @@
+"""Stream plumbing the blocks share, written once (as ``amaranth.lib`` writes its primitives):
+the registered output of a stream source, wrapping counters and balanced adder trees."""
+from __future__ import annotations
+
+from amaranth import Mux, Signal
+
+__all__ = ["OutputRegister", "adder_tree", "wrapped_increment"]
+
+
+def wrapped_increment(value, modulus: int):
+    """``value + 1``, back to 0 after ``modulus - 1``: the next state of a counter over
+    0 .. modulus - 1 (a row index, a circular buffer's pointer)."""
+    return Mux(value == modulus - 1, 0, value + 1)
+
+
+def adder_tree(terms: list):
+    """The sum of ``terms`` by a balanced tree of two-input adders (depth ceil(log2 n)): the
+    shape an accumulate-only datapath needs to add P inputs in one cycle."""
+    if not terms:
+        raise ValueError("an adder tree needs at least one term")
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+class OutputRegister:
+    """The registered output of a stream source: ``valid`` and ``payload`` come from
+    flip-flops, so nothing combinational leaves the block.
+
+    ``free`` is high when the register may take a new payload this cycle (it is empty, or its
+    payload is being taken); ``load(payload)``, under the condition of the cycles that
+    produce one (which must imply ``free``), fills it. ``valid`` drops once the payload is
+    taken and nothing new is loaded. Construct it before the ``load`` statements: a later
+    statement wins in Amaranth, so loading must come after the default clear."""
+
+    def __init__(self, m, o_stream):
+        self._m, self._stream = m, o_stream
+        self.free = Signal(name="out_free")
+        m.d.comb += self.free.eq(~o_stream.valid | o_stream.ready)
+        with m.If(self.free):
+            m.d.sync += o_stream.valid.eq(0)
+
+    def load(self, payload) -> None:
+        self._m.d.sync += [self._stream.valid.eq(1), self._stream.payload.eq(payload)]
