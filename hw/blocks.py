@@ -22,6 +22,7 @@ from sorbet_hw.hw.ptsoftmax import PTSoftmax
 from sorbet_hw.hw.rate_encoder import RateEncoder
 from sorbet_hw.hw.softmax import Softmax
 from sorbet_hw.hw.spike_counter import SpikeCounter
+from sorbet_hw.hw.spiking_attention import SpikingAttention
 from sorbet_hw.hw.verilog import to_verilog
 from sorbet_hw.model.encoder_layer import PARAMS as LAYER_PARAMS
 from sorbet_hw.model.integer_model import LINEARS, NORMS
@@ -204,6 +205,8 @@ BLOCKS = {
     # The encoder layer's converters between levels and spike trains.
     "rate_encoder": Block("rate_encoder", RateEncoder),
     "spike_counter": Block("spike_counter", SpikeCounter),
+    # The layer's attention (three input streams), PTsoftmax inside.
+    "spiking_attention": Block("spiking_attention", SpikingAttention),
     "encoder_layer": Block("encoder_layer", EncoderLayer, complete=_encoder_layer_complete,
                            arrays=tuple(f"{name}_{part}" for name in LINEARS for part in ("weights", "bias"))
                            + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")),

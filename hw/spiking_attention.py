@@ -9,7 +9,8 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.plumbing import wrapped_increment
 from sorbet_hw.hw.ptsoftmax import PTSoftmax
 from sorbet_hw.model.encoder_layer import score_width
-from sorbet_hw.model.params import check_int, signed_width
+from sorbet_hw.model.params import signed_width
+from sorbet_hw.model.spiking_attention import check_attention_params
 from sorbet_hw.model.ptsoftmax import check_ptsoftmax_params
 
 __all__ = ["SpikingAttention"]
@@ -17,7 +18,7 @@ __all__ = ["SpikingAttention"]
 
 class SpikingAttention(wiring.Component):
     """Self-attention of one sentence on activation levels carried as spike trains, as
-    :meth:`model.integer_model.IntegerStudent.layer` (and :mod:`model.spiking`) define it.
+    :func:`model.spiking_attention.spiking_attention` defines it.
 
     Per head h, query token i and key token j (levels q, k, v in 0 .. 2**b - 1, offset
     off = 2**(b-1), head dimension d):
@@ -59,16 +60,12 @@ class SpikingAttention(wiring.Component):
     at a time.
     """
 
-    def __init__(self, *, heads: int, tokens: int, head_dim: int, steps: int = 16,
+    def __init__(self, *, heads: int = 2, tokens: int = 4, head_dim: int = 8, steps: int = 16,
                  act_bits: int = 4, score_left_shift: int = 0, score_frac_bits: int = 4,
                  out_frac_bits: int = 8, rounding: str = "up", context_shift: int = 4):
-        check_int("heads", heads, 1, 256)
-        check_int("tokens", tokens, 1, 512)
-        check_int("head_dim", head_dim, 1, 4096)
-        check_int("act_bits", act_bits, 1, 10)
-        check_int("steps", steps, (1 << act_bits) - 1, 1024)
-        check_int("score_left_shift", score_left_shift, 0, 16)
-        check_int("context_shift", context_shift, 0, 31)
+        check_attention_params(heads=heads, tokens=tokens, head_dim=head_dim, steps=steps,
+                               act_bits=act_bits, score_left_shift=score_left_shift,
+                               context_shift=context_shift)
         self.score_width = score_width(head_dim, act_bits, score_left_shift, score_frac_bits)
         check_ptsoftmax_params(score_width=self.score_width, frac_bits=score_frac_bits,
                                out_frac_bits=out_frac_bits, rounding=rounding)

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sorbet_hw.model.bspn import bspn
+from sorbet_hw.model.exact import matmul
 from sorbet_hw.model.if_layer import quantize_activation
 from sorbet_hw.model.params import ParameterError
-from sorbet_hw.model.ptsoftmax import ptsoftmax
+from sorbet_hw.model.spiking_attention import spiking_attention
 
 LINEARS = ("query", "key", "value", "attention_output", "intermediate", "output")
 NORMS = ("attention_norm", "output_norm")
@@ -152,16 +153,14 @@ class IntegerStudent:
         lin = layer.linears
         x = self.encode(h, layer.input_exponent)
         q, k, v = (lin[name](x, bits) for name in ("query", "key", "value"))
-        H = x.shape[-1]
-        split = lambda t: (t - off).reshape(*t.shape[:-1], self.heads, -1).swapaxes(-2, -3)  # noqa: E731
-        scores = matmul(split(q), split(k).swapaxes(-1, -2))                  # [..., heads, n, n]
         at = self.attention_params(layer)
-        P = self.config["softmax_out_frac_bits"]
-        probs = ptsoftmax(scores << at["score_left_shift"], frac_bits=at["frac_bits"],
-                          out_frac_bits=P, rounding=self.config["softmax_rounding"])
-        theta = at["context_shift"]
-        context_sum = matmul(probs, split(v)).swapaxes(-2, -3).reshape(x.shape[:-1] + (H,))
-        c = quantize_activation(context_sum + (off << theta), theta, bits)
+        inner: dict = {}
+        c = spiking_attention(q, k, v, heads=self.heads, act_bits=bits,
+                              score_left_shift=at["score_left_shift"], score_frac_bits=at["frac_bits"],
+                              out_frac_bits=self.config["softmax_out_frac_bits"],
+                              rounding=self.config["softmax_rounding"],
+                              context_shift=at["context_shift"], trace=inner)
+        scores, probs, context_sum = inner["scores"], inner["probs"], inner["context_sum"]
         a = lin["attention_output"](c, bits)
         h1 = self.norm(h + ((a - off) << (lin["attention_output"].exponent + F_)),
                        layer.norms["attention_norm"])
@@ -183,19 +182,6 @@ class IntegerStudent:
                                           torch.as_tensor(self.head_bias)).numpy()
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact integer matrix product through float BLAS: float32 when no partial sum can reach
-    2**24 (every product here: 4-bit levels times 1-bit weights), float64 otherwise."""
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
-    dtype = np.float32 if bound < 2 ** 24 else np.float64
-    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
-    if b.ndim == 2:          # numpy's stacked matmul skips BLAS (60x slower): flatten instead
-        out = (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
-    else:                    # batched products (attention): torch has a batched GEMM
-        import torch
-        out = torch.matmul(torch.from_numpy(np.ascontiguousarray(a)),
-                           torch.from_numpy(np.ascontiguousarray(b))).numpy()
-    return np.rint(out).astype(np.int64)
 
 
 def from_student(student) -> IntegerStudent:

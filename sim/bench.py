@@ -97,47 +97,49 @@ async def reset(dut, cycles: int = 2) -> None:
     dut.rst.value = 0
 
 
-async def run_streams(dut, driver: StreamDriver, monitor: StreamMonitor, max_cycles: int) -> int:
+async def run_streams(dut, drivers: list[StreamDriver], monitor: StreamMonitor, max_cycles: int) -> int:
     """Clock the agents until the monitor has every beat; return the cycles it took.
 
-    With no random stalls, stretches where the input waits (all sent, or not ready) and no
+    With no random stalls, stretches where every input waits (all sent, or not ready) and no
     output comes are skipped in one wait (a layer computes for long stretches between
     transfers): the Python side then costs per transfer, not per cycle."""
-    driver.drive()
-    monitor.drive()
+    agents = [*drivers, monitor]
+    for agent in agents:
+        agent.drive()
     cycle = 0
     start = get_sim_time("ns")
     while not monitor.done:
         await ReadOnly()
-        driver.sample(cycle)
-        monitor.sample(cycle)
-        input_waits = driver.done or (driver.valid_prob >= 1.0 and int(driver.ready.value) == 0)
-        if input_waits and monitor.ready_prob >= 1.0 and int(monitor.valid.value) == 0:
+        for agent in agents:
+            agent.sample(cycle)
+        inputs_wait = all(d.done or (d.valid_prob >= 1.0 and int(d.ready.value) == 0) for d in drivers)
+        if inputs_wait and monitor.ready_prob >= 1.0 and int(monitor.valid.value) == 0:
             left = max(max_cycles - cycle, 1)
             wake = [RisingEdge(monitor.valid), Timer(left * CLOCK_NS, unit="ns")]
-            if not driver.done:
-                wake.append(RisingEdge(driver.ready))
+            wake += [RisingEdge(d.ready) for d in drivers if not d.done]
             await First(*wake)
             await ReadOnly()
             cycle = round((get_sim_time("ns") - start) / CLOCK_NS)
-            driver.sample(cycle)
-            monitor.sample(cycle)
+            for agent in agents:
+                agent.sample(cycle)
         await RisingEdge(dut.clk)
         cycle += 1
         if cycle > max_cycles:
+            sent = ", ".join(f"{d.sent} of {len(d.beats)}" for d in drivers)
             raise AssertionError(
                 f"timeout: {len(monitor.beats)} of {monitor.expected_beats} output beats after "
-                f"{cycle} cycles ({driver.sent} of {len(driver.beats)} input beats accepted)")
-        driver.drive()
-        monitor.drive()
+                f"{cycle} cycles ({sent} input beats accepted)")
+        for agent in agents:
+            agent.drive()
     return cycle
 
 
 async def replay(dut, bench) -> None:
     """Replay the vector file named by SORBET_VECTORS and compare every output.
 
-    ``bench`` is the block's bench module, which defines ``encode(vectors) -> list[int]``
-    (input beats), ``output_beats(vectors) -> int``, ``decode(vectors, beats)`` (outputs shaped
+    ``bench`` is the block's bench module, which defines ``encode(vectors)`` (the input
+    beats: a list of ints for the ``i_stream`` port, or ``{port: beats}`` for a block with
+    several input streams), ``output_beats(vectors) -> int``, ``decode(vectors, beats)`` (outputs shaped
     like ``vectors.expected``) and ``cycles_per_beat(vectors)`` (a generous bound on the cycles
     an input beat takes, for the timeout).
     """
@@ -145,18 +147,23 @@ async def replay(dut, bench) -> None:
     valid_prob = float(os.environ.get("SORBET_VALID_PROB", "1.0"))
     ready_prob = float(os.environ.get("SORBET_READY_PROB", "1.0"))
     rng = random.Random(int(os.environ.get("SORBET_SEED", "1")))
-    beats_in = bench.encode(vectors)
+    ports = bench.encode(vectors)
+    ports = ports if isinstance(ports, dict) else {"i_stream": ports}
     beats_out = bench.output_beats(vectors)
-    driver = StreamDriver(dut, "i_stream", beats_in, valid_prob, rng)
+    # One agent per port, each with its own stall sequence (as cocotbext-axi's sources).
+    drivers = [StreamDriver(dut, port, beats, valid_prob, random.Random(rng.random()))
+               for port, beats in ports.items()]
     monitor = StreamMonitor(dut, "o_stream", beats_out, ready_prob, rng)
     await reset(dut)
+    beats_in = sum(len(d.beats) for d in drivers)
     stall = 1.0 / max(min(valid_prob, ready_prob), 0.05)
-    bound = int((len(beats_in) * bench.cycles_per_beat(vectors) + beats_out) * stall * 2) + 1000
-    cycles = await run_streams(dut, driver, monitor, bound)
+    bound = int((beats_in * bench.cycles_per_beat(vectors) + beats_out) * stall * 2) + 1000
+    cycles = await run_streams(dut, drivers, monitor, bound)
     got = bench.decode(vectors, monitor.beats)
     report = compare(vectors, got)
-    report.update(cycles=cycles, beats_in=len(beats_in), beats_out=beats_out,
-                  active_cycles=(monitor.last_cycle - driver.first_cycle + 1))
+    first = min(d.first_cycle for d in drivers if d.first_cycle is not None)
+    report.update(cycles=cycles, beats_in=beats_in, beats_out=beats_out,
+                  active_cycles=(monitor.last_cycle - first + 1))
     if "SORBET_RESULT" in os.environ:
         with open(os.environ["SORBET_RESULT"], "w") as f:
             json.dump(report, f)

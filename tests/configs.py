@@ -42,6 +42,14 @@ CONFIGS = {
         "wide-binary": dict(width=48, steps=1, level_bits=1),
         "short-counters": dict(width=5, steps=9, level_bits=2),
     },
+    "spiking_attention": {
+        "default": {},
+        "one-head-nearest": dict(heads=1, tokens=5, head_dim=4, rounding="nearest", score_left_shift=1,
+                                 context_shift=6),
+        "two-bit-short": dict(heads=3, tokens=2, head_dim=2, act_bits=2, steps=3, score_frac_bits=0,
+                              out_frac_bits=4, context_shift=2),
+        "one-token": dict(heads=2, tokens=1, head_dim=3, steps=20),
+    },
     # Baselines: the integer model's own layer (fair), then conventional 8-bit arithmetic.
     "bwn_layer": {
         "default": {},
@@ -84,3 +92,11 @@ CONFIGS = {
 VERILATOR_EXCLUDED = {("mac_layer", "default")}
 
 RANDOM_VECTORS = {"default": 3_000}       # every other configuration: 1,000
+# Blocks whose vector is a whole sentence (thousands of cycles): fewer vectors.
+SENTENCE_VECTORS = {"spiking_attention": {"default": 40}}       # other configurations: 15
+
+
+def vector_count(block: str, name: str) -> int:
+    if block in SENTENCE_VECTORS:
+        return SENTENCE_VECTORS[block].get(name, 15)
+    return RANDOM_VECTORS.get(name, 1000)

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 
 from sorbet_hw.hw.blocks import get_block
 from sorbet_hw.sim.runner import run_bench
-from tests.configs import CONFIGS, RANDOM_VECTORS, VERILATOR_EXCLUDED
+from tests.configs import CONFIGS, VERILATOR_EXCLUDED, vector_count
 
 CASES = [(block, name, sim) for block, configs in CONFIGS.items() for name in configs
          for sim in ("verilator", "icarus") if not (sim == "verilator" and (block, name) in VERILATOR_EXCLUDED)]
@@ -16,7 +16,7 @@ CASES = [(block, name, sim) for block, configs in CONFIGS.items() for name in co
 def vectors_for(block, name, seed=11):
     bench = importlib.import_module(f"sorbet_hw.sim.{block}")
     params = get_block(block).resolve(CONFIGS[block][name])
-    return bench.make_vectors(params, RANDOM_VECTORS.get(name, 1000), seed)
+    return bench.make_vectors(params, vector_count(block, name), seed)
 
 
 @pytest.mark.parametrize("block, name, simulator", CASES, ids=[f"{s}-{b}-{n}" for b, n, s in CASES])
@@ -27,8 +27,8 @@ def test_bench_matches_reference(block, name, simulator, tmp_path_factory):
     prob = 0.9 if name == "default" else 0.6
     result = run_bench(vectors, simulator, valid_prob=prob, ready_prob=prob, seed=3)
     assert result.passed, result.first_mismatch
-    assert result.vectors >= RANDOM_VECTORS.get(name, 1000)
-    per_beat = (vectors.expected.shape[-1] if block in ("if_layer", "mac_layer")
+    assert result.vectors >= vector_count(block, name)
+    per_beat = (vectors.expected.shape[-1] if block in ("if_layer", "mac_layer", "rate_encoder")
                 else vectors.params["lanes"] if block == "bwn_layer" else 1)
     assert result.beats_out == vectors.expected.size // per_beat
 

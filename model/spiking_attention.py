@@ -1,0 +1,55 @@
+"""Self-attention on activation levels: the reference of :mod:`hw.spiking_attention`, and
+the attention of the integer model (:meth:`model.integer_model.IntegerStudent.layer`).
+
+Per head, with levels q, k, v in 0 .. 2**b - 1 and offset off = 2**(b-1):
+
+    s = (q - off)(k - off)^T                       integer dot products over the head
+    p = ptsoftmax(s << score_left_shift, frac_bits = score_frac_bits)
+    c = quantize_activation(p (v - off) + (off << theta), theta)    theta = context_shift
+
+The hardware forms s from Q spikes against K counts and p (v - off) from V spikes against
+power-of-two probabilities; the sums are the same integers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sorbet_hw.model.exact import matmul
+from sorbet_hw.model.if_layer import quantize_activation
+from sorbet_hw.model.params import ParameterError, check_int
+from sorbet_hw.model.ptsoftmax import ptsoftmax
+
+
+def check_attention_params(*, heads: int, tokens: int, head_dim: int, steps: int, act_bits: int,
+                           score_left_shift: int, context_shift: int) -> None:
+    check_int("heads", heads, 1, 256)
+    check_int("tokens", tokens, 1, 512)
+    check_int("head_dim", head_dim, 1, 4096)
+    check_int("act_bits", act_bits, 1, 10)
+    check_int("steps", steps, (1 << act_bits) - 1, 1024)
+    check_int("score_left_shift", score_left_shift, 0, 16)
+    check_int("context_shift", context_shift, 0, 31)
+
+
+def spiking_attention(q, k, v, *, heads: int, act_bits: int, score_left_shift: int,
+                      score_frac_bits: int, out_frac_bits: int, rounding: str, context_shift: int,
+                      trace: dict | None = None) -> np.ndarray:
+    """Context levels ``[..., n, H]`` of query, key and value levels ``[..., n, H]``
+    (H = heads x head dimension, head-major channels). ``trace`` receives the scores
+    ``[..., heads, n, n]``, probabilities and context sums."""
+    q, k, v = (np.asarray(t, dtype=np.int64) for t in (q, k, v))
+    if q.shape != k.shape or q.shape != v.shape or q.shape[-1] % heads:
+        raise ParameterError(f"attention takes q, k, v of one shape [..., n, heads * d], got "
+                             f"{q.shape}, {k.shape}, {v.shape} for {heads} heads")
+    off = 1 << (act_bits - 1)
+
+    def split(t):
+        return (t - off).reshape(*t.shape[:-1], heads, -1).swapaxes(-2, -3)
+
+    scores = matmul(split(q), split(k).swapaxes(-1, -2))
+    probs = ptsoftmax(scores << score_left_shift, frac_bits=score_frac_bits,
+                      out_frac_bits=out_frac_bits, rounding=rounding)
+    context_sum = matmul(probs, split(v)).swapaxes(-2, -3).reshape(q.shape)
+    if trace is not None:
+        trace.update(scores=scores, probs=probs, context_sum=context_sum)
+    return quantize_activation(context_sum + (off << context_shift), context_shift, act_bits)
