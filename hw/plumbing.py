@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from amaranth import Mux, Signal
 
-__all__ = ["OutputRegister", "adder_tree", "wrapped_increment"]
+__all__ = ["OutputRegister", "adder_tree", "strided_increment", "wrapped_increment"]
 
 
 def wrapped_increment(value, modulus: int):
     """``value + 1``, back to 0 after ``modulus - 1``: the next state of a counter over
     0 .. modulus - 1 (a row index, a circular buffer's pointer)."""
     return Mux(value == modulus - 1, 0, value + 1)
+
+
+def strided_increment(value, stride: int, count: int):
+    """``value + stride``, back to 0 after ``(count - 1) * stride``: a counter over 0, stride,
+    .., (count - 1) * stride, so that an address row * stride + column is an add, never a
+    multiply (a stride that is no power of two would infer one)."""
+    return Mux(value == (count - 1) * stride, 0, value + stride)
 
 
 def adder_tree(terms: list):

@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sorbet_hw.hw.plumbing import wrapped_increment
+from sorbet_hw.hw.plumbing import adder_tree, strided_increment, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import PTSoftmax
 from sorbet_hw.model.encoder_layer import score_width
 from sorbet_hw.model.params import signed_width
@@ -130,16 +130,18 @@ class SpikingAttention(wiring.Component):
         off = 1 << (b - 1)
         q_read = memories["q"].read_port(domain="comb")
         k_read = memories["k"].read_port(domain="comb")
-        head, i, j = Signal(range(heads)), Signal(range(n)), Signal(range(n))
+        # Token counters step by `heads`: the memory address token * heads + head is then a sum.
+        head = Signal(range(heads))
+        i, j = Signal(range(n * heads), name="i_row"), Signal(range(n * heads), name="j_row")
         step = Signal(range(T))
         phase = Signal(range(3))                # 0: bias, 1: steps, 2: push
         acc_shape = signed(signed_width(-d * off * off, d * off * off) + 1)
         acc = Signal(acc_shape)
-        m.d.comb += [q_read.addr.eq(i * heads + head), k_read.addr.eq(j * heads + head)]
+        m.d.comb += [q_read.addr.eq(i + head), k_read.addr.eq(j + head)]
         bias_cycle = phase == 0
         terms = [Mux(bias_cycle | (q > step), (k - off).as_signed(), 0)
                  for q, k in zip(self._levels(q_read.data, b, d), self._levels(k_read.data, b, d))]
-        tree = _adder_tree(terms)
+        tree = adder_tree(terms)
         m.d.comb += [softmax.i_stream.valid.eq(run & (phase == 2)),
                      softmax.i_stream.payload.eq(acc << self.score_left_shift)]
         with m.If(run):
@@ -154,10 +156,10 @@ class SpikingAttention(wiring.Component):
                         m.d.sync += step.eq(step + 1)
                 with m.Case(2):
                     with m.If(softmax.i_stream.ready):
-                        m.d.sync += [phase.eq(0), j.eq(wrapped_increment(j, n))]
-                        with m.If(j == n - 1):
-                            m.d.sync += i.eq(wrapped_increment(i, n))
-                            with m.If(i == n - 1):
+                        m.d.sync += [phase.eq(0), j.eq(strided_increment(j, heads, n))]
+                        with m.If(j == (n - 1) * heads):
+                            m.d.sync += i.eq(strided_increment(i, heads, n))
+                            with m.If(i == (n - 1) * heads):
                                 m.d.sync += head.eq(wrapped_increment(head, heads))
                                 with m.If(head == heads - 1):
                                     m.d.sync += done.eq(1)
@@ -169,7 +171,9 @@ class SpikingAttention(wiring.Component):
         off, q_max = 1 << (b - 1), (1 << b) - 1
         v_read = v_mem.read_port(domain="comb")
         c_write = c_mem.write_port()
-        head, i, j = Signal(range(heads)), Signal(range(n)), Signal(range(n))
+        # Token counters step by `heads`: the memory address token * heads + head is then a sum.
+        head = Signal(range(heads))
+        i, j = Signal(range(n * heads), name="i_row"), Signal(range(n * heads), name="j_row")
         step = Signal(range(T))
         firing = Signal()
         p = softmax.o_stream.payload
@@ -177,14 +181,14 @@ class SpikingAttention(wiring.Component):
         sum_shape = unsigned((n * (1 << P) * 2).bit_length())
         contexts = [Signal(ctx_shape, name=f"context{lane}") for lane in range(d)]
         p_sum = Signal(sum_shape)
-        m.d.comb += v_read.addr.eq(j * heads + head)
+        m.d.comb += v_read.addr.eq(j + head)
         spikes = [v > step for v in self._levels(v_read.data, b, d)]
         m.d.comb += softmax.o_stream.ready.eq(~firing & (step == T - 1))
         with m.If(softmax.o_stream.valid & ~firing):
             m.d.sync += [c.eq(c + Mux(s, p, 0)) for c, s in zip(contexts, spikes)]
             with m.If(step == T - 1):
-                m.d.sync += [step.eq(0), p_sum.eq(p_sum + p), j.eq(wrapped_increment(j, n))]
-                with m.If(j == n - 1):
+                m.d.sync += [step.eq(0), p_sum.eq(p_sum + p), j.eq(strided_increment(j, heads, n))]
+                with m.If(j == (n - 1) * heads):
                     m.d.sync += firing.eq(1)
             with m.Else():
                 m.d.sync += step.eq(step + 1)
@@ -198,12 +202,12 @@ class SpikingAttention(wiring.Component):
             level = Signal(signed(membrane_shape.width - theta + 1))
             m.d.comb += level.eq((c + bias) >> theta)
             levels.append(Mux(level < 0, 0, Mux(level > q_max, q_max, level))[:b])
-        m.d.comb += [c_write.addr.eq(i * heads + head), c_write.data.eq(Cat(levels)),
+        m.d.comb += [c_write.addr.eq(i + head), c_write.data.eq(Cat(levels)),
                      c_write.en.eq(firing)]
         with m.If(firing):
             m.d.sync += [firing.eq(0), p_sum.eq(0), *[c.eq(0) for c in contexts],
-                         i.eq(wrapped_increment(i, n))]
-            with m.If(i == n - 1):
+                         i.eq(strided_increment(i, heads, n))]
+            with m.If(i == (n - 1) * heads):
                 m.d.sync += head.eq(wrapped_increment(head, heads))
                 with m.If(head == heads - 1):
                     m.d.sync += rows_done.eq(1)
@@ -222,10 +226,3 @@ class SpikingAttention(wiring.Component):
                     m.d.sync += [address.eq(0), rows_done.eq(0), *[r.eq(0) for r in reset]]
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
-
-
-def _adder_tree(terms):
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]

@@ -81,7 +81,8 @@ class StreamMonitor:
 
     def sample(self, cycle: int) -> None:
         if self._accepting and int(self.valid.value) == 1:
-            self.beats.append(self.payload.value.to_unsigned())
+            value = self.payload.value          # a one-bit port gives a Logic, not a LogicArray
+            self.beats.append(value.to_unsigned() if hasattr(value, "to_unsigned") else int(value))
             self.last_cycle = cycle
 
     def drive(self) -> None:
