@@ -89,6 +89,8 @@ def run_bench(vectors: Vectors | Path, simulator: str, *, build_root: Path = DEF
         if simulator != "verilator":
             raise ValueError("saif needs the verilator simulator")
         extra += ":saif"
+    if quick_build and simulator == "verilator":
+        extra += ":O0"                 # an unoptimized model is never reused for a long run
     key = config_key(vectors.block, params, extra)
     build_dir = (Path(build_root) / "sim" / simulator / f"{vectors.block}-{key}").resolve()
     with locked(build_dir, f"the {simulator} build of {vectors.block} in {build_root}"):

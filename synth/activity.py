@@ -332,6 +332,19 @@ def elements(vectors) -> int:
     return int(vectors.expected.size)
 
 
+# Above this many expected cycles the gate-level model is compiled with optimization.
+QUICK_BUILD_CYCLES = 20_000
+
+
+def expected_cycles(vectors) -> float:
+    """The bench's own bound on the cycles of a replay at full speed (an estimate)."""
+    import importlib
+    bench = importlib.import_module(f"sorbet_hw.sim.{vectors.block}")
+    ports = bench.encode(vectors)
+    beats = sum(map(len, ports.values())) if isinstance(ports, dict) else len(ports)
+    return beats * bench.cycles_per_beat(vectors)
+
+
 def measure(vectors, *, build_root: Path = Path("build")) -> dict:
     """Switching energy of ``vectors`` replayed on the gates of the block they were made for;
     the bench's bit-exact check must pass or this raises. Results are kept per configuration
@@ -363,8 +376,11 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
         stamp.unlink(missing_ok=True)
         gate_netlist(verilog, vectors.block, work)
         atomic_write(stamp, rtl)
+    # An unoptimized C++ model builds several times faster; a long replay (a real layer's
+    # 240k cycles) runs several times faster optimized, which then pays for its build.
+    long_run = expected_cycles(vectors) > QUICK_BUILD_CYCLES
     result = run_bench(vectors, "verilator", build_root=build_root, netlist=netlist, saif=True,
-                       quick_build=True)
+                       quick_build=not long_run)
     if not result.passed:
         raise ToolError(f"the gate netlist of {vectors.block} failed its bench: "
                         f"{result.first_mismatch} (log: {result.log})")

@@ -475,7 +475,7 @@ def test_a_second_process_waits_for_the_lock(tmp_path):
     lock = FileLock(tmp_path / ".v.lock")
     lock.acquire()
     proc = subprocess.Popen([*CLI, "export-vectors", "-o", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     try:
         deadline = time.time() + 120
         line = proc.stderr.readline()                  # it says why it waits
@@ -500,10 +500,16 @@ def test_concurrent_exports_into_one_directory(tmp_path):
     assert len(list(out.glob("*.npz"))) == len(manifest["instances"]) and not leftovers(tmp_path)
 
 
+def _interruptible():
+    """In the child: SIGINT as a terminal sends it. A shell script's background job starts
+    with SIGINT ignored, which Python then keeps ignoring."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_export_leaves_nothing_and_reruns(tmp_path):
     out = tmp_path / "v"
     proc = subprocess.Popen([*CLI, "export-vectors", "-o", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".v.*.partial/*.npz")):
         time.sleep(0.02)                               # interrupted while writing its files
@@ -558,7 +564,8 @@ method = "ops"
 '''.encode())
     build = tmp_path / "build"
     proc = subprocess.Popen([*CLI, "run", "--config", str(config), "--build", str(build)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
     for line in proc.stdout:
         if line.startswith("[3/8] blocks..."):          # evaluate and export are finished
             proc.send_signal(signal.SIGINT)
