@@ -90,6 +90,11 @@ CONFIGS = {
 # Verilator's C++ compile of the fully parallel MAC layer (512 8x8 multipliers) takes over ten
 # minutes on two cores; that configuration runs on Icarus only.
 VERILATOR_EXCLUDED = {("mac_layer", "default")}
+# The layer's small converters and its attention: two configurations on Verilator (a C++ build
+# each, which dominates their time), all four on Icarus.
+VERILATOR_EXCLUDED |= {("rate_encoder", "two-bit"), ("rate_encoder", "one-channel-long"),
+                       ("spike_counter", "short-counters"), ("spike_counter", "one-channel-long"),
+                       ("spiking_attention", "one-token"), ("spiking_attention", "two-bit-short")}
 
 RANDOM_VECTORS = {"default": 3_000}       # every other configuration: 1,000
 # Blocks whose vector is a whole sentence (thousands of cycles): fewer vectors.
