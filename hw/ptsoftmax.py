@@ -242,12 +242,10 @@ class PTSoftmax(wiring.Component):
         """A one-entry stream register: (into, out_of) stream interfaces."""
         into = stream.Signature(data.StructLayout({"value": value_shape, "tag": tag_shape})).create()
         out_of = stream.Signature(data.StructLayout({"result": value_shape, "tag": tag_shape})).create()
-        m.d.comb += into.ready.eq(~out_of.valid | out_of.ready)
-        with m.If(out_of.ready):
-            m.d.sync += out_of.valid.eq(0)
+        output = OutputRegister(m, out_of)
+        m.d.comb += into.ready.eq(output.free)
         with m.If(into.valid & into.ready):
-            m.d.sync += [out_of.valid.eq(1), out_of.payload.result.eq(into.payload.value),
-                         out_of.payload.tag.eq(into.payload.tag)]
+            output.load(into.payload.as_value())      # the same fields, in the same order
         return into, out_of
 
     def _sum_power(self, m, total):

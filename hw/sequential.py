@@ -20,6 +20,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.plumbing import OutputRegister
 from sorbet_hw.model.params import check_int
 
 __all__ = ["SequentialDivider", "SequentialSquareRoot", "steps_per_cycle"]
@@ -55,7 +56,8 @@ class _Iterative(wiring.Component):
         tag = Signal(self._tag_shape)
         registers = self._registers()
         accept = self.i_stream.valid & self.i_stream.ready
-        m.d.comb += self.i_stream.ready.eq(~busy & (~self.o_stream.valid | self.o_stream.ready))
+        output = OutputRegister(m, self.o_stream)
+        m.d.comb += self.i_stream.ready.eq(~busy & output.free)
 
         def named(values, prefix):
             # Each step reads its inputs several times: signals keep the netlist a chain,
@@ -69,16 +71,16 @@ class _Iterative(wiring.Component):
         for j in range(self.steps_per_cycle):
             values = named(self._step(m, values, count * self.steps_per_cycle + j), f"step{j}")
 
-        with m.If(self.o_stream.ready):
-            m.d.sync += self.o_stream.valid.eq(0)
+        result = Signal.like(self.o_stream.payload)
+        m.d.comb += [result.result.eq(self._result(values)),
+                     result.tag.eq(Mux(busy, tag, self.i_stream.payload.tag))]
         with m.If(accept):
             m.d.sync += tag.eq(self.i_stream.payload.tag)
         with m.If(accept | busy):
             m.d.sync += [r.eq(v) for r, v in zip(registers, values)]
             with m.If(count == self.cycles - 1):
-                m.d.sync += [busy.eq(0), count.eq(0), self.o_stream.valid.eq(1),
-                             self.o_stream.payload.result.eq(self._result(values)),
-                             self.o_stream.payload.tag.eq(Mux(busy, tag, self.i_stream.payload.tag))]
+                m.d.sync += [busy.eq(0), count.eq(0)]
+                output.load(result)
             with m.Else():
                 m.d.sync += [busy.eq(1), count.eq(count + 1)]
         return m
