@@ -9,13 +9,17 @@ macros) and replayed on the default sentence, all its tokens, at the exported pa
 
 - the six projections (query, key, value, attention output, FFN in, FFN out) as IF layers
   (the spiking design) and as BWN layers, dense and with ``skip_zeros`` (the fair baseline);
-- PTsoftmax on every head's score rows and BSPN on both norms' 384 channels, which the BWN
-  design of the same model shares.
+- the spiking design's attention (Q.K and P.V on spikes, PTsoftmax inside: the
+  ``spiking_attention`` block on the sentence's real levels), its three rate encoders and
+  five spike counters;
+- PTsoftmax on every head's score rows (the BWN design's softmax) and BSPN on both norms'
+  384 channels, which both designs share.
 
-The spiking layer = IF projections + PTsoftmax + 2 BSPN; the BWN layer = BWN projections +
-PTsoftmax + 2 BSPN. Not on gates: the attention products Q.K and P.V (spiking attention has
-no bench of its own yet) and the spike encoders and counters between blocks; their share is
-printed from the operation counts of :mod:`synth.energy` for scale.
+The spiking layer = IF projections + spiking attention + encoders + counters + 2 BSPN. The
+BWN layer = BWN projections + PTsoftmax + 2 BSPN + its attention products Q.K and P.V (4-bit
+levels times 4-bit levels), which have no block here: they are charged by operation count
+(:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8 figure, generous to 4 bits; a
+dense 110,592 a sentence, 0.03 uJ). Neither design's residual adders and buffers are on gates.
 
 Each measurement is kept under ``build/activity`` and reused; wall times are printed.
 """
@@ -27,15 +31,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
-from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
+from sorbet_hw.model.export import COUNTED, DEFAULT_SENTENCE, RATE_ENCODED, export_vectors  # noqa: E402
 from sorbet_hw.model.integer_model import LINEARS  # noqa: E402
 from sorbet_hw.model.vectors import Vectors, load_vectors  # noqa: E402
 from sorbet_hw.synth.activity import measure  # noqa: E402
+from sorbet_hw.synth.energy import E_MAC_INT8  # noqa: E402
 
 DESIGNS = ("if_layer", "bwn_layer", "bwn_layer_skip")
+# Parts of one design only, besides its projections ("shared" parts belong to every design).
+SPIKING, BWN = "spiking", "bwn"
 
 
 def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
@@ -48,10 +57,29 @@ def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
         skip = {**bwn.params, "skip_zeros": True}
         out[("bwn_layer_skip", name)] = Vectors("bwn_layer", skip, bwn.inputs, bwn.expected,
                                                 bwn.source, bwn.note + ", skip_zeros")
-    out[("shared", "ptsoftmax")] = load_vectors(vectors / f"layer{layer}.ptsoftmax.npz")
+    out[(SPIKING, "spiking_attention")] = load_vectors(vectors / f"layer{layer}.spiking_attention.npz")
+    for name in RATE_ENCODED:
+        out[(SPIKING, f"rate_encoder.{name}")] = load_vectors(vectors / f"layer{layer}.rate_encoder.{name}.npz")
+    for name in COUNTED:
+        out[(SPIKING, f"spike_counter.{name}")] = load_vectors(vectors / f"layer{layer}.spike_counter.{name}.npz")
+    out[(BWN, "ptsoftmax")] = load_vectors(vectors / f"layer{layer}.ptsoftmax.npz")
     for norm in ("attention_norm", "output_norm"):
         out[("shared", norm)] = load_vectors(vectors / f"layer{layer}.{norm}.npz")
     return out
+
+
+def attention_products(vectors: Vectors, skip_zeros: bool) -> float:
+    """Joules of the BWN design's Q.K and P.V, by operation count: one int8 multiply-accumulate
+    a product of two levels, none for a zero level when ``skip_zeros``."""
+    p = vectors.params
+    q, k, v = (vectors.inputs[0, i] - (1 << (p["act_bits"] - 1)) for i in range(3))
+    heads, n = p["heads"], p["tokens"]
+    per_head = lambda t: t.reshape(n, heads, -1)  # noqa: E731
+    if skip_zeros:       # a query's nonzero levels meet every key; every value level, every query
+        products = np.count_nonzero(per_head(q)) * n + np.count_nonzero(per_head(v)) * n
+    else:
+        products = 2 * n * n * q.shape[-1]
+    return products * E_MAC_INT8
 
 
 def _timed_measure(vectors: Vectors, build: Path) -> dict:
@@ -74,7 +102,9 @@ def main() -> int:
     tokens = len(manifest["token_ids"])
     parts = loads(vectors)
     started = time.time()
-    todo = {key: v for key, v in parts.items() if key[0] in designs or key[0] == "shared"}
+    wanted = {*designs, "shared"} | ({SPIKING} if "if_layer" in designs else set()) \
+        | ({BWN} if set(designs) - {"if_layer"} else set())
+    todo = {key: v for key, v in parts.items() if key[0] in wanted}
     # Yosys and the simulation are single-threaded: one measurement a core.
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {key: pool.submit(_timed_measure, v, build) for key, v in todo.items()}
@@ -86,14 +116,19 @@ def main() -> int:
         print(f"{design:<15} {part:<17} {r['cycles']:>10,} {r['energy_j'] * 1e6:>9.3f} "
               f"{r['energy_ungated_j'] * 1e6:>10.3f} {r['energy_per_element_j'] * 1e12:>10.4f} "
               f"{r['wall_s']:>7.1f}")
-    shared = [r for (d, _), r in measured.items() if d == "shared"]
-    print("\nper layer 0 (projections + PTsoftmax + 2 BSPN; attention products not on gates):")
+    products = {design: attention_products(parts[(SPIKING, "spiking_attention")], design.endswith("skip"))
+                for design in designs if design != "if_layer"}
+    for design, joules in products.items():
+        print(f"{design:<15} {'Q.K + P.V (ops)':<17} {'':>10} {joules * 1e6:>9.3f} {joules * 1e6:>10.3f}")
+    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN: BWN + PTsoftmax "
+          "+ 2 BSPN on gates, Q.K and P.V by operation count):")
     print(f"{'design':<15} {'gated uJ/sentence':>18} {'gated nJ/token':>15} {'ungated uJ/sentence':>20}")
     totals = {}
     for design in designs:
-        rs = [r for (d, _), r in measured.items() if d == design] + shared
-        gated = sum(r["energy_j"] for r in rs)
-        ungated = sum(r["energy_ungated_j"] for r in rs)
+        own = SPIKING if design == "if_layer" else BWN
+        rs = [r for (d, _), r in measured.items() if d in (design, own, "shared")]
+        gated = sum(r["energy_j"] for r in rs) + products.get(design, 0.0)
+        ungated = sum(r["energy_ungated_j"] for r in rs) + products.get(design, 0.0)
         totals[design] = gated
         print(f"{design:<15} {gated * 1e6:>18.3f} {gated * 1e9 / tokens:>15.1f} {ungated * 1e6:>20.3f}")
     if "if_layer" in totals:

@@ -13,6 +13,12 @@ carries the block's parameters, weights included) plus ``manifest.json``:
   the integers PTsoftmax takes, and its probabilities;
 - ``embedding_norm.npz``, ``layerL.{attention_norm,output_norm}.npz`` (bspn): the residual
   sums of every token and the normalized stream;
+- ``layerL.spiking_attention.npz``: the layer's query, key and value levels ``[1, 3, tokens, H]``
+  and its context levels ``[1, tokens, H]``;
+- ``layerL.rate_encoder.{attention_input,context,ffn_input}.npz``: the levels the layer turns
+  into spike trains ``[tokens, H]`` and the trains ``[tokens, T, H]``;
+- ``layerL.spike_counter.{query,key,value,attention_output,output}.npz``: the trains the layer
+  counts back into levels, and the levels;
 - ``layerL.encoder_layer.npz``: the whole layer, its residual stream in ``[1, tokens, H]``
   and out, with every weight (:mod:`model.encoder_layer`).
 
@@ -85,6 +91,28 @@ def ptsoftmax_params(model: IntegerStudent, layer, tokens: int) -> dict:
             "score_width": score_width(d, model.act_bits, at["score_left_shift"], at["frac_bits"]),
             "frac_bits": int(at["frac_bits"]), "out_frac_bits": int(model.config["softmax_out_frac_bits"]),
             "rounding": model.config["softmax_rounding"]}
+
+
+def attention_params(model: IntegerStudent, layer, tokens: int) -> dict:
+    """The layer's attention block (:class:`hw.spiking_attention.SpikingAttention`)."""
+    at, c = model.attention_params(layer), model.config
+    return {"heads": int(model.heads), "tokens": int(tokens),
+            "head_dim": int(model.bert["hidden_size"] // model.heads),
+            "steps": int(c["time_steps"]), "act_bits": int(model.act_bits),
+            "score_left_shift": int(at["score_left_shift"]), "score_frac_bits": int(at["frac_bits"]),
+            "out_frac_bits": int(c["softmax_out_frac_bits"]), "rounding": c["softmax_rounding"],
+            "context_shift": int(at["context_shift"])}
+
+
+# The layer's converters between levels and spike trains (see hw.encoder_layer): the trains
+# each rate encoder makes, and the IF outputs each spike counter turns back into levels.
+RATE_ENCODED = ("attention_input", "context", "ffn_input")
+COUNTED = ("query", "key", "value", "attention_output", "output")
+
+
+def converter_params(model: IntegerStudent) -> dict:
+    return {"width": int(model.bert["hidden_size"]), "steps": int(model.config["time_steps"]),
+            "level_bits": int(model.act_bits)}
 
 
 def softmax_error(model: IntegerStudent, layer, scores: np.ndarray, probs: np.ndarray) -> dict:
@@ -161,6 +189,18 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
         add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
             t["probs"].reshape(-1, tokens))
         errors.append(softmax_error(m, layer, t["scores"], t["probs"]))
+        levels = {name: t[name].numpy().sum(axis=0).astype(np.int64) for name in LINEARS}
+        add(f"layer{i}.spiking_attention", "spiking_attention", attention_params(m, layer, tokens),
+            np.stack([levels["query"], levels["key"], levels["value"]])[None],
+            t["context"].numpy().sum(axis=0)[None])
+        for name in RATE_ENCODED:
+            trains = t[name].numpy().transpose(1, 0, 2)
+            add(f"layer{i}.rate_encoder.{name}", "rate_encoder", converter_params(m),
+                trains.sum(axis=1), trains)
+        for name in COUNTED:
+            trains = t[name].numpy().transpose(1, 0, 2)
+            add(f"layer{i}.spike_counter.{name}", "spike_counter", converter_params(m),
+                trains, trains.sum(axis=1))
         add(f"layer{i}.attention_norm", "bspn", bspn_params(m, layer.norms["attention_norm"]),
             t["attention_sum"], t["attention_norm"])
         add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]),

@@ -126,8 +126,14 @@ def test_export_manifest_and_files(exported, shipped):
     assert load_export(out) == manifest
     names = {i["name"] for i in manifest["instances"]}
     assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
-    assert len(names) == 1 + 16 * len(shipped.layers)
+    assert len(names) == 1 + 25 * len(shipped.layers)
     assert "layer5.output.bwn_layer" in names
+    # Every instance agrees with its block's reference (layer 0's converters and attention
+    # replay on gates in benchmarks/layer_on_gates.py).
+    from sorbet_hw.sim.vectors import check_vectors
+    for inst in manifest["instances"]:
+        if inst["name"].startswith("layer0.") and inst["block"] != "encoder_layer":
+            check_vectors(load_vectors(out / inst["file"]), inst["file"], inst["block"])
     q = load_vectors(out / "layer0.query.npz")
     assert q.inputs.shape == (len(manifest["token_ids"]), 16, 384)
     assert 0 <= manifest["ptsoftmax_error"]["base2"] < 1
