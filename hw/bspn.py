@@ -3,18 +3,33 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.two_pass import TwoPass
-from sorbet_hw.model.bspn import (DEFAULT_IN_WIDTH, DEFAULT_NORM_FRAC_BITS, DEFAULT_OUT_WIDTH,
-                        GAMMA_SHIFT_LIMIT, check_bspn_params)
+from sorbet_hw.model.bspn import GAMMA_SHIFT_LIMIT, PARAMS, bspn
 from sorbet_hw.model.params import signed_range
 
-__all__ = ["BSPN"]
+__all__ = ["BSPN", "BLOCK"]
 
 
+def _complete(params: dict) -> dict:
+    """Without an affine part: gamma_shift and beta zero."""
+    return {**params, **{name: np.zeros(params["channels"], np.int64)
+                         for name in ("gamma_shift", "beta") if params[name] is None}}
+
+
+BLOCK = Block(
+    "bspn", "bit-shifting power norm (a power-of-two scale a group, no divide or square root)",
+    params=PARAMS,
+    ports={"i_stream": Stream(In, lambda p: signed(p.in_width), vector=("channels",)),
+           "o_stream": Stream(Out, lambda p: signed(p.out_width))},
+    reference=bspn, complete=_complete)
+
+
+@BLOCK.generates
 class BSPN(wiring.Component):
     """Bit-shifting power norm of tokens of ``channels`` values, as :func:`model.bspn.bspn`.
 
@@ -48,26 +63,12 @@ class BSPN(wiring.Component):
     input is accepted.
     """
 
-    def __init__(self, *, channels: int = 32, groups: int = 4, in_width: int = DEFAULT_IN_WIDTH,
-                 norm_frac_bits: int = DEFAULT_NORM_FRAC_BITS, out_width: int = DEFAULT_OUT_WIDTH,
-                 gamma_shift=None, beta=None):
-        gamma_shift = [0] * channels if gamma_shift is None else [int(g) for g in gamma_shift]
-        beta = [0] * channels if beta is None else [int(b) for b in beta]
-        check_bspn_params(channels=channels, groups=groups, in_width=in_width,
-                          norm_frac_bits=norm_frac_bits, out_width=out_width,
-                          gamma_shift=np.array(gamma_shift), beta=np.array(beta))
-        self.channels = channels
-        self.groups = groups
-        self.group_size = channels // groups
-        self.in_width = in_width
-        self.norm_frac_bits = norm_frac_bits
-        self.out_width = out_width
-        self.gamma_shift = gamma_shift
-        self.beta = beta
-        super().__init__({
-            "i_stream": In(stream.Signature(signed(in_width))),
-            "o_stream": Out(stream.Signature(signed(out_width))),
-        })
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.channels, self.groups, self.group_size = p.channels, p.groups, p.channels // p.groups
+        self.in_width, self.norm_frac_bits, self.out_width = p.in_width, p.norm_frac_bits, p.out_width
+        self.gamma_shift, self.beta = p.gamma_shift.tolist(), p.beta.tolist()
+        super().__init__(BLOCK.signature(p))
 
     def elaborate(self, platform):
         m = Module()

@@ -2,20 +2,42 @@
 accelerator (the fair baseline of the IF layer)."""
 from __future__ import annotations
 
-import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Param, Stream
+from sorbet_hw.hw.if_layer import LAYER_SYNTH, PARALLELISM, binary_demo
 from sorbet_hw.hw.plumbing import adder_tree, wrapped_increment
-from sorbet_hw.model.bwn_layer import accumulator_range, check_bwn_params
-from sorbet_hw.model.if_layer import DEFAULT_ACT_BITS
-from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.model.bwn_layer import PARAMS, accumulator_range, bwn_layer
+from sorbet_hw.model.if_layer import check_size, check_weights, layer_shape
+from sorbet_hw.model.params import signed_width
 
-__all__ = ["BWNLayer"]
+__all__ = ["BWNLayer", "BLOCK"]
 
 
+def _level(p):
+    return signed(p.act_bits) if p.signed_inputs else unsigned(p.act_bits)
+
+
+# The integer model's own layer built directly (1-bit weights, 4-bit levels, add and
+# subtract, one pass): the fair baseline; skip_zeros=1 makes it sparsity-aware.
+BLOCK = Block(
+    "bwn_layer", "binary-weight layer on 4-bit levels, add and subtract in one pass (the fair "
+    "baseline of if_layer)",
+    params=PARAMS + PARALLELISM + (
+        Param("skip_zeros", False, "a zero level costs no cycle and no add (sparsity-aware)",
+              flag=True),),
+    ports={"i_stream": Stream(In, lambda p: data.ArrayLayout(_level(p), p.inputs_per_cycle),
+                              vector=("inputs",)),
+           "o_stream": Stream(Out, lambda p: data.ArrayLayout(unsigned(p.act_bits), p.lanes))},
+    reference=bwn_layer, derive=layer_shape, rules=(check_size, check_weights),
+    complete=binary_demo, extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer",
+    synth_params=LAYER_SYNTH)
+
+
+@BLOCK.generates
 class BWNLayer(wiring.Component):
     """N inputs x M outputs binary-weight layer on 4-bit levels, as :func:`model.bwn_layer.bwn_layer`:
     ``quantize_activation(bias + levels @ W, threshold_shift, act_bits)``.
@@ -44,9 +66,9 @@ class BWNLayer(wiring.Component):
 
     Ports
     -----
-    i_stream : In(stream.Signature(P * act_bits))
+    i_stream : In(stream.Signature(P * act_bits)), the layout data.ArrayLayout(level, P) flat
         N / P beats per token; level p of a beat (input c*P + p) in bits p*act_bits upwards.
-    o_stream : Out(stream.Signature(lanes * act_bits))
+    o_stream : Out(stream.Signature(lanes * act_bits)), the layout data.ArrayLayout(unsigned(act_bits), lanes) flat
         M / lanes beats per token (output group 0 first); output level l of a beat in bits
         l*act_bits upwards.
 
@@ -65,33 +87,16 @@ class BWNLayer(wiring.Component):
     token is computed.
     """
 
-    def __init__(self, weights, *, bias=None, threshold_shift: int = 0,
-                 act_bits: int = DEFAULT_ACT_BITS, weight_kind: str = "binary",
-                 signed_inputs: bool = True, lanes: int | None = None,
-                 inputs_per_cycle: int | None = None, skip_zeros: bool = False):
-        weights = np.asarray(weights, dtype=np.int64)
-        if weights.ndim != 2:
-            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
-        inputs, outputs = weights.shape
-        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-        for name, flag in (("signed_inputs", signed_inputs), ("skip_zeros", skip_zeros)):
-            if flag not in (0, 1):
-                raise ParameterError(f"{name} must be true or false (1 or 0), got {flag!r}")
-        signed_inputs, skip_zeros = bool(signed_inputs), bool(skip_zeros)
-        check_bwn_params(weights=weights, bias=bias, threshold_shift=threshold_shift,
-                         act_bits=act_bits, weight_kind=weight_kind, signed_inputs=signed_inputs)
-        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
-        self.weights, self.bias = weights, bias
-        self.inputs, self.outputs = inputs, outputs
-        self.threshold_shift, self.act_bits, self.weight_kind = threshold_shift, act_bits, weight_kind
-        self.signed_inputs, self.skip_zeros = signed_inputs, skip_zeros
-        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.weights, self.bias = p.weights, p.bias
+        self.inputs, self.outputs = p.inputs, p.outputs
+        self.threshold_shift, self.act_bits, self.weight_kind = p.threshold_shift, p.act_bits, p.weight_kind
+        self.signed_inputs, self.skip_zeros = p.signed_inputs, p.skip_zeros
+        self.lanes, self.inputs_per_cycle = p.lanes, p.inputs_per_cycle
         self.acc_shape = signed(signed_width(*accumulator_range(
-            inputs=inputs, bias=bias, act_bits=act_bits, signed_inputs=signed_inputs)) + 1)
-        super().__init__({
-            "i_stream": In(stream.Signature(inputs_per_cycle * act_bits)),
-            "o_stream": Out(stream.Signature(lanes * act_bits)),
-        })
+            inputs=p.inputs, bias=p.bias, act_bits=p.act_bits, signed_inputs=p.signed_inputs)) + 1)
+        super().__init__(BLOCK.signature(p))
 
     @property
     def weight_bits(self) -> int:

@@ -3,21 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.plumbing import wrapped_increment
 from sorbet_hw.hw.bspn import BSPN
 from sorbet_hw.hw.if_layer import IFLayer
 from sorbet_hw.hw.rate_encoder import RateEncoder
 from sorbet_hw.hw.spike_counter import SpikeCounter
 from sorbet_hw.hw.spiking_attention import SpikingAttention
-from sorbet_hw.model.encoder_layer import layer_student, score_width
-from sorbet_hw.model.integer_model import LINEARS
+from sorbet_hw.model.encoder_layer import encoder_layer, layer_student, score_width
+from sorbet_hw.model.integer_model import LINEARS, NORMS
 from sorbet_hw.model.params import ParameterError, check_divides, check_int
+from sorbet_hw.model.ptsoftmax import ROUNDINGS
+from sorbet_hw.model.if_layer import WEIGHT_KINDS
 
-__all__ = ["EncoderLayer", "default_parallelism"]
+__all__ = ["EncoderLayer", "BLOCK", "default_parallelism"]
 
 
 def default_parallelism(hidden: int, ffn: int) -> int:
@@ -26,6 +29,67 @@ def default_parallelism(hidden: int, ffn: int) -> int:
     return int(np.gcd(32, np.gcd(hidden, ffn)))
 
 
+def _complete(params: dict) -> dict:
+    """Without weights: the demo layer of (hidden, heads, ffn, tokens, seed)."""
+    from sorbet_hw.model.encoder_layer import demo_params
+    params = dict(params)
+    shape = {k: params.pop(k) for k in ("hidden", "ffn", "seed") if k in params}
+    if params.get("query_weights") is None:
+        demo = demo_params(hidden=shape.get("hidden", 32), ffn=shape.get("ffn", 64),
+                           heads=params.get("heads") or 2, tokens=params.get("tokens") or 4,
+                           weight_kind=params.get("weight_kind") or "binary", seed=shape.get("seed", 0))
+        params = {**demo, **{k: v for k, v in params.items() if v is not None}}
+    parallelism = default_parallelism(*np.shape(params["intermediate_weights"]))
+    for name in ("lanes", "inputs_per_cycle"):
+        if params.get(name) is None:
+            params[name] = parallelism
+    return params
+
+
+_SIDES = {"query": ("hidden", "hidden"), "key": ("hidden", "hidden"), "value": ("hidden", "hidden"),
+          "attention_output": ("hidden", "hidden"), "intermediate": ("hidden", "ffn"),
+          "output": ("ffn", "hidden")}
+_PARAMS = (
+    Param("heads", 2, "attention heads", lo=1, hi="hidden", divides="hidden"),
+    Param("tokens", 4, "sentence length", lo=1, hi=512),
+    Param("steps", 16, "time steps T", lo=1, hi=1024),
+    Param("act_bits", 4, "level width", lo=1, hi=10),
+    Param("weight_kind", "binary", "+-1 or -1/0/+1 weights", choices=WEIGHT_KINDS),
+    Param("norm_groups", None, "BSPN groups a token", lo=1, hi="hidden", divides="hidden"),
+    Param("norm_in_width", None, "BSPN input width", lo=2, hi=32),
+    Param("norm_frac_bits", None, "BSPN fractional bits", lo=0, hi=16),
+    Param("norm_out_width", None, "width of the residual stream", lo=2, hi=32),
+    Param("softmax_out_frac_bits", None, "PTsoftmax probability bits", lo=1, hi=24),
+    Param("softmax_rounding", None, "PTsoftmax rounding", choices=ROUNDINGS),
+    Param("input_exponent", None, "step 2**e of the attention input levels"),
+    Param("ffn_input_exponent", None, "step 2**e of the FFN input levels"),
+    Param("context_exponent", None, "step 2**e of the context levels"),
+) + tuple(param for name in LINEARS for param in (
+    Param(f"{name}_weights", None, f"{name} synapses", shape=_SIDES[name], lo=-1, hi=1),
+    Param(f"{name}_bias", None, f"{name} bias", shape=_SIDES[name][1:]),
+    Param(f"{name}_threshold_shift", None, f"{name} threshold shift", lo=0, hi=24),
+    Param(f"{name}_exponent", None, f"step 2**e of {name}'s output levels"),
+)) + tuple(param for name in NORMS for param in (
+    Param(f"{name}_gamma_shift", None, f"{name} power-of-two scales", shape=("hidden",)),
+    Param(f"{name}_beta", None, f"{name} offsets", shape=("hidden",)),
+)) + (
+    Param("lanes", None, "outputs of every IF layer computed in parallel", lo=1),
+    Param("inputs_per_cycle", None, "inputs of every IF layer summed a cycle", lo=1),
+)
+
+BLOCK = Block(
+    "encoder_layer", "a whole spiking encoder layer of the student (demo weights from hidden, "
+    "ffn, heads, tokens and seed if none are given)",
+    params=_PARAMS,
+    ports={"i_stream": Stream(In, lambda p: signed(p.norm_out_width), vector=("tokens", "hidden")),
+           "o_stream": Stream(Out, lambda p: signed(p.norm_out_width))},
+    reference=lambda inputs, **params: encoder_layer(inputs, params),
+    derive=lambda p: {"hidden": np.shape(p["query_weights"])[0],
+                      "ffn": np.shape(p["intermediate_weights"])[1]},
+    complete=_complete, extra_params=("hidden", "ffn", "seed"), composite=True)
+
+
+@BLOCK.generates
 class EncoderLayer(wiring.Component):
     """One encoder layer of the spiking student, as :func:`model.encoder_layer.encoder_layer`
     (that is :meth:`model.integer_model.IntegerStudent.layer`), for sentences of ``tokens``
@@ -70,7 +134,11 @@ class EncoderLayer(wiring.Component):
     lanes and 32 inputs a cycle takes 275,720 cycles for a 12-token sentence.
     """
 
-    def __init__(self, *, lanes: int | None = None, inputs_per_cycle: int | None = None, **params):
+    def __init__(self, **params):
+        checked = BLOCK.check(params)
+        lanes, inputs_per_cycle = checked.lanes, checked.inputs_per_cycle
+        params = {k: v for k, v in checked.items() if k in BLOCK.defaults()
+                  and k not in ("lanes", "inputs_per_cycle")}
         self.params = params
         model, layer = layer_student(params)
         self.model, self.layer = model, layer
@@ -103,9 +171,7 @@ class EncoderLayer(wiring.Component):
                                                  lin["output"].exponent + F_)
         self.attention = model.attention_params(layer)
         self._check_blocks()
-        value = signed(int(model.config["norm_out_width"]))
-        super().__init__({"i_stream": In(stream.Signature(value)),
-                          "o_stream": Out(stream.Signature(value))})
+        super().__init__(BLOCK.signature(checked))
 
     @staticmethod
     def _shift(name: str, value: int) -> int:
@@ -121,7 +187,7 @@ class EncoderLayer(wiring.Component):
     # -- sub-blocks ---------------------------------------------------------------------
     def _if_layer(self, name: str) -> IFLayer:
         lin = self.layer.linears[name]
-        return IFLayer(lin.weights, bias=lin.bias, steps=self.steps,
+        return IFLayer(weights=lin.weights, bias=lin.bias, steps=self.steps,
                        threshold_shift=lin.threshold_shift, act_bits=self.act_bits,
                        weight_kind=self.model.config["weight_kind"], lanes=self.lanes,
                        inputs_per_cycle=self.inputs_per_cycle)

@@ -3,18 +3,74 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
-from sorbet_hw.model.if_layer import (DEFAULT_ACT_BITS, DEFAULT_STEPS, check_if_params, initial_membrane,
-                            membrane_range)
-from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.model.if_layer import (PARAMS, check_size, check_weights, if_layer, initial_membrane,
+                                      layer_shape, membrane_range)
+from sorbet_hw.model.params import ParameterError, check_int, signed_width
 
-__all__ = ["IFLayer"]
+__all__ = ["IFLayer", "BLOCK", "PARALLELISM", "layer_complete", "LAYER_SYNTH"]
+
+# How a layer's hardware is unrolled (every layer block's), fully parallel by default.
+PARALLELISM = (
+    Param("lanes", None, "outputs computed in parallel (default all)", lo=1, hi="outputs",
+          divides="outputs"),
+    Param("inputs_per_cycle", None, "inputs summed a cycle (default all)", lo=1, hi="inputs",
+          divides="inputs"),
+)
+# Demo weights are made from (inputs, outputs) before anything else is checked: a bound on
+# their count keeps an in-range but huge shape from allocating gigabytes.
+MAX_DEMO_WEIGHTS = 1 << 22
+# What `synth all` and the main job synthesize: the partly serial configuration the ratios
+# benchmark compares (the fully parallel MAC layer is 512 multipliers: minutes of Yosys and
+# no FPGA fit). synth.workloads slices the query projection alike.
+LAYER_SYNTH = {"lanes": 4, "inputs_per_cycle": 8}
 
 
+def layer_complete(demo_weights):
+    """Completion of a layer block: without weights, seeded random demo weights of
+    (inputs, outputs); zero bias; lanes and inputs_per_cycle fully parallel by default."""
+    def complete(params: dict) -> dict:
+        params = dict(params)
+        seed = params.pop("seed", 0)
+        shape = (params.pop("inputs", 32), params.pop("outputs", 16))
+        if params.get("weights") is None:
+            check_int("inputs", shape[0], 1, 65536)
+            check_int("outputs", shape[1], 1, 65536)
+            check_int("seed", seed, 0, 2 ** 32 - 1)
+            if shape[0] * shape[1] > MAX_DEMO_WEIGHTS:
+                raise ParameterError(f"inputs x outputs = {shape[0] * shape[1]:,} demo weights "
+                                     f"exceed the limit of {MAX_DEMO_WEIGHTS:,}: pass weights")
+            params["weights"] = demo_weights(np.random.default_rng(seed), params, shape)
+        params["weights"] = np.asarray(params["weights"], dtype=np.int64)
+        inputs, outputs = params["weights"].shape if params["weights"].ndim == 2 else shape
+        if params.get("bias") is None:
+            params["bias"] = np.zeros(outputs, np.int64)
+        if params.get("lanes") is None:
+            params["lanes"] = outputs
+        if params.get("inputs_per_cycle") is None:
+            params["inputs_per_cycle"] = inputs
+        return params
+    return complete
+
+
+binary_demo = layer_complete(lambda rng, p, shape: rng.choice(
+    [-1, 1] if p.get("weight_kind") == "binary" else [-1, 0, 1], size=shape))
+
+BLOCK = Block(
+    "if_layer", "accumulate-only Average integrate-and-fire layer over T steps",
+    params=PARAMS + PARALLELISM,
+    ports={"i_stream": Stream(In, lambda p: data.ArrayLayout(1, p.inputs), vector=("steps", "inputs")),
+           "o_stream": Stream(Out, lambda p: data.ArrayLayout(1, p.outputs))},
+    reference=if_layer, derive=layer_shape, rules=(check_size, check_weights),
+    complete=binary_demo, extra_params=("inputs", "outputs", "seed"), synth_params=LAYER_SYNTH)
+
+
+@BLOCK.generates
 class IFLayer(wiring.Component):
     """N inputs x M outputs Average-IF layer over T steps, as :func:`model.if_layer.if_layer`.
 
@@ -40,9 +96,9 @@ class IFLayer(wiring.Component):
 
     Ports
     -----
-    i_stream : In(stream.Signature(N))
+    i_stream : In(stream.Signature(N)), the layout data.ArrayLayout(1, N) flat
         One beat per time step: bit j is input j's spike. T beats make a window.
-    o_stream : Out(stream.Signature(M))
+    o_stream : Out(stream.Signature(M)), the layout data.ArrayLayout(1, M) flat
         One beat per output time step: bit i is neuron i's spike. T beats per window.
 
     Architecture, latency and throughput
@@ -55,28 +111,15 @@ class IFLayer(wiring.Component):
     T * G * (N / P + 1) + 1 cycles when neither side stalls.
     """
 
-    def __init__(self, weights, *, bias=None, steps: int = DEFAULT_STEPS, threshold_shift: int = 0,
-                 act_bits: int = DEFAULT_ACT_BITS, weight_kind: str = "binary", lanes: int | None = None,
-                 inputs_per_cycle: int | None = None):
-        weights = np.asarray(weights, dtype=np.int64)
-        if weights.ndim != 2:
-            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
-        inputs, outputs = weights.shape
-        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-        check_if_params(inputs=inputs, outputs=outputs, steps=steps, threshold_shift=threshold_shift,
-                        act_bits=act_bits, weights=weights, bias=bias, weight_kind=weight_kind)
-        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
-        self.weights = weights
-        self.bias = bias
-        self.inputs, self.outputs, self.steps = inputs, outputs, steps
-        self.threshold_shift, self.act_bits, self.weight_kind = threshold_shift, act_bits, weight_kind
-        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.weights, self.bias = p.weights, p.bias
+        self.inputs, self.outputs, self.steps = p.inputs, p.outputs, p.steps
+        self.threshold_shift, self.act_bits, self.weight_kind = p.threshold_shift, p.act_bits, p.weight_kind
+        self.lanes, self.inputs_per_cycle = p.lanes, p.inputs_per_cycle
         self.membrane_shape = signed(signed_width(*membrane_range(
-            inputs=inputs, steps=steps, bias=bias, threshold_shift=threshold_shift)))
-        super().__init__({
-            "i_stream": In(stream.Signature(inputs)),
-            "o_stream": Out(stream.Signature(outputs)),
-        })
+            inputs=p.inputs, steps=p.steps, bias=p.bias, threshold_shift=p.threshold_shift)))
+        super().__init__(BLOCK.signature(p))
 
     @property
     def weight_bits(self) -> int:

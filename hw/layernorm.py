@@ -3,19 +3,36 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.sequential import SequentialDivider, SequentialSquareRoot, steps_per_cycle
 from sorbet_hw.hw.two_pass import TwoPass
-from sorbet_hw.model.layernorm import (DEFAULT_GAMMA_FRAC_BITS, DEFAULT_GAMMA_WIDTH, check_layernorm_params,
-                             sd_width)
+from sorbet_hw.model.layernorm import PARAMS, layernorm_fixed, sd_width
 from sorbet_hw.model.params import signed_range
 
-__all__ = ["LayerNorm"]
+__all__ = ["LayerNorm", "BLOCK"]
 
 
+def _complete(params: dict) -> dict:
+    """Without an affine part: gamma 1.0, beta 0."""
+    channels, frac = params["channels"], params["gamma_frac_bits"]
+    defaults = {"gamma": np.full(channels, 1 << frac, np.int64) if isinstance(frac, int) else None,
+                "beta": np.zeros(channels, np.int64)}
+    return {**params, **{k: v for k, v in defaults.items() if params[k] is None}}
+
+
+BLOCK = Block(
+    "layernorm", "conventional integer LayerNorm (one square root and one reciprocal a token)",
+    params=PARAMS,
+    ports={"i_stream": Stream(In, lambda p: signed(p.in_width), vector=("channels",)),
+           "o_stream": Stream(Out, lambda p: signed(p.out_width))},
+    reference=layernorm_fixed, complete=_complete, baseline_of="bspn", multiplies=True)
+
+
+@BLOCK.generates
 class LayerNorm(wiring.Component):
     """Integer LayerNorm over tokens of ``channels`` values, as :func:`model.layernorm.layernorm_fixed`.
 
@@ -46,21 +63,12 @@ class LayerNorm(wiring.Component):
     a token's latency and to the buffer's depth (C + their cycles + 2 values).
     """
 
-    def __init__(self, *, channels: int = 32, in_width: int = 12, norm_frac_bits: int = 4,
-                 out_width: int = 8, gamma=None, beta=None, gamma_width: int = DEFAULT_GAMMA_WIDTH,
-                 gamma_frac_bits: int = DEFAULT_GAMMA_FRAC_BITS):
-        gamma = np.full(channels, 1 << gamma_frac_bits, np.int64) if gamma is None else np.asarray(gamma, np.int64)
-        beta = np.zeros(channels, np.int64) if beta is None else np.asarray(beta, np.int64)
-        check_layernorm_params(channels=channels, in_width=in_width, norm_frac_bits=norm_frac_bits,
-                               out_width=out_width, gamma_width=gamma_width,
-                               gamma_frac_bits=gamma_frac_bits, gamma=gamma, beta=beta)
-        self.channels, self.in_width, self.norm_frac_bits = channels, in_width, norm_frac_bits
-        self.out_width, self.gamma, self.beta = out_width, gamma, beta
-        self.gamma_width, self.gamma_frac_bits = gamma_width, gamma_frac_bits
-        super().__init__({
-            "i_stream": In(stream.Signature(signed(in_width))),
-            "o_stream": Out(stream.Signature(signed(out_width))),
-        })
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.channels, self.in_width, self.norm_frac_bits = p.channels, p.in_width, p.norm_frac_bits
+        self.out_width, self.gamma, self.beta = p.out_width, p.gamma, p.beta
+        self.gamma_width, self.gamma_frac_bits = p.gamma_width, p.gamma_frac_bits
+        super().__init__(BLOCK.signature(p))
 
     def elaborate(self, platform):
         m = Module()

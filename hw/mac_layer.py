@@ -1,19 +1,35 @@
 """MAC layer generator: the conventional 8-bit baseline of the IF layer."""
 from __future__ import annotations
 
-import numpy as np
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Stream
+from sorbet_hw.hw.if_layer import LAYER_SYNTH, PARALLELISM, layer_complete
 from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
-from sorbet_hw.model.mac_layer import DEFAULT_WIDTH, accumulator_range, check_mac_params
-from sorbet_hw.model.params import ParameterError, check_parallelism, signed_width
+from sorbet_hw.model.if_layer import check_size, layer_shape
+from sorbet_hw.model.mac_layer import PARAMS, accumulator_range, mac_layer
+from sorbet_hw.model.params import check_int, signed_width
 
-__all__ = ["MACLayer"]
+__all__ = ["MACLayer", "BLOCK"]
+
+BLOCK = Block(
+    "mac_layer", "conventional 8-bit multiply-accumulate layer (the weaker baseline of if_layer)",
+    params=PARAMS + PARALLELISM,
+    ports={"i_stream": Stream(In, lambda p: data.ArrayLayout(signed(p.act_width), p.inputs),
+                              vector=("inputs",)),
+           "o_stream": Stream(Out, lambda p: data.ArrayLayout(signed(p.out_width), p.outputs))},
+    reference=mac_layer, derive=layer_shape, rules=(check_size,),
+    complete=layer_complete(lambda rng, p, shape: rng.integers(
+        -(1 << (check_int("weight_width", p["weight_width"], 2, 16) - 1)),
+        1 << (p["weight_width"] - 1), size=shape)),
+    extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer", synth_params=LAYER_SYNTH,
+    multiplies=True)
 
 
+@BLOCK.generates
 class MACLayer(wiring.Component):
     """N inputs x M outputs integer layer with multipliers, as :func:`model.mac_layer.mac_layer`.
 
@@ -35,9 +51,9 @@ class MACLayer(wiring.Component):
 
     Ports
     -----
-    i_stream : In(stream.Signature(N * act_width))
+    i_stream : In(stream.Signature(N * act_width)), the layout data.ArrayLayout(signed(act_width), N) flat
         One input vector per beat, element j in bits j*act_width upwards.
-    o_stream : Out(stream.Signature(M * out_width))
+    o_stream : Out(stream.Signature(M * out_width)), the layout data.ArrayLayout(signed(out_width), M) flat
         One output vector per input vector.
 
     Architecture, latency and throughput
@@ -48,28 +64,15 @@ class MACLayer(wiring.Component):
     A vector costs G * (N / P + 1) cycles when neither side stalls.
     """
 
-    def __init__(self, weights, *, bias=None, shift: int = 0, act_width: int = DEFAULT_WIDTH,
-                 weight_width: int = DEFAULT_WIDTH, out_width: int = DEFAULT_WIDTH,
-                 lanes: int | None = None, inputs_per_cycle: int | None = None):
-        weights = np.asarray(weights, dtype=np.int64)
-        if weights.ndim != 2:
-            raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
-        inputs, outputs = weights.shape
-        bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-        check_mac_params(inputs=inputs, outputs=outputs, act_width=act_width,
-                         weight_width=weight_width, out_width=out_width, shift=shift,
-                         weights=weights, bias=bias)
-        lanes, inputs_per_cycle = check_parallelism(inputs, outputs, lanes, inputs_per_cycle)
-        self.weights, self.bias, self.shift = weights, bias, shift
-        self.inputs, self.outputs = inputs, outputs
-        self.act_width, self.weight_width, self.out_width = act_width, weight_width, out_width
-        self.lanes, self.inputs_per_cycle = lanes, inputs_per_cycle
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.weights, self.bias, self.shift = p.weights, p.bias, p.shift
+        self.inputs, self.outputs = p.inputs, p.outputs
+        self.act_width, self.weight_width, self.out_width = p.act_width, p.weight_width, p.out_width
+        self.lanes, self.inputs_per_cycle = p.lanes, p.inputs_per_cycle
         self.acc_shape = signed(signed_width(*accumulator_range(
-            inputs=inputs, act_width=act_width, weight_width=weight_width, bias=bias)) + 1)
-        super().__init__({
-            "i_stream": In(stream.Signature(inputs * act_width)),
-            "o_stream": Out(stream.Signature(outputs * out_width)),
-        })
+            inputs=p.inputs, act_width=p.act_width, weight_width=p.weight_width, bias=p.bias)) + 1)
+        super().__init__(BLOCK.signature(p))
 
     def _rom_words(self) -> list[int]:
         """Word g * (N / P) + c: weights of inputs c*P .. c*P+P-1 for lane group g."""

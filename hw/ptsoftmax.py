@@ -6,16 +6,24 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
-from sorbet_hw.model.params import check_int
-from sorbet_hw.model.ptsoftmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, DEFAULT_ROUNDING,
-                             check_ptsoftmax_params)
+from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
-__all__ = ["PTSoftmax"]
+__all__ = ["PTSoftmax", "BLOCK", "ROW_PORTS"]
 
-MAX_ROW_LENGTH = 4096
+# The ports of a row of scores, shared with the baseline `hw.softmax`.
+ROW_PORTS = {
+    "i_stream": Stream(In, lambda p: signed(p.score_width), vector=("row_length",)),
+    "o_stream": Stream(Out, lambda p: unsigned(p.out_frac_bits + 1)),
+}
+
+BLOCK = Block(
+    "ptsoftmax", "power-of-two softmax over rows of scores (max, ceiling, shifts)",
+    params=PARAMS, ports=ROW_PORTS, reference=ptsoftmax)
 
 
+@BLOCK.generates
 class PTSoftmax(wiring.Component):
     """Power-of-two softmax over rows of ``row_length`` scores, as :func:`model.ptsoftmax.ptsoftmax`.
 
@@ -53,23 +61,13 @@ class PTSoftmax(wiring.Component):
     cycles after the row's last score is accepted.
     """
 
-    def __init__(self, *, row_length: int = 16, score_width: int = 12,
-                 frac_bits: int = DEFAULT_FRAC_BITS, out_frac_bits: int = DEFAULT_OUT_FRAC_BITS,
-                 rounding: str = DEFAULT_ROUNDING):
-        check_int("row_length", row_length, 1, MAX_ROW_LENGTH)
-        check_ptsoftmax_params(score_width=score_width, frac_bits=frac_bits,
-                               out_frac_bits=out_frac_bits, rounding=rounding)
-        self.row_length = row_length
-        self.score_width = score_width
-        self.frac_bits = frac_bits
-        self.out_frac_bits = out_frac_bits
-        self.rounding = rounding
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.row_length, self.score_width, self.frac_bits = p.row_length, p.score_width, p.frac_bits
+        self.out_frac_bits, self.rounding = p.out_frac_bits, p.rounding
         # ceil(x) of a W-bit score with F fractional bits needs W - F + 1 signed bits.
-        self._ceil_shape = signed(score_width - frac_bits + 1)
-        super().__init__({
-            "i_stream": In(stream.Signature(signed(score_width))),
-            "o_stream": Out(stream.Signature(unsigned(out_frac_bits + 1))),
-        })
+        self._ceil_shape = signed(p.score_width - p.frac_bits + 1)
+        super().__init__(BLOCK.signature(p))
 
     # -- the arithmetic; the row pipeline below is shared with the baseline `hw.softmax` --
     @property

@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from sorbet_hw.model.rate_encoder import check_rate_params
+from sorbet_hw.hw.block import Block, Stream
+from sorbet_hw.model.rate_encoder import PARAMS, rate_encode
 
-__all__ = ["RateEncoder"]
+__all__ = ["RateEncoder", "BLOCK"]
+
+BLOCK = Block(
+    "rate_encoder", "levels to spike trains (a thermometer code over T steps)",
+    params=PARAMS,
+    ports={"i_stream": Stream(In, lambda p: unsigned(p.level_bits), vector=("width",)),
+           "o_stream": Stream(Out, lambda p: data.ArrayLayout(1, p.width))},
+    reference=rate_encode)
 
 
+@BLOCK.generates
 class RateEncoder(wiring.Component):
     """Turns ``width`` levels into T beats of ``width`` spikes: input j spikes at steps
     t < level_j, as :func:`model.rate_encoder.rate_encode` defines it.
@@ -27,20 +36,17 @@ class RateEncoder(wiring.Component):
     -----
     i_stream : In(stream.Signature(unsigned(level_bits)))
         Levels, N per window, in channel order.
-    o_stream : Out(stream.Signature(N))
+    o_stream : Out(stream.Signature(N)), the layout data.ArrayLayout(1, N) flat
         T beats per window; bit j is channel j's spike.
 
     Latency and throughput: a window takes N cycles to collect and T to emit (N + T cycles a
     window with no stall); the first beat leaves the cycle after the last level is accepted.
     """
 
-    def __init__(self, *, width: int = 16, steps: int = 16, level_bits: int = 4):
-        check_rate_params(width=width, steps=steps, level_bits=level_bits)
-        self.width, self.steps, self.level_bits = width, steps, level_bits
-        super().__init__({
-            "i_stream": In(stream.Signature(unsigned(level_bits))),
-            "o_stream": Out(stream.Signature(width)),
-        })
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.width, self.steps, self.level_bits = p.width, p.steps, p.level_bits
+        super().__init__(BLOCK.signature(p))
 
     def elaborate(self, platform):
         m = Module()

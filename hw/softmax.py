@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 from amaranth import Mux, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from sorbet_hw.hw.ptsoftmax import PTSoftmax
+from sorbet_hw.hw.block import Block
+from sorbet_hw.hw.ptsoftmax import ROW_PORTS, PTSoftmax
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
-from sorbet_hw.model.softmax import (DEFAULT_FRAC_BITS, DEFAULT_OUT_FRAC_BITS, check_softmax_params,
-                           exp_table, sum_width)
+from sorbet_hw.model.softmax import PARAMS, exp_table, softmax_fixed, sum_width
 
-__all__ = ["Softmax"]
+__all__ = ["Softmax", "BLOCK"]
+
+BLOCK = Block(
+    "softmax", "conventional fixed-point softmax (exponential table, one reciprocal a row)",
+    params=PARAMS, ports=ROW_PORTS, reference=softmax_fixed, baseline_of="ptsoftmax", multiplies=True,
+    complete=lambda p: {**p, "exp_bits": p["out_frac_bits"] if p["exp_bits"] is None else p["exp_bits"]})
 
 
+@BLOCK.generates
 class Softmax(PTSoftmax):
     """Fixed-point softmax over rows of ``row_length`` scores, as :func:`model.softmax.softmax_fixed`.
 
@@ -41,21 +46,14 @@ class Softmax(PTSoftmax):
     ceil((P + W + 1) / steps), to the latency of a row and to the buffer's depth.
     """
 
-    def __init__(self, *, row_length: int = 16, score_width: int = 12,
-                 frac_bits: int = DEFAULT_FRAC_BITS, out_frac_bits: int = DEFAULT_OUT_FRAC_BITS,
-                 exp_bits: int | None = None):
-        exp_bits = out_frac_bits if exp_bits is None else exp_bits
-        check_softmax_params(row_length=row_length, score_width=score_width, frac_bits=frac_bits,
-                             out_frac_bits=out_frac_bits, exp_bits=exp_bits)
-        self.exp_bits = exp_bits
-        self._table = exp_table(frac_bits, exp_bits)
-        self._W = sum_width(row_length, exp_bits)
-        wiring.Component.__init__(self, {
-            "i_stream": In(stream.Signature(signed(score_width))),
-            "o_stream": Out(stream.Signature(unsigned(out_frac_bits + 1))),
-        })
-        self.row_length, self.score_width = row_length, score_width
-        self.frac_bits, self.out_frac_bits = frac_bits, out_frac_bits
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.exp_bits = p.exp_bits
+        self._table = exp_table(p.frac_bits, p.exp_bits)
+        self._W = sum_width(p.row_length, p.exp_bits)
+        wiring.Component.__init__(self, BLOCK.signature(p))
+        self.row_length, self.score_width = p.row_length, p.score_width
+        self.frac_bits, self.out_frac_bits = p.frac_bits, p.out_frac_bits
 
     @property
     def _stored_shape(self):

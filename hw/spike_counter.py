@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from sorbet_hw.model.spike_counter import check_counter_params
+from sorbet_hw.hw.block import Block, Stream
+from sorbet_hw.model.spike_counter import PARAMS, count_spikes
 
-__all__ = ["SpikeCounter"]
+__all__ = ["SpikeCounter", "BLOCK"]
+
+BLOCK = Block(
+    "spike_counter", "spike trains back to levels: each train's spikes over a window",
+    params=PARAMS,
+    ports={"i_stream": Stream(In, lambda p: data.ArrayLayout(1, p.width), vector=("steps", "width")),
+           "o_stream": Stream(Out, lambda p: unsigned(p.level_bits))},
+    reference=count_spikes)
 
 
+@BLOCK.generates
 class SpikeCounter(wiring.Component):
     """Counts each of ``width`` spike trains over a window of T beats and emits the counts:
     the levels the Average-IF neurons that sent them encode, as
@@ -27,7 +36,7 @@ class SpikeCounter(wiring.Component):
 
     Ports
     -----
-    i_stream : In(stream.Signature(N))
+    i_stream : In(stream.Signature(N)), the layout data.ArrayLayout(1, N) flat
         T beats per window; bit j is train j's spike.
     o_stream : Out(stream.Signature(unsigned(level_bits)))
         The N counts of a window, in channel order.
@@ -36,13 +45,10 @@ class SpikeCounter(wiring.Component):
     the cycle after the window's last beat is accepted.
     """
 
-    def __init__(self, *, width: int = 16, steps: int = 16, level_bits: int = 4):
-        check_counter_params(width=width, steps=steps, level_bits=level_bits)
-        self.width, self.steps, self.level_bits = width, steps, level_bits
-        super().__init__({
-            "i_stream": In(stream.Signature(width)),
-            "o_stream": Out(stream.Signature(unsigned(level_bits))),
-        })
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.width, self.steps, self.level_bits = p.width, p.steps, p.level_bits
+        super().__init__(BLOCK.signature(p))
 
     def elaborate(self, platform):
         m = Module()

@@ -2,20 +2,41 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from sorbet_hw.hw import ptsoftmax
+from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.plumbing import adder_tree, strided_increment, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import PTSoftmax
 from sorbet_hw.model.encoder_layer import score_width
 from sorbet_hw.model.params import signed_width
-from sorbet_hw.model.spiking_attention import check_attention_params
-from sorbet_hw.model.ptsoftmax import check_ptsoftmax_params
+from sorbet_hw.model.spiking_attention import PARAMS, spiking_attention
 
-__all__ = ["SpikingAttention"]
+__all__ = ["SpikingAttention", "BLOCK"]
 
 
+def _softmax_params(p) -> dict:
+    """The PTsoftmax inside: rows of one query's scores over the sentence."""
+    return {"row_length": p.tokens, "frac_bits": p.score_frac_bits, "out_frac_bits": p.out_frac_bits,
+            "rounding": p.rounding,
+            "score_width": score_width(p.head_dim, p.act_bits, p.score_left_shift, p.score_frac_bits)}
+
+
+_level = Stream(In, lambda p: unsigned(p.act_bits), vector=("tokens", "heads * head_dim"))
+
+BLOCK = Block(
+    "spiking_attention", "self-attention of a sentence on spikes: Q spikes x K counts, "
+    "PTsoftmax, V spikes x probabilities",
+    params=PARAMS,
+    ports={"q_stream": _level, "k_stream": _level, "v_stream": _level,
+           "o_stream": Stream(Out, lambda p: unsigned(p.act_bits))},
+    reference=spiking_attention,
+    rules=(lambda p: ptsoftmax.BLOCK.check(_softmax_params(p)),))
+
+
+@BLOCK.generates
 class SpikingAttention(wiring.Component):
     """Self-attention of one sentence on activation levels carried as spike trains, as
     :func:`model.spiking_attention.spiking_attention` defines it.
@@ -60,22 +81,14 @@ class SpikingAttention(wiring.Component):
     at a time.
     """
 
-    def __init__(self, *, heads: int = 2, tokens: int = 4, head_dim: int = 8, steps: int = 16,
-                 act_bits: int = 4, score_left_shift: int = 0, score_frac_bits: int = 4,
-                 out_frac_bits: int = 8, rounding: str = "up", context_shift: int = 4):
-        check_attention_params(heads=heads, tokens=tokens, head_dim=head_dim, steps=steps,
-                               act_bits=act_bits, score_left_shift=score_left_shift,
-                               context_shift=context_shift)
-        self.score_width = score_width(head_dim, act_bits, score_left_shift, score_frac_bits)
-        check_ptsoftmax_params(score_width=self.score_width, frac_bits=score_frac_bits,
-                               out_frac_bits=out_frac_bits, rounding=rounding)
-        self.heads, self.tokens, self.head_dim = heads, tokens, head_dim
-        self.steps, self.act_bits = steps, act_bits
-        self.score_left_shift, self.score_frac_bits = score_left_shift, score_frac_bits
-        self.out_frac_bits, self.rounding, self.context_shift = out_frac_bits, rounding, context_shift
-        level = stream.Signature(unsigned(act_bits))
-        super().__init__({"q_stream": In(level), "k_stream": In(level), "v_stream": In(level),
-                          "o_stream": Out(level)})
+    def __init__(self, **params):
+        p = BLOCK.check(params)
+        self.score_width = _softmax_params(p)["score_width"]
+        self.heads, self.tokens, self.head_dim = p.heads, p.tokens, p.head_dim
+        self.steps, self.act_bits = p.steps, p.act_bits
+        self.score_left_shift, self.score_frac_bits = p.score_left_shift, p.score_frac_bits
+        self.out_frac_bits, self.rounding, self.context_shift = p.out_frac_bits, p.rounding, p.context_shift
+        super().__init__(BLOCK.signature(p))
 
     @property
     def elements(self) -> int:

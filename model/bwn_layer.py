@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.if_layer import BIAS_LIMIT, DEFAULT_ACT_BITS, WEIGHT_KINDS, quantize_activation
-from sorbet_hw.model.params import ParameterError, check_choice, check_int
+from sorbet_hw.model.if_layer import (DEFAULT_ACT_BITS, WEIGHT_PARAMS, check_size, check_weights,
+                                      layer_shape, quantize_activation)
+from sorbet_hw.model.params import Param, ParameterError, check_params
 
 
 def level_range(act_bits: int, signed_inputs: bool) -> tuple[int, int]:
@@ -26,29 +27,11 @@ def level_range(act_bits: int, signed_inputs: bool) -> tuple[int, int]:
     return 0, (1 << act_bits) - 1
 
 
-def check_bwn_params(*, weights, bias, threshold_shift: int, act_bits: int, weight_kind: str,
-                     signed_inputs: bool) -> None:
-    """Raise :class:`model.params.ParameterError` for a parameter out of range."""
-    weights, bias = np.asarray(weights), np.asarray(bias)
-    if weights.ndim != 2:
-        raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
-    inputs, outputs = weights.shape
-    check_int("inputs", inputs, 1, 65536)
-    check_int("outputs", outputs, 1, 65536)
-    check_int("threshold_shift", threshold_shift, 0, 24)
-    check_int("act_bits", act_bits, 2, 8)
-    check_choice("weight_kind", weight_kind, WEIGHT_KINDS)
-    if not isinstance(signed_inputs, bool):
-        raise ParameterError(f"signed_inputs must be true or false, got {signed_inputs!r}")
-    allowed = {-1, 1} if weight_kind == "binary" else {-1, 0, 1}
-    found = set(np.unique(weights).tolist())
-    if not found <= allowed:
-        raise ParameterError(f"{weight_kind} weights must be in {sorted(allowed)}, "
-                             f"found {sorted(found - allowed)}")
-    if bias.shape != (outputs,):
-        raise ParameterError(f"bias must hold one integer per output ({outputs}), got shape {bias.shape}")
-    if bias.size and np.abs(bias).max() >= BIAS_LIMIT:
-        raise ParameterError(f"bias values must lie in {-BIAS_LIMIT + 1}..{BIAS_LIMIT - 1}")
+PARAMS = WEIGHT_PARAMS + (
+    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=2, hi=8),
+    Param("signed_inputs", True, "levels in -2**(act_bits-1) .. 2**(act_bits-1) - 1 (1), or "
+          "unsigned ReLU levels (0)", flag=True),
+)
 
 
 def bwn_layer(levels, weights, *, bias=None, threshold_shift: int = 0,
@@ -59,10 +42,13 @@ def bwn_layer(levels, weights, *, bias=None, threshold_shift: int = 0,
     output, no multiply."""
     from sorbet_hw.model.integer_model import Linear
     weights = np.asarray(weights, dtype=np.int64)
-    outputs = weights.shape[-1] if weights.ndim == 2 else 0
-    bias = np.zeros(outputs, np.int64) if bias is None else np.asarray(bias, np.int64)
-    check_bwn_params(weights=weights, bias=bias, threshold_shift=threshold_shift,
-                     act_bits=act_bits, weight_kind=weight_kind, signed_inputs=signed_inputs)
+    if weights.ndim != 2:
+        raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
+    bias = np.zeros(weights.shape[1], np.int64) if bias is None else np.asarray(bias, np.int64)
+    check_params(PARAMS, {"weights": weights, "bias": bias, "threshold_shift": threshold_shift,
+                          "weight_kind": weight_kind, "act_bits": act_bits,
+                          "signed_inputs": signed_inputs},
+                 derive=layer_shape, rules=(check_size, check_weights))
     levels = np.asarray(levels, dtype=np.int64)
     lo, hi = level_range(act_bits, signed_inputs)
     if levels.shape[-1:] != weights.shape[:1]:
@@ -88,5 +74,5 @@ def accumulator_range(*, inputs: int, bias, act_bits: int, signed_inputs: bool) 
     return int(bias.min(initial=0)) - span, int(bias.max(initial=0)) + span
 
 
-__all__ = ["bwn_layer", "check_bwn_params", "level_range", "signed_form", "accumulator_range",
+__all__ = ["bwn_layer", "PARAMS", "level_range", "signed_form", "accumulator_range",
            "quantize_activation"]

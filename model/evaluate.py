@@ -19,7 +19,7 @@ def single_threaded_blas():
 
 def tokenize(model: IntegerStudent, data: Examples) -> list[tuple[np.ndarray, np.ndarray]]:
     """Token and segment ids per example, unpadded, truncated to the model's max length."""
-    from sorbet_hw.model.bert import load_tokenizer
+    from sorbet_hw.model.tokenizer import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()                     # one sentence at a time: no [PAD] tokens
     pairs = list(zip(data.text_a, data.text_b)) if data.text_b is not None else data.text_a

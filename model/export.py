@@ -150,7 +150,7 @@ def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: s
 
 
 def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> dict:
-    from sorbet_hw.model.bert import load_tokenizer
+    from sorbet_hw.model.tokenizer import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()
     enc = tok.encode(sentence)

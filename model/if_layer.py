@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.params import ParameterError, check_choice, check_int
+from sorbet_hw.model.params import Param, ParameterError, as_array, check_int, check_params, is_integral
 
 WEIGHT_KINDS = ("binary", "ternary")
 DEFAULT_STEPS = 16
@@ -23,32 +23,42 @@ DEFAULT_ACT_BITS = 4
 BIAS_LIMIT = 1 << 20
 
 
-def check_if_params(*, inputs: int, outputs: int, steps: int, threshold_shift: int,
-                    act_bits: int, weights, bias, weight_kind: str) -> None:
-    """Raise :class:`model.params.ParameterError` for a parameter out of range."""
-    check_int("inputs", inputs, 1, 65536)
-    check_int("outputs", outputs, 1, 65536)
-    check_int("steps", steps, 1, 1024)
-    check_int("threshold_shift", threshold_shift, 0, 24)
-    check_int("act_bits", act_bits, 1, 10)
-    if (1 << act_bits) - 1 > steps:
-        raise ParameterError(f"act_bits = {act_bits} needs steps >= {(1 << act_bits) - 1} "
-                             f"(one spike per step), got steps = {steps}")
-    check_choice("weight_kind", weight_kind, WEIGHT_KINDS)
-    weights = np.asarray(weights)
-    if weights.shape != (inputs, outputs):
-        raise ParameterError(f"weights must have shape (inputs, outputs) = ({inputs}, {outputs}), "
-                             f"got {weights.shape}")
-    allowed = {-1, 1} if weight_kind == "binary" else {-1, 0, 1}
-    found = set(np.unique(weights).tolist())
+def check_weights(p) -> None:
+    """Binary weights are +-1, ternary ones -1, 0 or +1 (a rule of every layer declaration)."""
+    allowed = {-1, 1} if p["weight_kind"] == "binary" else {-1, 0, 1}
+    found = set(np.unique(p["weights"]).tolist())
     if not found <= allowed:
-        raise ParameterError(f"{weight_kind} weights must be in {sorted(allowed)}, "
+        raise ParameterError(f"{p['weight_kind']} weights must be in {sorted(allowed)}, "
                              f"found {sorted(found - allowed)}")
-    bias = np.asarray(bias)
-    if bias.shape != (outputs,):
-        raise ParameterError(f"bias must hold one integer per output ({outputs}), got shape {bias.shape}")
-    if bias.size and np.abs(bias).max() >= BIAS_LIMIT:
-        raise ParameterError(f"bias values must lie in {-BIAS_LIMIT + 1}..{BIAS_LIMIT - 1}")
+
+
+def layer_shape(p) -> dict:
+    """A layer's inputs and outputs: the shape of its weights."""
+    inputs, outputs = np.shape(p["weights"])
+    return {"inputs": inputs, "outputs": outputs}
+
+
+# The parameters of a binary-weight layer's arithmetic (the IF layer's and the BWN layer's).
+WEIGHT_PARAMS = (
+    Param("weights", None, "synapses [inputs, outputs] (demo weights of inputs x outputs from "
+          "seed if not given)", shape=("inputs", "outputs")),
+    Param("bias", None, "added to each output (default 0)", shape=("outputs",),
+          lo=-BIAS_LIMIT + 1, hi=BIAS_LIMIT - 1),
+    Param("threshold_shift", 0, "requantization: the threshold is 2**threshold_shift", lo=0, hi=24),
+    Param("weight_kind", "binary", "+-1 (1 bit) or -1/0/+1 (2 bits)", choices=WEIGHT_KINDS),
+)
+PARAMS = WEIGHT_PARAMS + (
+    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=1, hi=10),
+    Param("steps", DEFAULT_STEPS, "time steps T a window (at least 2**act_bits - 1)",
+          lo="2 ** act_bits - 1", hi=1024),
+)
+# A layer's size: at most 65536 inputs and outputs.
+MAX_SIDE = 65536
+
+
+def check_size(p) -> None:
+    for side in ("inputs", "outputs"):
+        check_int(side, p[side], 1, MAX_SIDE)
 
 
 def initial_membrane(bias, threshold_shift: int) -> np.ndarray:
@@ -56,12 +66,19 @@ def initial_membrane(bias, threshold_shift: int) -> np.ndarray:
     return np.asarray(bias, dtype=np.int64) + ((1 << threshold_shift) >> 1)
 
 
-def quantize_activation(z, threshold_shift: int, act_bits: int) -> np.ndarray:
-    """The ANN's activation level of an integer pre-activation z (bias included):
-    clamp(floor(z / 2**threshold_shift + 1/2), 0, 2**act_bits - 1)."""
-    z = np.asarray(z, dtype=np.int64)
-    level = (z + ((1 << threshold_shift) >> 1)) >> threshold_shift
-    return np.clip(level, 0, (1 << act_bits) - 1)
+def quantize_activation(z, threshold_shift: int, act_bits: int, offset: int = 0):
+    """The activation level of a pre-activation z (bias included):
+    clamp(floor(z / 2**threshold_shift + 1/2) + offset, 0, 2**act_bits - 1).
+
+    The one definition of the quantizer: on integer arrays (the integer model, the hardware's
+    references) by shifts, on real ones (training, :class:`model.student.QuantAct`, where the
+    step 2**threshold_shift may be below one) by floor; numpy or torch alike."""
+    xp, z = as_array(z)
+    if is_integral(xp, z) and threshold_shift >= 0:
+        level = (z + ((1 << threshold_shift) >> 1)) >> threshold_shift
+    else:
+        level = xp.floor(z / 2.0 ** threshold_shift + 0.5)
+    return xp.clip(level + offset, 0, (1 << act_bits) - 1)
 
 
 def fire(membrane, steps: int, threshold_shift: int, act_bits: int) -> np.ndarray:
@@ -93,10 +110,12 @@ def if_layer(spikes, weights, *, bias=None, threshold_shift: int = 0,
     if spikes.ndim < 2:
         raise ParameterError("if_layer: spikes need shape [..., steps, inputs]")
     steps, inputs = spikes.shape[-2:]
-    outputs = weights.shape[-1] if weights.ndim == 2 else -1
-    bias = np.zeros(max(outputs, 0), np.int64) if bias is None else np.asarray(bias, np.int64)
-    check_if_params(inputs=inputs, outputs=outputs, steps=steps, threshold_shift=threshold_shift,
-                    act_bits=act_bits, weights=weights, bias=bias, weight_kind=weight_kind)
+    if weights.ndim != 2 or weights.shape[0] != inputs:
+        raise ParameterError(f"if_layer: weights must have shape ({inputs}, outputs), got {weights.shape}")
+    bias = np.zeros(weights.shape[1], np.int64) if bias is None else np.asarray(bias, np.int64)
+    check_params(PARAMS, {"weights": weights, "bias": bias, "threshold_shift": threshold_shift,
+                          "weight_kind": weight_kind, "act_bits": act_bits, "steps": steps},
+                 derive=layer_shape, rules=(check_size, check_weights))
     if spikes.size and not np.isin(spikes, (0, 1)).all():
         raise ParameterError("if_layer: spikes must be 0 or 1")
     membrane = initial_membrane(bias, threshold_shift) + spikes.sum(axis=-2) @ weights

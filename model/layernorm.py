@@ -19,28 +19,25 @@ import math
 
 import numpy as np
 
-from sorbet_hw.model.params import ParameterError, check_int, signed_range
+from sorbet_hw.model.params import Param, ParameterError, check_params, signed_range
 
 DEFAULT_GAMMA_WIDTH = 8
 DEFAULT_GAMMA_FRAC_BITS = 6
 
 
-def check_layernorm_params(*, channels: int, in_width: int, norm_frac_bits: int, out_width: int,
-                           gamma_width: int, gamma_frac_bits: int, gamma, beta) -> None:
-    check_int("channels", channels, 2, 65536)
-    check_int("in_width", in_width, 2, 24)
-    check_int("norm_frac_bits", norm_frac_bits, 0, 16)
-    check_int("out_width", out_width, 2, 32)
-    check_int("gamma_width", gamma_width, 2, 16)
-    check_int("gamma_frac_bits", gamma_frac_bits, 0, gamma_width - 1)
-    for name, values, (lo, hi) in (("gamma", gamma, signed_range(gamma_width)),
-                                   ("beta", beta, signed_range(out_width))):
-        values = np.asarray(values)
-        if values.shape != (channels,):
-            raise ParameterError(f"{name} must hold one integer per channel ({channels}), "
-                                 f"got shape {values.shape}")
-        if values.size and (values.min() < lo or values.max() > hi):
-            raise ParameterError(f"{name} values must lie in {lo}..{hi}, got {values.min()}..{values.max()}")
+PARAMS = (
+    Param("channels", 32, "channels a token, C", lo=2, hi=65536),
+    Param("in_width", 12, "width of a signed input", lo=2, hi=24),
+    Param("norm_frac_bits", 4, "fractional bits of the normalized value", lo=0, hi=16),
+    Param("out_width", 8, "width of a signed output", lo=2, hi=32),
+    Param("gamma", None, "per-channel scale (default 1.0)", shape=("channels",),
+          lo="-(1 << (gamma_width - 1))", hi="(1 << (gamma_width - 1)) - 1"),
+    Param("beta", None, "per-channel offset (default 0)", shape=("channels",),
+          lo="-(1 << (out_width - 1))", hi="(1 << (out_width - 1)) - 1"),
+    Param("gamma_width", DEFAULT_GAMMA_WIDTH, "width of a signed gamma", lo=2, hi=16),
+    Param("gamma_frac_bits", DEFAULT_GAMMA_FRAC_BITS, "fractional bits of gamma", lo=0,
+          hi="gamma_width - 1"),
+)
 
 
 def sd_width(channels: int, in_width: int) -> int:
@@ -60,9 +57,9 @@ def layernorm_fixed(x, *, gamma=None, beta=None, in_width: int = 12, norm_frac_b
     C = x.shape[-1]
     gamma = np.full(C, 1 << gamma_frac_bits, np.int64) if gamma is None else np.asarray(gamma, np.int64)
     beta = np.zeros(C, np.int64) if beta is None else np.asarray(beta, np.int64)
-    check_layernorm_params(channels=C, in_width=in_width, norm_frac_bits=norm_frac_bits,
-                           out_width=out_width, gamma_width=gamma_width,
-                           gamma_frac_bits=gamma_frac_bits, gamma=gamma, beta=beta)
+    check_params(PARAMS, {"channels": C, "in_width": in_width, "norm_frac_bits": norm_frac_bits,
+                          "out_width": out_width, "gamma_width": gamma_width,
+                          "gamma_frac_bits": gamma_frac_bits, "gamma": gamma, "beta": beta})
     lo, hi = signed_range(in_width)
     if x.size and (x.min() < lo or x.max() > hi):
         raise ParameterError(f"layernorm inputs must fit in_width = {in_width} signed bits")

@@ -12,31 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.params import ParameterError, check_int, signed_range
+from sorbet_hw.model.if_layer import check_size, layer_shape
+from sorbet_hw.model.params import Param, ParameterError, check_params, signed_range
 
 DEFAULT_WIDTH = 8
 
 
-def check_mac_params(*, inputs: int, outputs: int, act_width: int, weight_width: int,
-                     out_width: int, shift: int, weights, bias) -> None:
-    check_int("inputs", inputs, 1, 65536)
-    check_int("outputs", outputs, 1, 65536)
-    check_int("act_width", act_width, 2, 16)
-    check_int("weight_width", weight_width, 2, 16)
-    check_int("out_width", out_width, 2, 32)
-    check_int("shift", shift, 0, 40)
-    weights = np.asarray(weights)
-    if weights.shape != (inputs, outputs):
-        raise ParameterError(f"weights must have shape (inputs, outputs) = ({inputs}, {outputs}), "
-                             f"got {weights.shape}")
-    lo, hi = signed_range(weight_width)
-    if weights.size and (weights.min() < lo or weights.max() > hi):
-        raise ParameterError(f"weights must fit weight_width = {weight_width} signed bits ({lo}..{hi})")
-    bias = np.asarray(bias)
-    if bias.shape != (outputs,):
-        raise ParameterError(f"bias must hold one integer per output ({outputs}), got shape {bias.shape}")
-    if bias.size and np.abs(bias).max() >= 1 << 30:
-        raise ParameterError("bias values must lie within +-2**30")
+PARAMS = (
+    Param("weights", None, "signed weights [inputs, outputs] (demo weights of inputs x outputs "
+          "from seed if not given)", shape=("inputs", "outputs"),
+          lo="-(1 << (weight_width - 1))", hi="(1 << (weight_width - 1)) - 1"),
+    Param("bias", None, "accumulator start value (default 0)", shape=("outputs",),
+          lo=-(1 << 30) + 1, hi=(1 << 30) - 1),
+    Param("shift", 0, "requantization: (acc + 2**shift // 2) >> shift", lo=0, hi=40),
+    Param("act_width", DEFAULT_WIDTH, "width of a signed input", lo=2, hi=16),
+    Param("weight_width", DEFAULT_WIDTH, "width of a signed weight", lo=2, hi=16),
+    Param("out_width", DEFAULT_WIDTH, "width of a signed output", lo=2, hi=32),
+)
 
 
 def accumulator_range(*, inputs: int, act_width: int, weight_width: int, bias) -> tuple[int, int]:
@@ -51,10 +43,13 @@ def mac_layer(x, weights, *, bias=None, shift: int = 0, act_width: int = DEFAULT
               weight_width: int = DEFAULT_WIDTH, out_width: int = DEFAULT_WIDTH) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.int64)
-    n, m = weights.shape if weights.ndim == 2 else (-1, -1)
-    bias = np.zeros(max(m, 0), np.int64) if bias is None else np.asarray(bias, np.int64)
-    check_mac_params(inputs=n, outputs=m, act_width=act_width, weight_width=weight_width,
-                     out_width=out_width, shift=shift, weights=weights, bias=bias)
+    if weights.ndim != 2:
+        raise ParameterError(f"weights must be a 2-D (inputs, outputs) array, got shape {weights.shape}")
+    n, m = weights.shape
+    bias = np.zeros(m, np.int64) if bias is None else np.asarray(bias, np.int64)
+    check_params(PARAMS, {"weights": weights, "bias": bias, "shift": shift, "act_width": act_width,
+                          "weight_width": weight_width, "out_width": out_width},
+                 derive=layer_shape, rules=(check_size,))
     lo, hi = signed_range(act_width)
     if x.shape[-1:] != (n,) or (x.size and (x.min() < lo or x.max() > hi)):
         raise ParameterError(f"mac_layer inputs must be [..., {n}] signed {act_width}-bit integers")

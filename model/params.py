@@ -1,6 +1,13 @@
 """Parameter checks shared by the references and the generators, with one-line messages."""
 from __future__ import annotations
 
+import ast
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
 
 class ParameterError(ValueError):
     """A parameter is out of range; the message names it and the allowed range."""
@@ -30,17 +37,18 @@ def check_divides(divisor_name: str, divisor: int, name: str, value: int) -> Non
         raise ParameterError(f"{divisor_name} = {divisor} must divide {name} = {value}")
 
 
-def check_parallelism(inputs: int, outputs: int, lanes: int | None,
-                      inputs_per_cycle: int | None) -> tuple[int, int]:
-    """A layer's (lanes, inputs_per_cycle), defaults (fully parallel) filled in: each at least
-    1 and dividing outputs and inputs respectively."""
-    lanes = outputs if lanes is None else lanes
-    check_int("lanes", lanes, 1, outputs)
-    check_divides("lanes", lanes, "outputs", outputs)
-    inputs_per_cycle = inputs if inputs_per_cycle is None else inputs_per_cycle
-    check_int("inputs_per_cycle", inputs_per_cycle, 1, inputs)
-    check_divides("inputs_per_cycle", inputs_per_cycle, "inputs", inputs)
-    return lanes, inputs_per_cycle
+def as_array(x):
+    """``x`` and its array namespace (array API: numpy or torch alike); anything that is not
+    an array yet becomes an int64 numpy array. The operators are written once against this
+    namespace, so the integer model (numpy) and training (torch) run the same definition."""
+    from array_api_compat import array_namespace, is_array_api_obj
+    if not is_array_api_obj(x):
+        x = np.asarray(x, dtype=np.int64)
+    return array_namespace(x), x
+
+
+def is_integral(xp, x) -> bool:
+    return xp.isdtype(x.dtype, "integral")
 
 
 def signed_range(width: int) -> tuple[int, int]:
@@ -53,3 +61,158 @@ def signed_width(lo: int, hi: int) -> int:
     while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
         width += 1
     return width
+
+
+# -- bounds: integers, or arithmetic over other parameters, shown as written ------------------
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.LShift: operator.lshift}
+_FUNCTIONS = {"min": min, "max": max}
+
+
+class MissingName(LookupError):
+    """A bound names a parameter that is not given (a reference checks what it takes)."""
+
+
+def evaluate(expression: int | str, names: dict) -> int:
+    """An integer bound: ``expression`` itself, or the arithmetic it writes over ``names``
+    (+ - * // ** <<, unary minus, min and max); nothing else is evaluated."""
+    if isinstance(expression, int):
+        return expression
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise MissingName(node.id)
+            return int(names[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCTIONS and not node.keywords):
+            return _FUNCTIONS[node.func.id](*map(value, node.args))
+        raise ValueError(f"bound {expression!r}: {ast.dump(node)} is not allowed")
+    return value(ast.parse(expression, mode="eval").body)
+
+
+def _bound(expression, names: dict) -> int | None:
+    if expression is None:
+        return None
+    try:
+        return evaluate(expression, names)
+    except MissingName:
+        return None
+
+
+@dataclass(frozen=True)
+class Param:
+    """One generator parameter.
+
+    ``default`` None means the block completes it (a layer's weights, its parallelism).
+    ``lo`` / ``hi`` bound an integer (or every value of an array) and may name other
+    parameters; ``choices`` makes it a string, ``flag`` a boolean (also 0 or 1), ``shape`` an
+    integer array of that shape (each side an expression); ``divides`` names what the value
+    must divide."""
+    name: str
+    default: Any
+    doc: str = ""
+    lo: int | str | None = None
+    hi: int | str | None = None
+    choices: tuple = ()
+    flag: bool = False
+    shape: tuple = ()
+    divides: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return ("choice" if self.choices else "flag" if self.flag else
+                f"{len(self.shape)}-D array" if self.shape else "int")
+
+    def summary(self) -> str:
+        """``int 1..4096`` or ``one of up, nearest``: the type and range as declared."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.flag:
+            return "0 or 1"
+        span = f"{self.lo if self.lo is not None else ''}..{self.hi if self.hi is not None else ''}"
+        if self.shape:
+            sides = " x ".join(map(str, self.shape))
+            return f"[{sides}] integers" + (f" in {span}" if span != ".." else "")
+        text = f"int {span}" if span != ".." else "int"
+        return text + (f", divides {self.divides}" if self.divides else "")
+
+    def typed(self, value):
+        """``value`` of the declared kind (a range is checked once all kinds are known)."""
+        if self.choices:
+            if value not in self.choices:
+                raise ParameterError(f"{self.name} = {value!r} is not one of: {', '.join(self.choices)}")
+            return value
+        if self.flag:
+            if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+                return bool(value)
+            raise ParameterError(f"{self.name} must be true or false (1 or 0), got {value!r}")
+        if self.shape:
+            return np.asarray(value, dtype=np.int64)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ParameterError(f"{self.name} must be an integer, got {value!r}")
+        return int(value)
+
+    def check(self, value, names: dict):
+        """``value`` (of its kind) within its range; ``names``: every parameter and derived
+        quantity a bound may name."""
+        if self.choices or self.flag:
+            return value
+        lo, hi = _bound(self.lo, names), _bound(self.hi, names)
+        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        if any(isinstance(b, str) for b in (self.lo, self.hi)):     # which parameters set it
+            allowed += f" ({' .. '.join(str(b) for b in (self.lo, self.hi) if b is not None)})"
+        if self.shape:
+            arr = np.asarray(value)
+            try:
+                want = tuple(evaluate(side, names) for side in self.shape)
+            except MissingName:
+                want = arr.shape
+            if arr.shape != want:
+                sides = ", ".join(map(str, self.shape))
+                raise ParameterError(f"{self.name} must have shape ({sides}) = {want}, got {arr.shape}")
+            if arr.size and ((lo is not None and arr.min() < lo) or (hi is not None and arr.max() > hi)):
+                raise ParameterError(f"{self.name} values must lie in {allowed}, got "
+                                     f"{arr.min()}..{arr.max()}")
+            return arr
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ParameterError(f"{self.name} = {value} is out of range; allowed: {allowed}")
+        whole = _bound(self.divides, names)
+        if whole is not None:
+            if whole % value:
+                raise ParameterError(f"{self.name} = {value} must divide {self.divides} = {whole}")
+        return int(value)
+
+
+class Parameters(dict):
+    """Checked parameters (and the block's derived quantities), also as attributes."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+
+def check_params(declared: tuple[Param, ...], values: dict, *, derive: Callable = lambda p: {},
+                 rules: tuple = ()) -> Parameters:
+    """``values`` (one per declared parameter) checked against every kind, range and rule,
+    with the quantities ``derive`` computes added; a :class:`ParameterError` names the first
+    parameter out of range. Kinds are checked first, then ranges in declared order (scalars
+    before arrays, whose shapes name them), then the rules across parameters."""
+    declared = [p for p in declared if p.name in values]     # a reference checks what it takes
+    names = Parameters((p.name, p.typed(values[p.name])) for p in declared)
+    names.update(derive(names))
+    for p in sorted(declared, key=lambda p: bool(p.shape)):
+        names[p.name] = p.check(names[p.name], names)
+    for rule in rules:
+        rule(names)
+    return names

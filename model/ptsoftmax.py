@@ -6,27 +6,31 @@ This module is the single fixed-point definition of the operator. The hardware g
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from sorbet_hw.model.params import check_choice, check_int
+from sorbet_hw.model.params import Param, as_array, check_params
 
 ROUNDINGS = ("up", "nearest")
+LOG2E = 1.0 / math.log(2.0)
 
 DEFAULT_FRAC_BITS = 2
 DEFAULT_OUT_FRAC_BITS = 8
 DEFAULT_ROUNDING = "up"
 
+# The parameters of a row of scores, shared with the baseline softmax (:mod:`model.softmax`).
+ROW_PARAMS = (
+    Param("row_length", 16, "scores per row, N", lo=1, hi=4096),
+    Param("score_width", 12, "width of a signed score", lo=2, hi=32),
+    Param("frac_bits", DEFAULT_FRAC_BITS, "fractional bits of a score", lo=0, hi="score_width - 1"),
+    Param("out_frac_bits", DEFAULT_OUT_FRAC_BITS, "fractional bits P of a probability", lo=1, hi=24),
+)
+PARAMS = ROW_PARAMS + (Param("rounding", DEFAULT_ROUNDING, "how the row sum becomes a power of two",
+                             choices=ROUNDINGS),)
 
-def check_ptsoftmax_params(*, score_width: int, frac_bits: int, out_frac_bits: int,
-                           rounding: str) -> None:
-    """Raise :class:`model.params.ParameterError` for a parameter out of range."""
-    check_int("score_width", score_width, 2, 32)
-    check_int("frac_bits", frac_bits, 0, score_width - 1)
-    check_int("out_frac_bits", out_frac_bits, 1, 24)
-    check_choice("rounding", rounding, ROUNDINGS)
 
-
-def sum_power(total: np.ndarray, out_frac_bits: int, rounding: str) -> np.ndarray:
+def sum_power(total, out_frac_bits: int, rounding: str):
     """Exponent k of the power of two that replaces a row sum.
 
     ``total`` is the row sum with ``out_frac_bits`` fractional bits (always >= 1.0, since the
@@ -34,19 +38,19 @@ def sum_power(total: np.ndarray, out_frac_bits: int, rounding: str) -> np.ndarra
     2**k >= sum; ``"nearest"`` rounds the sum to the nearest power of two on a linear scale,
     ties upwards: the bit below the leading one decides.
     """
-    total = np.asarray(total, dtype=np.int64)
+    xp, total = as_array(total)
     if rounding == "up":
-        bits = _bit_length(total - 1)
+        bits = _bit_length(xp, total - 1)
     else:
-        lead = _bit_length(total) - 1
-        below = np.where(lead > 0, (total >> np.maximum(lead - 1, 0)) & 1, 0)
+        lead = _bit_length(xp, total) - 1
+        below = xp.where(lead > 0, (total >> xp.clip(lead - 1, 0, None)) & 1, 0)
         bits = lead + below
     return bits - out_frac_bits
 
 
 def ptsoftmax(scores, *, frac_bits: int = DEFAULT_FRAC_BITS,
               out_frac_bits: int = DEFAULT_OUT_FRAC_BITS,
-              rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
+              rounding: str = DEFAULT_ROUNDING):
     """Power-of-two softmax over the last axis of integer fixed-point scores.
 
     ``scores[..., i]`` holds x_i * 2**frac_bits (two's complement integers). Per row:
@@ -61,20 +65,36 @@ def ptsoftmax(scores, *, frac_bits: int = DEFAULT_FRAC_BITS,
     With ``rounding="up"`` every row sums to at most 2**P (one), and to more than 2**(P-1)
     when no output underflows.
     """
-    if rounding not in ROUNDINGS:
-        check_choice("rounding", rounding, ROUNDINGS)
-    check_int("frac_bits", frac_bits, 0, 31)
-    check_int("out_frac_bits", out_frac_bits, 1, 24)
-    x = np.asarray(scores, dtype=np.int64)
+    check_params(PARAMS, {"frac_bits": frac_bits, "out_frac_bits": out_frac_bits, "rounding": rounding})
+    xp, x = as_array(scores)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError("ptsoftmax: scores need a last axis of at least one element")
-    ceil = -((-x) >> frac_bits)
-    dist = ceil.max(axis=-1, keepdims=True) - ceil
-    one = 1 << out_frac_bits
-    terms = np.where(dist <= out_frac_bits, one >> np.minimum(dist, out_frac_bits), 0)
-    k = sum_power(terms.sum(axis=-1, keepdims=True), out_frac_bits, rounding)
+    return ptsoftmax_of_ceilings(-((-x) >> frac_bits), out_frac_bits, rounding)
+
+
+def ptsoftmax_of_ceilings(ceilings, out_frac_bits: int, rounding: str, valid=None):
+    """Steps 1 to 4 of :func:`ptsoftmax` on the integer ceilings c_i (any integer array,
+    numpy or torch: training calls this very function); where ``valid`` is False a key takes
+    no part (probability 0)."""
+    xp, c = as_array(ceilings)
+    P = out_frac_bits
+    if valid is not None:
+        c = xp.where(valid, c, xp.min(c))
+    dist = xp.max(c, axis=-1, keepdims=True) - c
+    if valid is not None:
+        dist = xp.where(valid, dist, P + 1)
+    one = 1 << P
+    capped = xp.clip(dist, 0, P)
+    terms = xp.where(dist <= P, one >> capped, 0)
+    k = sum_power(xp.sum(terms, axis=-1, keepdims=True), P, rounding)
     shift = dist + k
-    return np.where(shift <= out_frac_bits, one >> np.minimum(shift, out_frac_bits), 0)
+    return xp.where(shift <= P, one >> xp.clip(shift, 0, P), 0)
+
+
+def score_shift(head_dim: int) -> int:
+    """PTsoftmax takes scores * 2**-shift, the power of two nearest to log2(e) / sqrt(d): base 2
+    instead of e, so the student's attention is as sharp as the teacher's."""
+    return round(math.log2(math.sqrt(head_dim) / LOG2E))
 
 
 def ptsoftmax_float(scores, *, frac_bits: int = DEFAULT_FRAC_BITS,
@@ -85,12 +105,11 @@ def ptsoftmax_float(scores, *, frac_bits: int = DEFAULT_FRAC_BITS,
                      rounding=rounding) / float(1 << out_frac_bits)
 
 
-def _bit_length(values: np.ndarray) -> np.ndarray:
-    """Element-wise ``int.bit_length`` of non-negative int64 values."""
-    values = np.asarray(values, dtype=np.int64)
-    out = np.zeros(values.shape, dtype=np.int64)
-    v = values.copy()
-    while np.any(v > 0):
-        out += v > 0
-        v >>= 1
+def _bit_length(xp, values):
+    """Element-wise ``int.bit_length`` of non-negative integers."""
+    out = xp.zeros_like(values)
+    v = values
+    while bool(xp.any(v > 0)):
+        out = out + (v > 0)
+        v = v >> 1
     return out

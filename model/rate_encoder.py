@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.params import ParameterError, check_int
+from sorbet_hw.model.params import Param
 
-
-def check_rate_params(*, width: int, steps: int, level_bits: int) -> None:
-    check_int("width", width, 1, 65536)
-    check_int("level_bits", level_bits, 1, 10)
-    check_int("steps", steps, 1, 1024)
-    if steps < (1 << level_bits) - 1:
-        raise ParameterError(f"steps = {steps} cannot carry {level_bits}-bit levels: "
-                             f"use at least {(1 << level_bits) - 1}")
+PARAMS = (Param("width", 16, "levels a window, N", lo=1, hi=65536),
+          Param("level_bits", 4, "width of a level", lo=1, hi=10),
+          Param("steps", 16, "time steps T a window (at least 2**level_bits - 1)",
+                lo="2 ** level_bits - 1", hi=1024))
 
 
 def rate_encode(levels, steps: int) -> np.ndarray:

@@ -19,19 +19,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from sorbet_hw.model.params import check_choice, check_int
+from dataclasses import replace
+
+from sorbet_hw.model.params import Param, check_choice, check_params
+from sorbet_hw.model.ptsoftmax import ROW_PARAMS
 
 DEFAULT_FRAC_BITS = 2
 DEFAULT_OUT_FRAC_BITS = 8
 
-
-def check_softmax_params(*, row_length: int, score_width: int, frac_bits: int,
-                         out_frac_bits: int, exp_bits: int) -> None:
-    check_int("row_length", row_length, 1, 4096)
-    check_int("score_width", score_width, 2, 32)
-    check_int("frac_bits", frac_bits, 0, min(score_width - 1, 12))
-    check_int("out_frac_bits", out_frac_bits, 1, 24)
-    check_int("exp_bits", exp_bits, 1, 24)
+# PTsoftmax's row, the table of 2**(F + 1) entries bounding F, and the table's precision.
+PARAMS = tuple(replace(p, hi="min(score_width - 1, 12)") if p.name == "frac_bits" else p
+               for p in ROW_PARAMS) + (
+    Param("exp_bits", None, "fractional bits of the exponential table (out_frac_bits if not "
+          "given)", lo=1, hi=24),)
 
 
 @lru_cache(maxsize=None)
@@ -54,6 +54,7 @@ def softmax_fixed(scores, *, frac_bits: int = DEFAULT_FRAC_BITS,
                   out_frac_bits: int = DEFAULT_OUT_FRAC_BITS, exp_bits: int | None = None) -> np.ndarray:
     """Fixed-point softmax over the last axis (see the module docstring)."""
     exp_bits = out_frac_bits if exp_bits is None else exp_bits
+    check_params(PARAMS, {"frac_bits": frac_bits, "out_frac_bits": out_frac_bits, "exp_bits": exp_bits})
     x = np.asarray(scores, dtype=np.int64)
     check_choice("rank", "ok" if x.ndim >= 1 and x.shape[-1] else "empty", ("ok",))
     table = np.array(exp_table(frac_bits, exp_bits), dtype=np.int64)

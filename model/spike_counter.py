@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.params import ParameterError, check_int
+from sorbet_hw.model.params import Param, ParameterError
 
-
-def check_counter_params(*, width: int, steps: int, level_bits: int) -> None:
-    check_int("width", width, 1, 65536)
-    check_int("steps", steps, 1, 1024)
-    check_int("level_bits", level_bits, 1, 10)
+PARAMS = (Param("width", 16, "spike trains, N", lo=1, hi=65536),
+          Param("steps", 16, "beats T a window", lo=1, hi=1024),
+          Param("level_bits", 4, "width of a count", lo=1, hi=10))
 
 
 def count_spikes(spikes, level_bits: int) -> np.ndarray:

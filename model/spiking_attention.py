@@ -16,19 +16,19 @@ import numpy as np
 
 from sorbet_hw.model.exact import matmul
 from sorbet_hw.model.if_layer import quantize_activation
-from sorbet_hw.model.params import ParameterError, check_int
-from sorbet_hw.model.ptsoftmax import ptsoftmax
+from sorbet_hw.model.params import Param, ParameterError
+from sorbet_hw.model.ptsoftmax import ROUNDINGS, ptsoftmax
 
-
-def check_attention_params(*, heads: int, tokens: int, head_dim: int, steps: int, act_bits: int,
-                           score_left_shift: int, context_shift: int) -> None:
-    check_int("heads", heads, 1, 256)
-    check_int("tokens", tokens, 1, 512)
-    check_int("head_dim", head_dim, 1, 4096)
-    check_int("act_bits", act_bits, 1, 10)
-    check_int("steps", steps, (1 << act_bits) - 1, 1024)
-    check_int("score_left_shift", score_left_shift, 0, 16)
-    check_int("context_shift", context_shift, 0, 31)
+PARAMS = (Param("heads", 2, "attention heads", lo=1, hi=256),
+          Param("tokens", 4, "sentence length n (PTsoftmax rows are n long)", lo=1, hi=512),
+          Param("head_dim", 8, "dimensions d a head", lo=1, hi=4096),
+          Param("act_bits", 4, "level width b", lo=1, hi=10),
+          Param("steps", 16, "time steps T (at least 2**act_bits - 1)", lo="2 ** act_bits - 1", hi=1024),
+          Param("score_left_shift", 0, "PTsoftmax's alignment of the scores", lo=0, hi=16),
+          Param("score_frac_bits", 4, "fractional bits of an aligned score", lo=0, hi=31),
+          Param("out_frac_bits", 8, "fractional bits P of a probability", lo=1, hi=24),
+          Param("rounding", "up", "PTsoftmax's rounding of the row sum", choices=ROUNDINGS),
+          Param("context_shift", 4, "theta, the context neurons' threshold shift", lo=0, hi=31))
 
 
 def spiking_attention(q, k, v, *, heads: int, act_bits: int, score_left_shift: int,

@@ -33,11 +33,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from sorbet_hw.model.bert import BertConfig
+from sorbet_hw.model.bspn import bspn, group_shift
+from sorbet_hw.model.if_layer import quantize_activation
 from sorbet_hw.model.params import ParameterError, check_choice, check_divides, check_int, signed_width
+from sorbet_hw.model.ptsoftmax import LOG2E, ptsoftmax_of_ceilings, score_shift
 
 STAGES = ("quant", "ptsoftmax", "bspn")
 WEIGHT_KINDS = ("binary", "ternary")
-LOG2E = 1.0 / math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,6 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
     return _ste(x, torch.floor(x + 0.5))
 
 
-def floor_ste(x: torch.Tensor) -> torch.Tensor:
-    return _ste(x, torch.floor(x))
-
-
 def exponent_of(log2: torch.Tensor) -> int:
     """The integer exponent a learned log2 parameter stands for."""
     return int(math.floor(float(log2.detach() if isinstance(log2, torch.Tensor) else log2) + 0.5))
@@ -136,7 +134,9 @@ class QuantAct(nn.Module):
         e = self.exponent(lo, hi)
         # The step's gradient flows through 2**log2_step (LSQ), its value is the power of two.
         step = _ste(2.0 ** self.log2_step, torch.tensor(2.0 ** e))
-        level = torch.clamp(round_half_up(x / step) + self.offset, 0, (1 << self.bits) - 1)
+        # The levels are model.if_layer's quantizer's; the gradient is the unrounded clamp's.
+        exact = quantize_activation(x.detach(), e, self.bits, self.offset)
+        level = _ste(torch.clamp(x / step + self.offset, 0, (1 << self.bits) - 1), exact)
         return (level - self.offset) * step, e
 
 
@@ -200,30 +200,12 @@ class SpikingLinear(nn.Module):
 def ptsoftmax_torch(x: torch.Tensor, valid: torch.Tensor, out_frac_bits: int,
                     rounding: str) -> torch.Tensor:
     """:func:`model.ptsoftmax.ptsoftmax` on real scores x (base 2, so 2**x replaces e**x) over
-    the keys where ``valid``; the gradient is base-2 softmax's (straight-through)."""
-    P = out_frac_bits
-    big = torch.tensor(float(4 * P + 64))
-    c = torch.where(valid, torch.ceil(x), -torch.inf)
-    d = torch.where(valid, c.amax(-1, keepdim=True) - c, big)
-    terms = torch.where(d <= P, torch.exp2(-d.clamp(max=P)), torch.zeros(()))
-    total = torch.round(terms.sum(-1, keepdim=True).double() * (1 << P))    # integer >= 2**P
-    if rounding == "up":
-        bits = torch.frexp(total - 1).exponent.double()                      # bit_length(S - 1)
-    else:
-        lead = torch.frexp(total).exponent.double() - 1
-        below = torch.floor(total / torch.exp2((lead - 1).clamp(min=0))) % 2
-        bits = lead + torch.where(lead > 0, below, torch.zeros(()).double())
-    k = (bits - P).to(x.dtype)
-    shift = d + k
-    probs = torch.where(shift <= P, torch.exp2(-shift.clamp(min=0, max=P)), torch.zeros(()))
+    the keys where ``valid``: the same definition (:func:`model.ptsoftmax.ptsoftmax_of_ceilings`
+    on ceil(x)), with base-2 softmax's gradient (straight-through)."""
+    ceilings = torch.ceil(x.detach()).to(torch.int64)
+    probs = ptsoftmax_of_ceilings(ceilings, out_frac_bits, rounding, valid).to(x.dtype)
     soft = torch.softmax(torch.where(valid, x / LOG2E, -torch.inf), dim=-1)
-    return _ste(soft, probs)
-
-
-def score_shift(head_dim: int) -> int:
-    """PTsoftmax takes scores * 2**-shift, the power of two nearest to log2(e) / sqrt(d): base 2
-    instead of e, so the student's attention is as sharp as the teacher's."""
-    return round(math.log2(math.sqrt(head_dim) / LOG2E))
+    return _ste(soft, probs / 2.0 ** out_frac_bits)
 
 
 class Norm(nn.Module):
@@ -256,17 +238,21 @@ class Norm(nn.Module):
         cfg = self.cfg
         width = in_width or cfg.norm_in_width
         F_ = cfg.norm_frac_bits
-        xi = x * 2.0 ** in_frac_bits                    # integers (the residual's grid)
+        lo, hi = -(1 << (cfg.norm_out_width - 1)), (1 << (cfg.norm_out_width - 1)) - 1
+        g = self.gamma_shifts()
+        beta = torch.clamp(round_half_up(self.beta * 2.0 ** F_), lo, hi)
+        # The values: model.bspn's definition on the residual's integers. The gradient: the
+        # same arithmetic unrounded, x * 2**(F - s) * gamma + beta (straight-through).
+        xi = x * 2.0 ** in_frac_bits
+        exact = bspn(xi.detach().to(torch.int64), groups=cfg.norm_groups,
+                     gamma_shift=g.to(torch.int64), beta=beta.detach().to(torch.int64),
+                     in_width=width, norm_frac_bits=F_, out_width=cfg.norm_out_width)
         n = x.shape[-1] // cfg.norm_groups
         grouped = xi.view(*xi.shape[:-1], cfg.norm_groups, n)
-        l1 = grouped.detach().abs().sum(-1, keepdim=True)
-        s = sum((l1 > (n << j)).to(x.dtype) for j in range(width - 1))
-        x_hat = floor_ste(grouped * 2.0 ** F_ / 2.0 ** s).view(xi.shape)
-        g = self.gamma_shifts()
+        s = group_shift(grouped.detach().abs().sum(-1, keepdim=True).to(torch.int64), n, width)
+        x_hat = (grouped * 2.0 ** F_ / 2.0 ** s.to(x.dtype)).view(xi.shape)
         gamma = _ste(2.0 ** self.log2_gamma.clamp(-8, 8), 2.0 ** g)
-        lo, hi = -(1 << (cfg.norm_out_width - 1)), (1 << (cfg.norm_out_width - 1)) - 1
-        beta = torch.clamp(round_half_up(self.beta * 2.0 ** F_), lo, hi)
-        y = torch.clamp(floor_ste(x_hat * gamma) + beta, lo, hi)
+        y = _ste(torch.clamp(x_hat * gamma + beta, lo, hi), exact.to(x.dtype))
         return y / 2.0 ** F_
 
 

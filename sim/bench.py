@@ -138,29 +138,30 @@ async def run_streams(dut, drivers: list[StreamDriver], monitor: StreamMonitor, 
 async def replay(dut, bench) -> None:
     """Replay the vector file named by SORBET_VECTORS and compare every output.
 
-    ``bench`` is the block's bench module, which defines ``encode(vectors)`` (the input
-    beats: a list of ints for the ``i_stream`` port, or ``{port: beats}`` for a block with
-    several input streams), ``output_beats(vectors) -> int``, ``decode(vectors, beats)`` (outputs shaped
-    like ``vectors.expected``) and ``cycles_per_beat(vectors)`` (a generous bound on the cycles
-    an input beat takes, for the timeout).
+    The beats come from the block's declaration (:meth:`hw.block.Block.encode` and
+    ``decode``: one driver per input stream port); ``bench`` is the block's bench module,
+    which gives ``cycles_per_beat(vectors)``, a generous bound on the cycles an input beat
+    takes, for the timeout.
     """
+    from sorbet_hw.hw.blocks import get_block
     vectors = load_vectors(os.environ["SORBET_VECTORS"])
     valid_prob = float(os.environ.get("SORBET_VALID_PROB", "1.0"))
     ready_prob = float(os.environ.get("SORBET_READY_PROB", "1.0"))
     rng = random.Random(int(os.environ.get("SORBET_SEED", "1")))
-    ports = bench.encode(vectors)
-    ports = ports if isinstance(ports, dict) else {"i_stream": ports}
-    beats_out = bench.output_beats(vectors)
+    block = get_block(vectors.block)
+    params = block.check(vectors.params)
+    ports = block.encode(params, vectors.inputs)
+    beats_out = block.output_beats(params, vectors.expected)
     # One agent per port, each with its own stall sequence (as cocotbext-axi's sources).
     drivers = [StreamDriver(dut, port, beats, valid_prob, random.Random(rng.random()))
                for port, beats in ports.items()]
-    monitor = StreamMonitor(dut, "o_stream", beats_out, ready_prob, rng)
+    monitor = StreamMonitor(dut, block.output_port, beats_out, ready_prob, rng)
     await reset(dut)
     beats_in = sum(len(d.beats) for d in drivers)
     stall = 1.0 / max(min(valid_prob, ready_prob), 0.05)
     bound = int((beats_in * bench.cycles_per_beat(vectors) + beats_out) * stall * 2) + 1000
     cycles = await run_streams(dut, drivers, monitor, bound)
-    got = bench.decode(vectors, monitor.beats)
+    got = block.decode(params, monitor.beats, vectors.expected.shape)
     report = compare(vectors, got)
     first = min(d.first_cycle for d in drivers if d.first_cycle is not None)
     report.update(cycles=cycles, beats_in=beats_in, beats_out=beats_out,
@@ -202,3 +203,9 @@ def pack_bits(bits: np.ndarray) -> list[int]:
 
 def unpack_bits(beats: list[int], width: int) -> np.ndarray:
     return np.array([[(b >> i) & 1 for i in range(width)] for b in beats], dtype=np.int64)
+
+
+def reference(block: str, params: dict, inputs: np.ndarray) -> np.ndarray:
+    """The expected outputs of ``inputs``: the block's reference (its declaration's)."""
+    from sorbet_hw.hw.blocks import get_block
+    return np.asarray(get_block(block).run_reference(params, inputs))

@@ -11,22 +11,15 @@ import numpy as np
 
 import cocotb
 
-from sorbet_hw.model.bspn import bspn
 from sorbet_hw.model.params import signed_range
-from sorbet_hw.sim.bench import from_unsigned, replay, to_unsigned
+from sorbet_hw.sim.bench import reference, replay
 from sorbet_hw.model.vectors import Vectors
-
-
-def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
-    return bspn(inputs, groups=params["groups"], gamma_shift=params["gamma_shift"],
-                beta=params["beta"], in_width=params["in_width"],
-                norm_frac_bits=params["norm_frac_bits"], out_width=params["out_width"])
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     """Directed edge cases, then ``count`` random tokens with scales spread over the range."""
     inputs, directed = tokens_for(params, count, seed)
-    return Vectors("bspn", dict(params), inputs, reference(params, inputs), source="random",
+    return Vectors("bspn", dict(params), inputs, reference("bspn", params, inputs), source="random",
                    note=f"{directed} directed + {count} random tokens, seed {seed}")
 
 
@@ -54,25 +47,21 @@ def tokens_for(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
     return np.stack(tokens).astype(np.int64), len(directed)
 
 
-def input_spec(params: dict) -> tuple[tuple, int, int]:
-    """(shape of one vector, lowest, highest input value): a token's channels."""
-    return (params["channels"],), *signed_range(params["in_width"])
-
-
-def encode(vectors: Vectors) -> list[int]:
-    return to_unsigned(vectors.inputs, vectors.params["in_width"])
-
-
-def output_beats(vectors: Vectors) -> int:
-    return vectors.expected.size
-
-
-def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
-    return from_unsigned(beats, vectors.params["out_width"]).reshape(vectors.expected.shape)
-
-
 def cycles_per_beat(vectors: Vectors) -> float:
     return 1.0
+
+
+# Parameter sets the test suite replays on both simulators: the default and three others.
+_rng = np.random.default_rng(2024)
+CONFIGURATIONS = {
+    "default": {},
+    "narrow-affine": dict(channels=6, groups=3, in_width=6, norm_frac_bits=0, out_width=4,
+                          gamma_shift=_rng.integers(-3, 4, 6), beta=_rng.integers(-8, 8, 6)),
+    "one-group": dict(channels=48, groups=1, in_width=16, norm_frac_bits=8, out_width=16,
+                      gamma_shift=_rng.integers(-8, 9, 48), beta=_rng.integers(-300, 300, 48)),
+    "max-widths": dict(channels=4, groups=2, in_width=32, norm_frac_bits=16, out_width=32,
+                       gamma_shift=[8, -8, 0, 3], beta=[-(1 << 31), (1 << 31) - 1, 0, 5]),
+}
 
 
 @cocotb.test()

@@ -11,15 +11,9 @@ import numpy as np
 
 import cocotb
 
-from sorbet_hw.model.bwn_layer import bwn_layer, level_range
-from sorbet_hw.sim.bench import replay, to_unsigned
+from sorbet_hw.model.bwn_layer import level_range
+from sorbet_hw.sim.bench import reference, replay
 from sorbet_hw.model.vectors import Vectors
-
-
-def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
-    return bwn_layer(inputs, params["weights"], bias=params["bias"],
-                     threshold_shift=params["threshold_shift"], act_bits=params["act_bits"],
-                     weight_kind=params["weight_kind"], signed_inputs=bool(params["signed_inputs"]))
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
@@ -37,34 +31,8 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
         levels[rng.random(n) < rng.choice([0.0, 0.5, 0.9, 1.0])] = 0
         rows.append(levels)
     inputs = np.stack(rows).astype(np.int64)
-    return Vectors("bwn_layer", dict(params), inputs, reference(params, inputs), source="random",
+    return Vectors("bwn_layer", dict(params), inputs, reference("bwn_layer", params, inputs), source="random",
                    note=f"5 directed + {count} random tokens, seed {seed}")
-
-
-def input_spec(params: dict) -> tuple[tuple, int, int]:
-    """(shape of one vector, lowest, highest input value): a token's input levels."""
-    return (np.shape(params["weights"])[0],), *level_range(params["act_bits"], bool(params["signed_inputs"]))
-
-
-def encode(vectors: Vectors) -> list[int]:
-    """Per token N / P beats of P levels, input c*P + p in bits p*act_bits upwards."""
-    a, per_beat = vectors.params["act_bits"], vectors.params["inputs_per_cycle"]
-    levels = to_unsigned(vectors.inputs, a)
-    beats = []
-    for start in range(0, len(levels), per_beat):
-        beats.append(sum(v << (p * a) for p, v in enumerate(levels[start:start + per_beat])))
-    return beats
-
-
-def output_beats(vectors: Vectors) -> int:
-    return vectors.expected.size // vectors.params["lanes"]
-
-
-def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
-    a, lanes = vectors.params["act_bits"], vectors.params["lanes"]
-    mask = (1 << a) - 1
-    values = [(b >> (lane * a)) & mask for b in beats for lane in range(lanes)]
-    return np.asarray(values, dtype=np.int64).reshape(vectors.expected.shape)
 
 
 def cycles_per_beat(vectors: Vectors) -> float:
@@ -73,6 +41,20 @@ def cycles_per_beat(vectors: Vectors) -> float:
     groups = m // vectors.params["lanes"]
     entries = n if vectors.params["skip_zeros"] else n // per_beat
     return (per_beat + groups * entries + 4) / (n // per_beat)
+
+
+# Parameter sets the test suite replays on both simulators: the default and three others.
+_rng = np.random.default_rng(2024)
+CONFIGURATIONS = {
+    "default": {},
+    "skip-ternary": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, seed=5,
+                         weight_kind="ternary", threshold_shift=2, skip_zeros=True,
+                         bias=[5, -3, 0, 40, -40, 7]),
+    "unsigned-serial": dict(inputs=5, outputs=3, act_bits=2, lanes=1, inputs_per_cycle=1,
+                            threshold_shift=1, signed_inputs=False, seed=7),
+    "skip-wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
+                           skip_zeros=True, seed=9, bias=_rng.integers(-200, 200, 8)),
+}
 
 
 @cocotb.test()

@@ -11,15 +11,8 @@ import numpy as np
 
 import cocotb
 
-from sorbet_hw.model.if_layer import if_layer
-from sorbet_hw.sim.bench import pack_bits, replay, unpack_bits
+from sorbet_hw.sim.bench import reference, replay
 from sorbet_hw.model.vectors import Vectors
-
-
-def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
-    return if_layer(inputs, params["weights"], bias=params["bias"],
-                    threshold_shift=params["threshold_shift"], act_bits=params["act_bits"],
-                    weight_kind=params["weight_kind"])
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
@@ -38,31 +31,28 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
         density = rng.random(n) if rng.random() < 0.5 else np.full(n, rng.random())
         windows.append((rng.random((t, n)) < density).astype(np.int64))
     inputs = np.stack(windows)
-    return Vectors("if_layer", dict(params), inputs, reference(params, inputs), source="random",
+    return Vectors("if_layer", dict(params), inputs, reference("if_layer", params, inputs), source="random",
                    note=f"{len(directed)} directed + {count} random windows, seed {seed}")
-
-
-def input_spec(params: dict) -> tuple[tuple, int, int]:
-    """(shape of one vector, lowest, highest input value): a window of spikes."""
-    return (params["steps"], np.shape(params["weights"])[0]), 0, 1
-
-
-def encode(vectors: Vectors) -> list[int]:
-    return pack_bits(vectors.inputs)
-
-
-def output_beats(vectors: Vectors) -> int:
-    return int(np.prod(vectors.expected.shape[:-1]))
-
-
-def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
-    return unpack_bits(beats, vectors.expected.shape[-1]).reshape(vectors.expected.shape)
 
 
 def cycles_per_beat(vectors: Vectors) -> float:
     n, m = np.shape(vectors.params["weights"])
     groups = m // vectors.params["lanes"]
     return 2 + groups * (n // vectors.params["inputs_per_cycle"] + 1)
+
+
+# Parameter sets the test suite replays on both simulators: the default and three others.
+_rng = np.random.default_rng(2024)
+CONFIGURATIONS = {
+    "default": {},
+    "ternary-lanes": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, seed=5,
+                          weight_kind="ternary", threshold_shift=2,
+                          bias=[5, -3, 0, 40, -40, 7]),
+    "serial-short": dict(inputs=5, outputs=3, steps=7, act_bits=2, lanes=1,
+                         inputs_per_cycle=1, threshold_shift=1, seed=7),
+    "wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
+                      seed=9, bias=_rng.integers(-200, 200, 8)),
+}
 
 
 @cocotb.test()

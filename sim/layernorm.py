@@ -7,31 +7,34 @@ from __future__ import annotations
 
 import sys
 
+import cocotb
 import numpy as np
 
-import cocotb
-
-from sorbet_hw.model.layernorm import layernorm_fixed
 from sorbet_hw.sim import bspn
-from sorbet_hw.sim.bench import replay
+from sorbet_hw.sim.bench import reference, replay
 from sorbet_hw.model.vectors import Vectors
-
-
-def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
-    return layernorm_fixed(inputs, gamma=params["gamma"], beta=params["beta"],
-                           in_width=params["in_width"], norm_frac_bits=params["norm_frac_bits"],
-                           out_width=params["out_width"], gamma_width=params["gamma_width"],
-                           gamma_frac_bits=params["gamma_frac_bits"])
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     inputs, directed = bspn.tokens_for(params, count, seed)
-    return Vectors("layernorm", dict(params), inputs, reference(params, inputs), source="random",
+    return Vectors("layernorm", dict(params), inputs, reference("layernorm", params, inputs), source="random",
                    note=f"{directed} directed + {count} random tokens, seed {seed}")
 
 
-input_spec, encode, output_beats, decode, cycles_per_beat = (
-    bspn.input_spec, bspn.encode, bspn.output_beats, bspn.decode, bspn.cycles_per_beat)
+cycles_per_beat = bspn.cycles_per_beat
+
+
+# Parameter sets the test suite replays on both simulators: the default and three others.
+_rng = np.random.default_rng(2024)
+CONFIGURATIONS = {
+    "default": {},
+    "narrow-affine": dict(channels=6, in_width=6, norm_frac_bits=2, out_width=6,
+                          gamma=_rng.integers(-128, 128, 6), beta=_rng.integers(-32, 32, 6)),
+    "wide": dict(channels=48, in_width=16, norm_frac_bits=8, out_width=16, gamma_width=12,
+                 gamma_frac_bits=8, gamma=_rng.integers(-2048, 2048, 48),
+                 beta=_rng.integers(-3000, 3000, 48)),
+    "two-channels": dict(channels=2, in_width=4, norm_frac_bits=0, out_width=4),
+}
 
 
 @cocotb.test()

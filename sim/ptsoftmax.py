@@ -11,21 +11,15 @@ import numpy as np
 
 import cocotb
 
-from sorbet_hw.model.ptsoftmax import ptsoftmax
 from sorbet_hw.model.params import signed_range
-from sorbet_hw.sim.bench import replay, to_unsigned
+from sorbet_hw.sim.bench import reference, replay
 from sorbet_hw.model.vectors import Vectors
-
-
-def reference(params: dict, inputs: np.ndarray) -> np.ndarray:
-    return ptsoftmax(inputs, frac_bits=params["frac_bits"], out_frac_bits=params["out_frac_bits"],
-                     rounding=params["rounding"])
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     """Directed edge cases, then ``count`` random rows of several distributions."""
     inputs, directed = score_rows(params, count, seed)
-    return Vectors("ptsoftmax", dict(params), inputs, reference(params, inputs), source="random",
+    return Vectors("ptsoftmax", dict(params), inputs, reference("ptsoftmax", params, inputs), source="random",
                    note=f"{directed} directed + {count} random rows, seed {seed}")
 
 
@@ -62,25 +56,18 @@ def score_rows(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
     return np.stack(rows).astype(np.int64), len(directed)
 
 
-def input_spec(params: dict) -> tuple[tuple, int, int]:
-    """(shape of one vector, lowest, highest input value): a row of scores."""
-    return (params["row_length"],), *signed_range(params["score_width"])
-
-
-def encode(vectors: Vectors) -> list[int]:
-    return to_unsigned(vectors.inputs, vectors.params["score_width"])
-
-
-def output_beats(vectors: Vectors) -> int:
-    return vectors.expected.size
-
-
-def decode(vectors: Vectors, beats: list[int]) -> np.ndarray:
-    return np.asarray(beats, dtype=np.int64).reshape(vectors.expected.shape)
-
-
 def cycles_per_beat(vectors: Vectors) -> float:
     return 1.0
+
+
+# Parameter sets the test suite replays on both simulators: the default and three others.
+CONFIGURATIONS = {
+    "default": {},
+    "nearest-wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12,
+                         rounding="nearest"),
+    "one-element": dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1),
+    "max-widths": dict(row_length=5, score_width=32, frac_bits=8, out_frac_bits=24),
+}
 
 
 @cocotb.test()

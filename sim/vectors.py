@@ -15,7 +15,6 @@ def check_vectors(vectors: Vectors, path: Path | str, block: str | None = None) 
     the hardware takes, and expected outputs that are the reference's for those inputs. A
     defect is a :class:`VectorFileError`, so a malformed file is never reported as a
     hardware mismatch. Returns the vectors with their parameters resolved."""
-    import importlib
     from sorbet_hw.hw.blocks import BLOCKS, get_block
     from sorbet_hw.model.params import ParameterError
     if vectors.block not in BLOCKS:
@@ -24,13 +23,13 @@ def check_vectors(vectors: Vectors, path: Path | str, block: str | None = None) 
     if block is not None and vectors.block != block:
         raise VectorFileError(f"{path} holds {vectors.block} vectors, not {block} ones: run "
                               f"`sorbet-hw simulate {vectors.block} --vectors {path}`")
+    declared = get_block(vectors.block)
     try:
-        params = get_block(vectors.block).resolve(dict(vectors.params))
-        get_block(vectors.block).check(params)
+        params = declared.resolve(dict(vectors.params))
+        checked = declared.check(params)
     except ParameterError as e:
         raise VectorFileError(f"{path}: its {vectors.block} parameters are invalid ({e})") from None
-    bench = importlib.import_module(f"sorbet_hw.sim.{vectors.block}")
-    shape, lo, hi = bench.input_spec(params)
+    shape, lo, hi = declared.input_spec(checked)
     inputs = vectors.inputs
     if inputs.shape[1:] != tuple(shape):
         raise VectorFileError(f"{path}: inputs have shape {inputs.shape[1:]} per vector, the "
@@ -40,7 +39,7 @@ def check_vectors(vectors: Vectors, path: Path | str, block: str | None = None) 
         raise VectorFileError(f"{path}: input {inputs[tuple(bad)]} at {tuple(int(i) for i in bad)} "
                               f"is out of the block's input range {lo}..{hi}")
     try:
-        reference = np.asarray(bench.reference(params, inputs))
+        reference = np.asarray(declared.run_reference(checked, inputs))
     except (ParameterError, ValueError) as e:
         raise VectorFileError(f"{path}: the reference rejects its inputs ({e})") from None
     if vectors.expected.shape != reference.shape:

@@ -33,9 +33,8 @@ def make_random_vectors(block: str, params: dict, count: int, seed: int):
     from sorbet_hw.hw.blocks import get_block
     check_run_options(count, seed)
     resolved = get_block(block).resolve(params)
-    get_block(block).check(resolved)
+    shape, _, _ = get_block(block).input_spec(get_block(block).check(resolved))
     bench = importlib.import_module(f"sorbet_hw.sim.{block}")
-    shape, _, _ = bench.input_spec(resolved)
     elements = (count + 16) * int(np.prod(shape, dtype=np.float64))
     if elements > MAX_VECTOR_ELEMENTS:
         raise ParameterError(f"--count {count} vectors of shape {tuple(shape)} would take "

@@ -339,10 +339,11 @@ QUICK_BUILD_CYCLES = 20_000
 def expected_cycles(vectors) -> float:
     """The bench's own bound on the cycles of a replay at full speed (an estimate)."""
     import importlib
+    from sorbet_hw.hw.blocks import get_block
     bench = importlib.import_module(f"sorbet_hw.sim.{vectors.block}")
-    ports = bench.encode(vectors)
-    beats = sum(map(len, ports.values())) if isinstance(ports, dict) else len(ports)
-    return beats * bench.cycles_per_beat(vectors)
+    block = get_block(vectors.block)
+    ports = block.encode(block.check(vectors.params), vectors.inputs)
+    return sum(map(len, ports.values())) * bench.cycles_per_beat(vectors)
 
 
 def measure(vectors, *, build_root: Path = Path("build")) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sorbet_hw.hw.blocks import LAYER_SYNTH
+from sorbet_hw.hw.if_layer import LAYER_SYNTH
 from sorbet_hw.model.vectors import Vectors, load_vectors
 
 LAYER_SLICE = dict(inputs=32, outputs=16, **LAYER_SYNTH)
@@ -49,8 +49,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     (score rows of as many queries of every head): gate-level simulation runs some tens of
     cycles a second, and energy per element needs a sample, not the sentence."""
     from sorbet_hw.model.export import load_export
-    from sorbet_hw.sim import bspn as bspn_bench, if_layer as if_bench, layernorm as layernorm_bench
-    from sorbet_hw.sim import mac_layer as mac_bench, softmax as softmax_bench
+    from sorbet_hw.sim.bench import reference
     export_dir = Path(export_dir)
     load_export(export_dir)
     note = f"{export_dir.name}, layer {layer}"
@@ -61,7 +60,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     pt = Vectors("ptsoftmax", pt.params, pt.inputs[rows], pt.expected[rows], pt.source, note)
     sp = {k: pt.params[k] for k in ("row_length", "score_width", "frac_bits", "out_frac_bits")}
     sp["exp_bits"] = sp["out_frac_bits"]
-    softmax = Vectors("softmax", sp, pt.inputs, softmax_bench.reference(sp, pt.inputs),
+    softmax = Vectors("softmax", sp, pt.inputs, reference("softmax", sp, pt.inputs),
                       source="export", note=note)
 
     norm = load_vectors(export_dir / f"layer{layer}.output_norm.npz")
@@ -69,12 +68,12 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     bp = {**norm.params, "channels": c, "gamma_shift": np.asarray(norm.params["gamma_shift"])[:c],
           "beta": np.asarray(norm.params["beta"])[:c]}
     sums = norm.inputs[:tokens, :c]
-    norm = Vectors("bspn", bp, sums, bspn_bench.reference(bp, sums), source="export",
+    norm = Vectors("bspn", bp, sums, reference("bspn", bp, sums), source="export",
                    note=note + f", first {c} channels")
     lp = {k: bp[k] for k in ("channels", "in_width", "norm_frac_bits", "out_width")}
     from sorbet_hw.hw.blocks import get_block
     lp = get_block("layernorm").resolve(lp)
-    layernorm = Vectors("layernorm", lp, norm.inputs, layernorm_bench.reference(lp, norm.inputs),
+    layernorm = Vectors("layernorm", lp, norm.inputs, reference("layernorm", lp, norm.inputs),
                         source="export", note=note)
 
     q = load_vectors(export_dir / f"layer{layer}.query.npz")
@@ -83,7 +82,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
           "bias": np.asarray(q.params["bias"])[:m], "lanes": LAYER_SLICE["lanes"],
           "inputs_per_cycle": LAYER_SLICE["inputs_per_cycle"]}
     spikes = q.inputs[:tokens, :, :n]
-    spiking_layer = Vectors("if_layer", ip, spikes, if_bench.reference(ip, spikes),
+    spiking_layer = Vectors("if_layer", ip, spikes, reference("if_layer", ip, spikes),
                             source="export", note=note + ", query projection slice")
     # An 8-bit layer has 8-bit weights: the student's signs with magnitudes of a trained
     # int8 layer's spread (|N(0, 32)|, 1..127, seeded). +-1 weights would let Yosys fold the
@@ -94,10 +93,9 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
           "act_width": 8, "weight_width": 8, "out_width": 8, "lanes": ip["lanes"],
           "inputs_per_cycle": ip["inputs_per_cycle"]}
     counts = spikes.sum(axis=-2)
-    mac = Vectors("mac_layer", mp, counts, mac_bench.reference(mp, counts), source="export",
+    mac = Vectors("mac_layer", mp, counts, reference("mac_layer", mp, counts), source="export",
                   note=note + ", query projection slice")
     from sorbet_hw.model.bwn_layer import signed_form
-    from sorbet_hw.sim import bwn_layer as bwn_bench
     offset = 1 << (ip["act_bits"] - 1)
     bp_dense = {"weights": ip["weights"], "bias": signed_form(ip["bias"], ip["weights"], offset),
                 "threshold_shift": ip["threshold_shift"], "act_bits": ip["act_bits"],
@@ -107,7 +105,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     bwn = {}
     for label, skip in (("bwn_layer", False), ("bwn_layer_skip", True)):
         bp = {**bp_dense, "skip_zeros": skip}
-        bwn[label] = Vectors("bwn_layer", bp, levels, bwn_bench.reference(bp, levels),
+        bwn[label] = Vectors("bwn_layer", bp, levels, reference("bwn_layer", bp, levels),
                              source="export", note=note + ", query projection slice, levels")
     assert np.array_equal(bwn["bwn_layer"].expected, spiking_layer.expected.sum(axis=-2))
     return {"ptsoftmax": pt, "softmax": softmax, "bspn": norm, "layernorm": layernorm,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sorbet_hw.hw.blocks import get_block
-from sorbet_hw.sim import ptsoftmax as ptsoftmax_bench
+from sorbet_hw.sim.bench import reference
 from sorbet_hw.model.vectors import Vectors
 from sorbet_hw.tools import ToolError
 from sorbet_hw.synth.activity import (AND2, FF, ICG_CLOCK_PIN, INV, MEMORY_PIN, OUTPUT_PORT_LOAD, VDD, Saif,
@@ -52,7 +52,7 @@ def test_saif_from_verilator_on_a_gate_netlist(tmp_path):
     from sorbet_hw.sim.runner import run_bench
     params = get_block("ptsoftmax").resolve({"row_length": 4, "score_width": 8})
     rows = np.random.default_rng(1).integers(-128, 128, size=(12, 4))
-    vectors = Vectors("ptsoftmax", params, rows, ptsoftmax_bench.reference(params, rows))
+    vectors = Vectors("ptsoftmax", params, rows, reference("ptsoftmax", params, rows))
     from sorbet_hw.hw.blocks import generate
     gate, netlist = gate_netlist(generate("ptsoftmax", params, tmp_path / "rtl"), "ptsoftmax",
                                  tmp_path / "gates")
@@ -63,7 +63,8 @@ def test_saif_from_verilator_on_a_gate_netlist(tmp_path):
     assert abs(saif.cycles() - result.cycles) <= 4                 # reset cycles besides
     for tc, t1 in saif.nets["clk"] + saif.nets["i_stream__payload"]:
         assert 0 <= t1 <= saif.duration
-    beats = ptsoftmax_bench.encode(vectors)
+    block = get_block("ptsoftmax")
+    beats = block.encode(block.check(params), vectors.inputs)["i_stream"]
     for bit, (tc, _) in enumerate(saif.nets["i_stream__payload"]):
         values = [(b >> bit) & 1 for b in beats]
         changes = sum(x != y for x, y in zip(values, values[1:]))
@@ -137,7 +138,7 @@ def test_measured_energy_follows_input_activity(tmp_path):
     zero_rows = np.zeros_like(random_rows)
     results = {}
     for name, rows in (("random", random_rows), ("zero", zero_rows)):
-        v = Vectors("ptsoftmax", params, rows, ptsoftmax_bench.reference(params, rows))
+        v = Vectors("ptsoftmax", params, rows, reference("ptsoftmax", params, rows))
         results[name] = measure(v, build_root=tmp_path)
         assert results[name]["unmatched"] == 0 and results[name]["elements"] == 96
     assert results["zero"]["toggles"] < 0.8 * results["random"]["toggles"]
@@ -145,7 +146,7 @@ def test_measured_energy_follows_input_activity(tmp_path):
     assert results["zero"]["clock_ungated_j"] == pytest.approx(results["random"]["clock_ungated_j"], rel=0.01)
     # Measured once: the second call reads the kept result.
     again = measure(Vectors("ptsoftmax", params, random_rows,
-                            ptsoftmax_bench.reference(params, random_rows)), build_root=tmp_path)
+                            reference("ptsoftmax", params, random_rows)), build_root=tmp_path)
     assert again == results["random"]
 
 

@@ -163,3 +163,48 @@ def test_quantize_activation_rounds_half_up_and_clamps():
 def test_reference_parameter_errors_name_the_parameter(call, name):
     with pytest.raises(ParameterError, match=name):
         call()
+
+
+def test_each_operator_is_one_definition_for_numpy_and_torch():
+    """The integer model (numpy) and training (torch) run the same functions: same integers."""
+    import torch
+    from sorbet_hw.model.ptsoftmax import ptsoftmax_of_ceilings
+    rng = np.random.default_rng(3)
+    scores = rng.integers(-300, 300, size=(40, 9))
+    for rounding in ("up", "nearest"):
+        a = ptsoftmax(scores, frac_bits=3, out_frac_bits=6, rounding=rounding)
+        b = ptsoftmax(torch.from_numpy(scores), frac_bits=3, out_frac_bits=6, rounding=rounding)
+        assert isinstance(b, torch.Tensor) and np.array_equal(a, b.numpy())
+    valid = rng.random((40, 9)) < 0.7
+    valid[:, 0] = True
+    masked = ptsoftmax_of_ceilings(torch.from_numpy(scores), 8, "up", torch.from_numpy(valid))
+    assert (masked.numpy()[~valid] == 0).all()
+    assert np.array_equal(masked.numpy(), ptsoftmax_of_ceilings(scores, 8, "up", valid))
+    row = scores[0][valid[0]]                   # a masked row is the row of its valid keys
+    assert np.array_equal(masked.numpy()[0][valid[0]], ptsoftmax_of_ceilings(row, 8, "up"))
+    x = rng.integers(-2048, 2048, size=(7, 48))
+    g, b = rng.integers(-8, 9, 48), rng.integers(-128, 128, 48)
+    assert np.array_equal(bspn(x, groups=4, gamma_shift=g, beta=b),
+                          bspn(torch.from_numpy(x), groups=4, gamma_shift=torch.from_numpy(g),
+                               beta=torch.from_numpy(b)).numpy())
+    z = rng.integers(-500, 500, size=100)
+    assert np.array_equal(quantize_activation(z, 3, 4),
+                          quantize_activation(torch.from_numpy(z), 3, 4).numpy())
+    # On reals (training): the step may be below one; integers scaled alike agree.
+    assert np.array_equal(quantize_activation(z, 3, 4, 2),
+                          quantize_activation(torch.from_numpy(z / 8.0), 0, 4, 2).numpy())
+
+
+def test_the_integer_model_imports_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np\n"
+            "from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint\n"
+            "from sorbet_hw.model.evaluate import predict_integer\n"
+            "from sorbet_hw.model.glue import Examples, get_task\n"
+            "m = load_packed(shipped_checkpoint('sst2'), 'sst2')\n"
+            "data = Examples(['a charming journey .', 'bleak and desperate'], None, np.array([1, 0]))\n"
+            "print(predict_integer(m, get_task('sst2'), data))\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
