@@ -82,6 +82,15 @@ def attention_products(vectors: Vectors, skip_zeros: bool) -> float:
     return products * E_MAC_INT8
 
 
+def _cost(vectors: Vectors) -> tuple:
+    """An order of measurements by expected time: spiking layers by size, then replays by
+    length (a gate-level replay costs its cycles times its netlist's size)."""
+    from sorbet_hw.synth.activity import expected_cycles
+    weights = vectors.params.get("weights")
+    size = int(np.size(weights)) if vectors.block == "if_layer" else 0
+    return size, expected_cycles(vectors)
+
+
 def _timed_measure(vectors: Vectors, build: Path) -> dict:
     t0 = time.time()
     return {**measure(vectors, build_root=build), "wall_s": time.time() - t0}
@@ -105,10 +114,13 @@ def main() -> int:
     wanted = {*designs, "shared"} | ({SPIKING} if "if_layer" in designs else set()) \
         | ({BWN} if set(designs) - {"if_layer"} else set())
     todo = {key: v for key, v in parts.items() if key[0] in wanted}
-    # Yosys and the simulation are single-threaded: one measurement a core.
+    # Yosys and the simulation are single-threaded: one measurement a core, the longest
+    # first (the IF layers' netlists, biggest first, then by replay length), so that the
+    # cores finish together instead of one running the FFN layer alone at the end.
+    order = sorted(todo, key=lambda key: _cost(todo[key]), reverse=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {key: pool.submit(_timed_measure, v, build) for key, v in todo.items()}
-        measured = {key: f.result() for key, f in futures.items()}
+        futures = {key: pool.submit(_timed_measure, todo[key], build) for key in order}
+        measured = {key: futures[key].result() for key in todo}
     print(f"layer 0, default sentence ({tokens} tokens), gates (method 2), {args.jobs} at a time")
     print(f"{'design':<15} {'part':<17} {'cycles':>10} {'gated uJ':>9} {'ungated uJ':>10} "
           f"{'pJ/element':>10} {'wall s':>7}")
