@@ -6,8 +6,10 @@ ReadOnly phase (settled values, where a transfer is decided), lets the edge pass
 them drive their next values. One loop instead of a coroutine per agent halves the
 simulator round trips, which bound how fast cocotb runs.
 
-A bench module (``sim/<block>.py``) supplies the block's encoding of vectors into beats and
-back; the environment of the simulation names the vector file and the run's settings:
+A bench module (``sim/<block>.py``) supplies the block's vectors (``make_vectors``, directed
+and random), a bound on its cycles (``cycles_per_beat``) and the configurations the test
+suite replays; the beats in and out come from the block's declaration (:mod:`hw.block`). The
+environment of the simulation names the vector file and the run's settings:
 
 ``SORBET_VECTORS``  vector file to replay (see :mod:`model.vectors`)
 ``SORBET_RESULT``   JSON file the bench writes its figures to (cycles, beats, mismatches)

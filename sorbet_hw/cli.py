@@ -93,6 +93,21 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from sorbet_hw.sweep import load_sweep, progress_line, sweep
+    spec = load_sweep(Path(args.sweep))
+    out = Path(args.output or Path(args.build) / "sweep" / spec["name"])
+    rows = sweep(spec, out, Path(args.build), scheduler=args.scheduler, workers=args.workers,
+                 progress=progress_line)
+    failed = [r for r in rows if r.get("status") == "failed"]
+    cached = sum(bool(r.get("cached")) for r in rows)
+    print(f"{len(rows)} points ({cached} from earlier runs), {len(failed)} failed: "
+          f"{out / 'results.csv'}, {out / 'pareto.png'}")
+    for r in failed:
+        print(f"  point {r['point']}: {r.get('error', '')}")
+    return 1 if failed else 0
+
+
 def _head(path: Path) -> str:
     with open(path, "rb") as f:
         return f.read(4096).decode("utf-8", errors="replace")
@@ -374,6 +389,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--force", action="store_true",
                      help="overwrite BLOCK.v even if sorbet-hw did not generate it")
     gen.set_defaults(func=cmd_generate)
+
+    swp = add(sub, "sweep", help="run a design-space sweep of a block on Dask",
+              description="Each point of SWEEP.toml (a [grid] or a list of points of one "
+              "block's parameters) is one Dask task: generate, replay bit-exact, synthesize, "
+              "measure energy. Results: OUTPUT/results.csv and .json (as points finish), "
+              "pareto.png; a rerun skips finished points. See sorbet_hw/sweep.py for the file.")
+    swp.add_argument("sweep", metavar="SWEEP.toml")
+    swp.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                     help="an existing Dask cluster (default: a local one)")
+    swp.add_argument("--workers", type=int, default=None,
+                     help="worker processes of the local cluster (default: one a core)")
+    swp.add_argument("-o", "--output", default=None, help="results folder (default build/sweep/NAME)")
+    swp.add_argument("--build", default="build", help="build folder shared by the points")
+    swp.set_defaults(func=cmd_sweep)
 
     simp = add(sub, "simulate", help="run a block's cocotb bench against the reference")
     simp.add_argument("block", choices=list(BLOCKS))

@@ -192,7 +192,8 @@ def run_all(config: dict, build: Path) -> Path:
     data = Path(cfg_model["data"]) if cfg_model["data"] else glue_dir() / task.folder / "dev.tsv"
     dev = glue_dir() / task.folder / "dev.tsv"
     run = Run(config, build)
-    stages = ["evaluate", "export", "blocks", "replay", "layer", "synth", "energy"]
+    from sorbet_hw.report import STAGES
+    stages = list(STAGES)
     total = len(stages) + 1
     results: dict = {}
 
@@ -266,14 +267,12 @@ def run_all(config: dict, build: Path) -> Path:
         return out
 
     def synth():
-        from sorbet_hw.hw.blocks import get_block
-        from sorbet_hw.synth.flow import synthesize, write_report
-        out = []
-        for block in config["design"]["blocks"]:
-            for target in config["synth"]["targets"]:
-                print(f"    {block} for {target}", flush=True)
-                out.append(synthesize(block, get_block(block).synth_params, target, build_root=build,
-                                      place_and_route=config["synth"]["place_and_route"]))
+        from sorbet_hw.synth.flow import write_report
+        jobs = [(block, target) for block in config["design"]["blocks"]
+                for target in config["synth"]["targets"]]
+        print(f"    {len(jobs)} syntheses on Dask", flush=True)
+        out = pmap(_synthesize_default, *zip(*jobs), [str(build)] * len(jobs),
+                   [config["synth"]["place_and_route"]] * len(jobs))
         write_report(out, build / "synth")
         return out
 
@@ -282,7 +281,7 @@ def run_all(config: dict, build: Path) -> Path:
         e = config["energy"]
         return energy_report(task, model, checkpoint, build, sentences=e["sentences"],
                              method=e["method"], sample_tokens=e["sample_tokens"],
-                             sentence=config["vectors"]["sentence"] or None)
+                             sentence=config["vectors"]["sentence"] or None, map_fn=pmap)
 
     vectors = build / "vectors"
 
@@ -301,12 +300,25 @@ def run_all(config: dict, build: Path) -> Path:
                       lambda: (checkpoint, *exported("layer0.encoder_layer"))),
             "synth": (synth, ("design", "synth"), lambda: ()),
             "energy": (energy, ("model", "vectors", "energy"), lambda: (checkpoint, dev))}
-    for i, name in enumerate(stages, 1):
-        fn, sections, files = work[name]
-        results[name] = run.stage(i, total, name, sections, fn, files())
-    print(f"[{total}/{total}] report...", flush=True)
+    from sorbet_hw.executor import parallel_map
     from sorbet_hw.report import write_report
-    return write_report(results, build / "report")
+    # The syntheses and gate-level runs of a stage are independent: Dask runs them, one
+    # worker process a core, on a local cluster started when the first is due.
+    with parallel_map() as pmap:
+        for i, name in enumerate(stages, 1):
+            fn, sections, files = work[name]
+            results[name] = run.stage(i, total, name, sections, fn, files())
+            write_report(results, build / "report")      # a first report within minutes
+    print(f"[{total}/{total}] report: {build / 'report' / 'index.html'}", flush=True)
+    return build / "report" / "index.html"
+
+
+def _synthesize_default(block: str, target: str, build: str, place_and_route: bool) -> dict:
+    """One synthesis of the main job (a Dask task): the block's synth configuration."""
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.synth.flow import synthesize
+    return synthesize(block, get_block(block).synth_params, target, build_root=Path(build),
+                      place_and_route=place_and_route)
 
 
 def _bench_record(r) -> dict:

@@ -54,9 +54,11 @@ def simulate_random(block: str, params: dict, simulator: str, count: int, seed: 
 
 
 def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
-                  sample_tokens: int, sentence: str | None = None, progress: bool = True) -> dict:
+                  sample_tokens: int, sentence: str | None = None, progress: bool = True,
+                  map_fn=None) -> dict:
     """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
-    report (also the main job's energy stage)."""
+    report (also the main job's energy stage). ``map_fn`` runs the gate-level measurements
+    (independent of one another): the main job's Dask map, or one after another."""
     import json
     from sorbet_hw.model.evaluate import evaluate_spiking, tokenize
     from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
@@ -89,17 +91,16 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         text += energy.markdown(results, rates) + energy.integer_markdown(integer)
     if method in ("activity", "both"):
         from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
-        from sorbet_hw.synth.activity import measure
         from sorbet_hw.synth.workloads import workloads
         from sorbet_hw.files import file_digest
         vectors = Path(build) / "energy" / "vectors"
         export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
                        source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
-        measured = {}
-        for label, v in workloads(vectors, tokens=sample_tokens).items():
-            print(f"gate-level activity of {label} ({len(v)} vectors)...", flush=True,
-                  file=sys.stdout if progress else sys.stderr)     # --json keeps stdout clean
-            measured[label] = measure(v, build_root=Path(build))
+        loads = workloads(vectors, tokens=sample_tokens)
+        print(f"gate-level activity of {', '.join(loads)}...", flush=True,
+              file=sys.stdout if progress else sys.stderr)         # --json keeps stdout clean
+        runs = (map_fn or _serial_map)(_measure, list(loads.values()), [str(build)] * len(loads))
+        measured = dict(zip(loads, runs))
         per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
         results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
         report["activity"] = {"measured": measured, "results": results}
@@ -119,6 +120,15 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     atomic_write(out / "energy.md", text)
     report["markdown"] = text
     return report
+
+
+def _measure(vectors, build: str) -> dict:
+    from sorbet_hw.synth.activity import measure
+    return measure(vectors, build_root=Path(build))
+
+
+def _serial_map(fn, *iterables) -> list:
+    return list(map(fn, *iterables))
 
 
 def check_energy_options(sentences: int, method: str, sample_tokens: int, build: Path) -> None:

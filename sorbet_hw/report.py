@@ -76,7 +76,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         plt.close(fig)
         files[name] = name
 
-    training = results["evaluate"].get("training") or {}
+    training = results.get("evaluate", {}).get("training") or {}
     if training.get("stages"):
         labels, values = [], []
         if training.get("teacher"):
@@ -94,7 +94,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         ax.set_title("accuracy per distillation step")
         save(fig, "accuracy.png")
 
-    ops = results["energy"].get("ops")
+    ops = results.get("energy", {}).get("ops")
     if ops:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         for kind, rates in ops["rates_per_layer"].items():
@@ -105,7 +105,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         ax.legend(fontsize=7, ncol=3)
         save(fig, "spike_rates.png")
 
-    synth = results["synth"]
+    synth = results.get("synth", [])
     from sorbet_hw.hw.blocks import BLOCKS
     pairs = [(b.baseline_of, name) for name, b in BLOCKS.items() if b.baseline_of]
     generic = {r["block"]: r for r in synth if r["target"] == "generic"}
@@ -121,7 +121,7 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         ax.legend()
         save(fig, "cells.png")
 
-    activity = results["energy"].get("activity")
+    activity = results.get("energy", {}).get("activity")
     if activity or ops:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         bars, labels = [], []
@@ -149,6 +149,10 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
     return files
 
 
+# The main job's stages, in order (sorbet_hw.flow runs them; a report may hold the first few).
+STAGES = ("evaluate", "export", "blocks", "replay", "layer", "synth", "energy")
+
+
 def write_report(results: dict, out: Path) -> Path:
     """Write the report into ``out``, built in a fresh sibling and swapped in when complete
     (:func:`sorbet_hw.files.staged_directory`: a directory sorbet-hw did not make is refused)."""
@@ -161,23 +165,31 @@ def write_report(results: dict, out: Path) -> Path:
 
 def _write(results: dict, tmp: Path) -> None:
     plots = _plots(results, tmp)
-    ev = results["evaluate"]
-    parts = ["<h1>sorbet-hw run</h1>",
-             f"<p>Model: {html.escape(_file(ev['checkpoint']))} on {html.escape(_file(ev['data']))}: "
-             f"{html.escape(', '.join(f'{k} {v:.2f}' for k, v in ev['metrics'].items()))} "
-             f"({ev['seconds']} s).</p>"]
+    parts = ["<h1>sorbet-hw run</h1>"]
+    pending = [stage for stage in STAGES if stage not in results]
+    if pending:                     # written after every stage: say what is still to come
+        parts.append(f"<p><i>In progress: {len(STAGES) - len(pending)} of {len(STAGES)} stages "
+                     f"done; still to come: {html.escape(', '.join(pending))}.</i></p>")
+    ev = results.get("evaluate")
+    if ev:
+        parts.append(f"<p>Model: {html.escape(_file(ev['checkpoint']))} on {html.escape(_file(ev['data']))}: "
+                     f"{html.escape(', '.join(f'{k} {v:.2f}' for k, v in ev['metrics'].items()))} "
+                     f"({ev['seconds']} s).</p>")
     if "accuracy.png" in plots:
         parts.append('<img src="accuracy.png">')
-    ex = results["export"]
-    parts.append(f"<h2>Vectors</h2><p>{ex['instances']} block instances for "
-                 f"&ldquo;{html.escape(ex['sentence'])}&rdquo; ({ex['tokens']} tokens); PTsoftmax "
-                 f"row L1 error vs float softmax {ex['ptsoftmax_error']['base2']:.1%}.</p>")
-    parts.append("<h2>Simulation (bit exact against the integer model)</h2>")
-    rows = [[r["block"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
-             "pass" if r["passed"] else "FAIL"] for r in results["blocks"]]
-    rows += [[r["instance"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
-              "pass" if r["passed"] else "FAIL"] for r in results["replay"]]
-    parts.append(_table(["block / instance", "simulator", "vectors", "cycles", "cycles/beat", "result"], rows))
+    ex = results.get("export")
+    if ex:
+        parts.append(f"<h2>Vectors</h2><p>{ex['instances']} block instances for "
+                     f"&ldquo;{html.escape(ex['sentence'])}&rdquo; ({ex['tokens']} tokens); PTsoftmax "
+                     f"row L1 error vs float softmax {ex['ptsoftmax_error']['base2']:.1%}.</p>")
+    if "blocks" in results or "replay" in results:
+        parts.append("<h2>Simulation (bit exact against the integer model)</h2>")
+        rows = [[r["block"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
+                 "pass" if r["passed"] else "FAIL"] for r in results.get("blocks", [])]
+        rows += [[r["instance"], r["simulator"], r["vectors"], r["cycles"], r["cycles_per_beat"],
+                  "pass" if r["passed"] else "FAIL"] for r in results.get("replay", [])]
+        parts.append(_table(["block / instance", "simulator", "vectors", "cycles", "cycles/beat",
+                             "result"], rows))
     lay = results.get("layer", {})
     if lay and not lay.get("skipped"):
         parts.append(f"<h2>Encoder layer 0 in RTL</h2><p>The whole spiking layer generated from the "
@@ -185,21 +197,23 @@ def _write(results: dict, tmp: Path) -> None:
                      f"<b>{'bit exact' if lay['passed'] else 'FAILED'}</b> on {lay['simulator']}, "
                      f"{lay['cycles']:,} cycles ({lay['cycles_per_token']:,} per token), "
                      f"simulated in {lay['sim_seconds']} s (build {lay['build_seconds']} s).</p>")
-    parts.append("<h2>Synthesis</h2><p>Default configurations; the IF and MAC layers at 4 lanes "
-                 "x 8 inputs a cycle. Generic cells count each memory as one macro; its bits "
-                 "are apart.</p>")
-    parts.append(_table(["block", "target", "device", "cells", "memory bits", "LUT4", "DFF",
-                         "BRAM", "Fmax MHz"],
-                        [[r["block"], r["target"], r.get("device"), r["cells"], r.get("memory_bits"),
-                          r.get("luts"), r.get("dffs"), r.get("brams"),
-                          r.get("fmax_mhz", r.get("pnr_error"))] for r in results["synth"]]))
+    if "synth" in results:
+        parts.append("<h2>Synthesis</h2><p>Default configurations; the IF and MAC layers at 4 lanes "
+                     "x 8 inputs a cycle. Generic cells count each memory as one macro; its bits "
+                     "are apart.</p>")
+        parts.append(_table(["block", "target", "device", "cells", "memory bits", "LUT4", "DFF",
+                             "BRAM", "Fmax MHz"],
+                            [[r["block"], r["target"], r.get("device"), r["cells"], r.get("memory_bits"),
+                              r.get("luts"), r.get("dffs"), r.get("brams"),
+                              r.get("fmax_mhz", r.get("pnr_error"))] for r in results["synth"]]))
     if "cells.png" in plots:
         parts.append('<img src="cells.png">')
-    parts.append("<h2>Energy</h2>")
-    for name in ("spike_rates.png", "energy.png"):
-        if name in plots:
-            parts.append(f'<img src="{name}">')
-    parts.append(markdown_to_html(results["energy"].get("markdown", "")))
+    if "energy" in results:
+        parts.append("<h2>Energy</h2>")
+        for name in ("spike_rates.png", "energy.png"):
+            if name in plots:
+                parts.append(f'<img src="{name}">')
+        parts.append(markdown_to_html(results["energy"].get("markdown", "")))
     style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
     (tmp / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
