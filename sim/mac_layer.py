@@ -48,7 +48,7 @@ CONFIGURATIONS = {
 }
 # On Icarus only: Verilator's C++ compile of the fully parallel layer (512 8x8 multipliers) takes over ten
 # minutes on two cores.
-ICARUS_ONLY = {'default'}
+ICARUS_ONLY = {"default"}
 
 
 @cocotb.test()

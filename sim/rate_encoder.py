@@ -36,7 +36,7 @@ CONFIGURATIONS = {
     "two-bit": dict(width=5, steps=3, level_bits=2),
 }
 # On Icarus only: a C++ build each dominates their time on Verilator.
-ICARUS_ONLY = {'one-channel-long', 'two-bit'}
+ICARUS_ONLY = {"one-channel-long", "two-bit"}
 
 
 @cocotb.test()

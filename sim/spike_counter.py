@@ -44,7 +44,7 @@ CONFIGURATIONS = {
     "short-counters": dict(width=5, steps=9, level_bits=2),
 }
 # On Icarus only: a C++ build each dominates their time on Verilator.
-ICARUS_ONLY = {'one-channel-long', 'short-counters'}
+ICARUS_ONLY = {"one-channel-long", "short-counters"}
 
 
 @cocotb.test()

@@ -46,7 +46,7 @@ CONFIGURATIONS = {
     "one-token": dict(heads=2, tokens=1, head_dim=3, steps=20),
 }
 # On Icarus only: a C++ build each dominates their time on Verilator.
-ICARUS_ONLY = {'one-token', 'two-bit-short'}
+ICARUS_ONLY = {"one-token", "two-bit-short"}
 # A vector is a whole sentence (thousands of cycles): fewer vectors than elsewhere.
 VECTORS = {"default": 40, "*": 15}
 

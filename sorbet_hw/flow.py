@@ -218,33 +218,25 @@ def run_all(config: dict, build: Path) -> Path:
 
     def blocks():
         from sorbet_hw.hw.blocks import generate, get_block
-        from sorbet_hw.operations import simulate_random
-        out = []
+        jobs = []
         for block in config["design"]["blocks"]:
             generate(block, {}, build / "verilog")
-            sims = [s for s in config["simulate"]["simulators"]
-                    if s == "icarus" or not get_block(block).baseline_of]
-            for simulator in sims:
-                print(f"    {block} on {simulator}", flush=True)
-                r = simulate_random(block, {}, simulator, config["simulate"]["count"], 1, build, stall=False)
-                out.append(_bench_record(r))
+            jobs += [(block, s) for s in config["simulate"]["simulators"]
+                     if s == "icarus" or not get_block(block).baseline_of]
+        print(f"    {len(jobs)} simulations on Dask", flush=True)
+        out = pmap(_simulate_default, *zip(*jobs), [config["simulate"]["count"]] * len(jobs),
+                   [str(build)] * len(jobs)) if jobs else []
         _require_passed(out)
         return out
 
     def replay():
-        from sorbet_hw.sim.runner import run_bench
-        out = []
         instances = {"layer0.ptsoftmax": "ptsoftmax", "layer0.attention_norm": "bspn",
                      "layer0.output_norm": "bspn", "layer0.query": "if_layer",
                      "layer0.query.bwn_layer": "bwn_layer"}
-        for name, block in instances.items():
-            if block not in config["design"]["blocks"]:
-                continue
-            for simulator in config["simulate"]["simulators"]:
-                print(f"    {name} on {simulator}", flush=True)
-                r = run_bench(build / "vectors" / f"{name}.npz", simulator, build_root=build,
-                              quick_build=True)
-                out.append({"instance": name, **_bench_record(r)})
+        jobs = [(name, simulator) for name, block in instances.items()
+                if block in config["design"]["blocks"] for simulator in config["simulate"]["simulators"]]
+        print(f"    {len(jobs)} replays of real vectors on Dask", flush=True)
+        out = pmap(_replay_instance, *zip(*jobs), [str(build)] * len(jobs)) if jobs else []
         _require_passed(out)
         return out
 
@@ -272,7 +264,7 @@ def run_all(config: dict, build: Path) -> Path:
                 for target in config["synth"]["targets"]]
         print(f"    {len(jobs)} syntheses on Dask", flush=True)
         out = pmap(_synthesize_default, *zip(*jobs), [str(build)] * len(jobs),
-                   [config["synth"]["place_and_route"]] * len(jobs))
+                   [config["synth"]["place_and_route"]] * len(jobs)) if jobs else []
         write_report(out, build / "synth")
         return out
 
@@ -311,6 +303,20 @@ def run_all(config: dict, build: Path) -> Path:
             write_report(results, build / "report")      # a first report within minutes
     print(f"[{total}/{total}] report: {build / 'report' / 'index.html'}", flush=True)
     return build / "report" / "index.html"
+
+
+def _simulate_default(block: str, simulator: str, count: int, build: str) -> dict:
+    """Random vectors of the block's default configuration, bit exact (a Dask task)."""
+    from sorbet_hw.operations import simulate_random
+    return _bench_record(simulate_random(block, {}, simulator, count, 1, Path(build), stall=False))
+
+
+def _replay_instance(name: str, simulator: str, build: str) -> dict:
+    """An exported instance of the sentence replayed (a Dask task)."""
+    from sorbet_hw.sim.runner import run_bench
+    r = run_bench(Path(build) / "vectors" / f"{name}.npz", simulator, build_root=Path(build),
+                  quick_build=True)
+    return {"instance": name, **_bench_record(r)}
 
 
 def _synthesize_default(block: str, target: str, build: str, place_and_route: bool) -> dict:
