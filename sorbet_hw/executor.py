@@ -54,6 +54,8 @@ def parallel_map(workers: int | None = None, scheduler: str | None = None):
         args = [list(it) for it in iterables]
         if not args or not args[0]:
             return []
+        if len(args[0]) == 1 and "client" not in state:     # nothing to share out: no cluster
+            return [fn(*(a[0] for a in args))]
         if "client" not in state:
             state["client"], state["cluster"] = connect(scheduler, workers)
         client = state["client"]
