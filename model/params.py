@@ -126,11 +126,6 @@ class Param:
     shape: tuple = ()
     divides: str | None = None
 
-    @property
-    def kind(self) -> str:
-        return ("choice" if self.choices else "flag" if self.flag else
-                f"{len(self.shape)}-D array" if self.shape else "int")
-
     def summary(self) -> str:
         """``int 1..4096`` or ``one of up, nearest``: the type and range as declared."""
         if self.choices:

@@ -187,26 +187,6 @@ def compare(vectors, got: np.ndarray) -> dict:
     return {"vectors": len(expected), "mismatching_vectors": int(bad.size), "first_mismatch": first}
 
 
-def to_unsigned(values: np.ndarray, width: int) -> list[int]:
-    mask = (1 << width) - 1
-    return [int(v) & mask for v in np.asarray(values).reshape(-1)]
-
-
-def from_unsigned(beats: list[int], width: int) -> np.ndarray:
-    arr = np.asarray(beats, dtype=np.int64)
-    return np.where(arr >= 1 << (width - 1), arr - (1 << width), arr)
-
-
-def pack_bits(bits: np.ndarray) -> list[int]:
-    """Rows of 0/1 (last axis: bit 0 first) to integers of any width."""
-    rows = np.asarray(bits, dtype=np.int64).reshape(-1, bits.shape[-1])
-    return [int("".join("1" if b else "0" for b in row[::-1]), 2) for row in rows]
-
-
-def unpack_bits(beats: list[int], width: int) -> np.ndarray:
-    return np.array([[(b >> i) & 1 for i in range(width)] for b in beats], dtype=np.int64)
-
-
 def reference(block: str, params: dict, inputs: np.ndarray) -> np.ndarray:
     """The expected outputs of ``inputs``: the block's reference (its declaration's)."""
     from sorbet_hw.hw.blocks import get_block
