@@ -34,10 +34,16 @@ __all__ = ["Param", "Stream", "Block", "Parameters"]
 class Stream:
     """A stream port: its direction (``In`` or ``Out``), its payload layout (a function of
     the parameters: a shape, or an ``ArrayLayout`` of several elements a beat) and, for an
-    input, the shape of one vector's values for it (expressions over the parameters)."""
+    input, the shape of one vector's values for it (expressions over the parameters).
+
+    ``coding`` is for streams whose beats a vector does not fix: events, as many as a
+    vector's nonzero values (:class:`hw.events.EventCoding`). It gives the values' range and
+    turns vectors into beats and back; without it, values are packed as the layout holds
+    them."""
     direction: Any
     layout: Callable[["Parameters"], Any]
     vector: tuple = ()
+    coding: Any = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ class Block:
         (element i at bits i * width upwards): as a View, Amaranth would add a wire per element
         to the Verilog, which the layouts here only describe."""
         def flat(layout):
-            return unsigned(layout.size) if isinstance(layout, data.ArrayLayout) else layout
+            return unsigned(layout.size) if isinstance(layout, data.Layout) else layout
         return {port: s.direction(stream.Signature(flat(s.layout(p)))) for port, s in self.ports.items()}
 
     @property
@@ -139,7 +145,8 @@ class Block:
         stack their vectors along the first axis."""
         ports = self.input_ports
         shapes = {tuple(evaluate(side, p) for side in self.ports[port].vector) for port in ports}
-        ranges = {_value_range(_element(self.ports[port].layout(p))[0]) for port in ports}
+        ranges = {self.ports[port].coding.value_range(p) if self.ports[port].coding else
+                  _value_range(_element(self.ports[port].layout(p))[0]) for port in ports}
         if len(shapes) != 1 or len(ranges) != 1:
             raise ValueError(f"{self.name}: input ports of different vectors")
         shape = shapes.pop()
@@ -150,15 +157,35 @@ class Block:
         payload holds, element i at bits i * width upwards."""
         ports = self.input_ports
         split = [inputs[:, i] for i in range(len(ports))] if len(ports) > 1 else [inputs]
-        return {port: pack(values, *_element(self.ports[port].layout(p)))
-                for port, values in zip(ports, split)}
+        return {port: self._to_beats(port, p, values) for port, values in zip(ports, split)}
+
+    def _to_beats(self, port: str, p: Parameters, values: np.ndarray) -> list[int]:
+        s = self.ports[port]
+        if s.coding is not None:
+            return s.coding.to_beats(s.layout(p), p, values)
+        return pack(values, *_element(s.layout(p)))
 
     def output_beats(self, p: Parameters, expected: np.ndarray) -> int:
-        _, count = _element(self.ports[self.output_port].layout(p))
+        """Beats the output port sends for ``expected``."""
+        s = self.ports[self.output_port]
+        if s.coding is not None:
+            return len(self._to_beats(self.output_port, p, expected))
+        _, count = _element(s.layout(p))
         return expected.size // count
 
+    def output_ends(self, p: Parameters, expected: np.ndarray) -> tuple | None:
+        """For an output whose beat count varies (events): (is_end(beat), vectors), how a
+        monitor knows every vector came; None for a fixed count."""
+        s = self.ports[self.output_port]
+        if s.coding is None:
+            return None
+        return s.coding.is_end(s.layout(p)), int(np.prod(expected.shape[:-1], dtype=np.int64))
+
     def decode(self, p: Parameters, beats: list[int], expected_shape: tuple) -> np.ndarray:
-        shape, count = _element(self.ports[self.output_port].layout(p))
+        s = self.ports[self.output_port]
+        if s.coding is not None:
+            return s.coding.from_beats(s.layout(p), p, beats, expected_shape)
+        shape, count = _element(s.layout(p))
         return unpack(beats, shape, count).reshape(expected_shape)
 
     def run_reference(self, p: dict, inputs: np.ndarray) -> np.ndarray:

@@ -28,9 +28,8 @@ def test_bench_matches_reference(block, name, simulator, tmp_path_factory):
     result = run_bench(vectors, simulator, valid_prob=prob, ready_prob=prob, seed=3)
     assert result.passed, result.first_mismatch
     assert result.vectors >= vector_count(block, name)
-    per_beat = (vectors.expected.shape[-1] if block in ("if_layer", "mac_layer", "rate_encoder")
-                else vectors.params["lanes"] if block == "bwn_layer" else 1)
-    assert result.beats_out == vectors.expected.size // per_beat
+    declared = get_block(block)
+    assert result.beats_out == declared.output_beats(declared.check(vectors.params), vectors.expected)
 
 
 class FlipSmallestProbability(wiring.Component):

@@ -1,0 +1,67 @@
+"""Bench of the event-driven IF layer against :func:`model.event_if_layer.event_if_layer`.
+
+Vectors: ``inputs[S, N]`` one token's input levels, ``expected[S, M]`` its output levels;
+the declaration's event coding turns them into events (zeros send nothing) and back.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import cocotb
+
+from sorbet_hw.model.event_if_layer import level_range
+from sorbet_hw.model.vectors import Vectors
+from sorbet_hw.sim.bench import reference, replay
+
+
+def make_vectors(params: dict, count: int, seed: int) -> Vectors:
+    """Directed tokens (all silent, all at the lowest and at the highest level, one input
+    alone at each end, every input on the same weight row twice in a row), then ``count``
+    random tokens whose density of nonzero levels is itself random, from silent to dense."""
+    n, _ = np.shape(params["weights"])
+    lo, hi = level_range(params["act_bits"], params["input_signed"])
+    rng = np.random.default_rng(seed)
+    directed = [np.zeros(n), np.full(n, lo), np.full(n, hi)]
+    for j in sorted({0, n - 1}):
+        for level in (lo, hi):
+            one = np.zeros(n)
+            one[j] = level
+            directed.append(one)
+    tokens = [t.astype(np.int64) for t in directed]
+    for _ in range(count):
+        density = rng.random() ** 2 if rng.random() < 0.7 else 1.0
+        levels = rng.integers(lo, hi + 1, n)
+        tokens.append(np.where(rng.random(n) < density, levels, 0))
+    inputs = np.stack(tokens)
+    return Vectors("event_if_layer", dict(params), inputs, reference("event_if_layer", params, inputs),
+                   source="random", note=f"{len(directed)} directed + {count} random tokens, seed {seed}")
+
+
+def cycles_per_beat(vectors: Vectors) -> float:
+    """A bound per input beat: an event takes G cycles; a token's last beat, its drain
+    (3 G + M)."""
+    m = np.shape(vectors.params["weights"])[1]
+    groups = m // vectors.params["lanes"]
+    return 2 + groups + (3 * groups + m) / max(1, np.count_nonzero(vectors.inputs) / len(vectors.inputs))
+
+
+# The configurations the test suite replays on both simulators. The default's one group
+# (lanes = outputs) reads the membrane word written in the same cycle at every event: the
+# RAM's read-during-write hazard, every cycle.
+_rng = np.random.default_rng(2026)
+CONFIGURATIONS = {
+    "default": {},
+    "two-groups": dict(inputs=9, outputs=4, lanes=2, seed=3, threshold_shift=1, bias=[3, -2, 0, 9]),
+    "ternary-unsigned-in": dict(inputs=20, outputs=6, lanes=2, seed=5, weight_kind="ternary",
+                                input_signed=False, output_signed=True, threshold_shift=3,
+                                bias=[5, -30, 0, 40, -40, 7]),
+    "unit-events-relu": dict(inputs=12, outputs=9, lanes=3, seed=8, event_kind="unit",
+                             output_signed=False, threshold_shift=2, bias=_rng.integers(-20, 20, 9)),
+}
+
+
+@cocotb.test()
+async def event_if_layer_bench(dut):
+    await replay(dut, sys.modules[__name__])
