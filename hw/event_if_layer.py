@@ -150,18 +150,12 @@ class EventIFLayer(wiring.Component):
         updating = Signal()
         update_group = Signal(range(groups))
         update_level = Signal(event.level.shape())
-        # Every RAM port is off unless a state below enables it (a read port's enable is on
-        # by default): no event, no access.
-        m.d.comb += [weight_read.en.eq(0), membrane_read.en.eq(0), initial_read.en.eq(0)]
-
         last_group = group == groups - 1
         accept = self.i_stream.valid & self.i_stream.ready
         drain = self._drain_datapath(m)
+        drain["membranes"] = membrane_read.data
         with m.FSM() as fsm:
             with m.State("Accept"):
-                m.d.comb += [weight_read.addr.eq(Cat(group, index) if self.group_bits else index),
-                             weight_read.en.eq(busy),
-                             membrane_read.addr.eq(group), membrane_read.en.eq(busy)]
                 with m.If(busy):
                     m.d.sync += group.eq(wrapped_increment(group, groups))
                     with m.If(last_group & ~accept):
@@ -173,21 +167,35 @@ class EventIFLayer(wiring.Component):
                     with m.Else():
                         m.d.sync += [busy.eq(1), index.eq(event.index), level.eq(event.level),
                                      group.eq(0)]
-            self._drain_states(m, drain, membrane_read, initial_read, write)
-        # A continuous assignment rather than an FSM-scoped one: Icarus never evaluates an
-        # `always @*` whose inputs do not change after time zero.
-        m.d.comb += self.i_stream.ready.eq(fsm.ongoing("Accept") & (~busy | last_group))
-
-        m.d.sync += updating.eq(busy & fsm.ongoing("Accept"))
+            self._drain_states(m, drain)
+        issuing = busy & fsm.ongoing("Accept")
+        drain_read, drain_latch = fsm.ongoing("Drain read"), fsm.ongoing("Drain latch")
+        m.d.sync += updating.eq(issuing)
         with m.If(busy):
             m.d.sync += [update_group.eq(group), update_level.eq(level)]
-        with m.If(updating):
-            negated = Signal(signed(update_level.shape().width + 1))
-            m.d.comb += negated.eq(-update_level)
-            m.d.comb += [write.addr.eq(update_group), write.en.eq(1),
-                         write.data.eq(Cat(self._update(membrane_read.data.word_select(lane, vw).as_signed(),
-                                                        weight_read.data, lane, update_level, negated)
-                                           for lane in range(lanes)))]
+        negated = Signal(signed(update_level.shape().width + 1))
+        updated = Cat(self._update(membrane_read.data.word_select(lane, vw).as_signed(),
+                                   weight_read.data, lane, update_level, negated)
+                      for lane in range(lanes))
+        # The RAM ports and the ready are driven by unconditional assignments, never from
+        # inside FSM states: Icarus does not evaluate an `always @*` whose inputs all keep
+        # their time-zero values, which left the first read address at X. A port is enabled
+        # only in the cycles that use it: no event, no access.
+        m.d.comb += [
+            self.i_stream.ready.eq(fsm.ongoing("Accept") & (~busy | last_group)),
+            weight_read.addr.eq(Cat(group, index) if self.group_bits else index),
+            weight_read.en.eq(issuing),
+            membrane_read.addr.eq(Mux(drain_read, drain["group"], group)),
+            membrane_read.en.eq(issuing | drain_read),
+            initial_read.addr.eq(drain["group"]),
+            initial_read.en.eq(drain_read),
+            negated.eq(-update_level),
+            # Updates and the drain's re-arming never meet: the drain reads one cycle after
+            # the last update and writes the cycle after that.
+            write.addr.eq(Mux(updating, update_group, drain["group"])),
+            write.en.eq(updating | drain_latch),
+            write.data.eq(Mux(updating, updated, initial_read.data)),
+        ]
         return m
 
     def _update(self, membrane, word, lane, level, negated):
@@ -215,42 +223,42 @@ class EventIFLayer(wiring.Component):
                                               for i in range(lanes)]))]
         return d
 
-    def _drain_states(self, m, d, membrane_read, initial_read, write):
-        """States that turn a token's membranes into output events and re-arm them."""
-        lanes, groups, vw = self.lanes, self.groups, self.membrane_shape.width
-        lo, hi = level_range(self.act_bits, self.output_signed)
-        level_bits = self.act_bits + 1
+    def _drain_states(self, m, d):
+        """States that turn a token's membranes into output events and re-arm them (the RAM
+        ports they use are driven in :meth:`elaborate`)."""
+        lanes, groups = self.lanes, self.groups
         group, base, levels, pending = d["group"], d["base"], d["levels"], d["pending"]
         onehot, lane, chosen, output, out = d["onehot"], d["lane"], d["chosen"], d["output"], d["out"]
+        m.d.comb += [out.index.eq(base + lane), out.level.eq(chosen.as_signed())]
         with m.State("Drain read"):
-            m.d.comb += [membrane_read.addr.eq(group), membrane_read.en.eq(1),
-                         initial_read.addr.eq(group), initial_read.en.eq(1)]
             m.next = "Drain latch"
         with m.State("Drain latch"):
-            found = []
-            for i in range(lanes):
-                v = membrane_read.data.word_select(i, vw).as_signed() >> self.threshold_shift
-                clamped = Mux(v < lo, lo, Mux(v > hi, hi, v))
-                found.append(clamped[:level_bits])
-            m.d.sync += [levels.eq(Cat(found)),
-                         pending.eq(Cat(f != 0 for f in found))]
-            m.d.comb += [write.addr.eq(group), write.en.eq(1), write.data.eq(initial_read.data)]
+            found = self._levels(d["membranes"])
+            m.d.sync += [levels.eq(Cat(found)), pending.eq(Cat(f != 0 for f in found))]
             m.next = "Emit"
         with m.State("Emit"):
             with m.If(pending != 0):
                 with m.If(output.free):
-                    m.d.comb += [out.index.eq(base + lane), out.level.eq(chosen.as_signed())]
                     output.load(out.as_value())
                     m.d.sync += pending.eq(pending & ~onehot)
             with m.Elif(group == groups - 1):
                 with m.If(output.free):
-                    m.d.comb += out.last.eq(1)
-                    output.load(out.as_value())
+                    output.load(self.output_layout.const({"last": 1}).as_value())
                     m.d.sync += [group.eq(0), base.eq(0)]
                     m.next = "Accept"
             with m.Else():
                 m.d.sync += [group.eq(group + 1), base.eq(base + lanes)]
                 m.next = "Drain read"
+
+    def _levels(self, word) -> list:
+        """The output level of each lane's membrane: clamp(v >> threshold_shift, lo, hi)."""
+        vw, level_bits = self.membrane_shape.width, self.act_bits + 1
+        lo, hi = level_range(self.act_bits, self.output_signed)
+        found = []
+        for i in range(self.lanes):
+            v = word.word_select(i, vw).as_signed() >> self.threshold_shift
+            found.append(Mux(v < lo, lo, Mux(v > hi, hi, v))[:level_bits])
+        return found
 
 
 def _or_tree(terms: list):

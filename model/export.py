@@ -9,6 +9,9 @@ carries the block's parameters, weights included) plus ``manifest.json``:
 - ``layerL.NAME.bwn_layer.npz`` (bwn_layer), the same six projections as the integer model
   computes them: input levels ``[tokens, N]`` (signed, offset folded into the bias, except
   the FFN output layer's ReLU levels) and output levels ``[tokens, M]``;
+- ``layerL.NAME.event_if_layer.npz`` (event_if_layer), the same six projections on
+  zero-silent signed levels: input levels ``[tokens, N]`` and output levels ``[tokens, M]``,
+  offsets off both (the FFN hidden layer's unsigned), the bias moved accordingly;
 - ``layerL.ptsoftmax.npz``: every head's attention score rows ``[heads * tokens, tokens]`` as
   the integers PTsoftmax takes, and its probabilities;
 - ``embedding_norm.npz``, ``layerL.{attention_norm,output_norm}.npz`` (bspn): the residual
@@ -73,6 +76,25 @@ def bwn_layer_params(model: IntegerStudent, name: str, linear, lanes: int = IF_L
             "weight_kind": model.config["weight_kind"], "signed_inputs": signed_inputs,
             "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n)),
             "skip_zeros": False}
+
+
+# The event-driven layers' lanes: 48 makes G = M / lanes a power of two for 384 and 1536
+# outputs (8 and 32), so no weight-ROM word is padding.
+EVENT_LANES = 48
+
+
+def event_if_layer_params(model: IntegerStudent, name: str, linear, lanes: int = EVENT_LANES) -> dict:
+    """The projection on zero-silent signed levels (:mod:`model.event_if_layer`): the same
+    weights and shift, the bias moved off the offsets, graded events."""
+    from sorbet_hw.model.event_if_layer import signed_bias
+    m = linear.weights.shape[1]
+    input_signed, output_signed = name not in UNSIGNED_INPUTS, name != "intermediate"
+    bias = signed_bias(linear.bias, linear.weights, int(linear.threshold_shift),
+                       model.offset if input_signed else 0, model.offset if output_signed else 0)
+    return {"weights": linear.weights.astype(np.int64), "bias": np.asarray(bias, np.int64),
+            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
+            "weight_kind": model.config["weight_kind"], "input_signed": input_signed,
+            "output_signed": output_signed, "event_kind": "graded", "lanes": int(np.gcd(lanes, m))}
 
 
 def bspn_params(model: IntegerStudent, norm) -> dict:
@@ -185,6 +207,11 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
                 levels = levels - m.offset
             add(f"layer{i}.{name}.bwn_layer", "bwn_layer", bwn_layer_params(m, name, layer.linears[name]),
                 levels, t[name].numpy().sum(axis=0))
+            # On zero-silent events: the same levels, the output's offset taken off too.
+            out_offset = 0 if name == "intermediate" else m.offset
+            add(f"layer{i}.{name}.event_if_layer", "event_if_layer",
+                event_if_layer_params(m, name, layer.linears[name]), levels,
+                t[name].numpy().sum(axis=0) - out_offset)
         scores = t["scores"].reshape(-1, tokens) << m.attention_params(layer)["score_left_shift"]
         add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
             t["probs"].reshape(-1, tokens))

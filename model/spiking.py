@@ -12,8 +12,19 @@ fires while its membrane reaches the threshold 2**threshold_shift, subtracting i
 - PTsoftmax and BSPN are the integer operators of :mod:`model.ptsoftmax`, :mod:`model.bspn`.
 - Context: each V spike adds the power-of-two probability p_ij to an IF neuron (A x V spikes).
 
-Spike counts equal the integer model's activation levels exactly; a test checks it on real
-sentences, layer by layer. :func:`spike_rates` reports the average firing rate per layer kind.
+Two encodings of the same levels (``encoding``):
+
+- ``"offset"`` (today's dense hardware): a signed level l travels as l + 8 spikes of 16, so a
+  zero costs 8 spikes; every train is 0/1 over T = 16 steps.
+- ``"signed"`` (zero-silent, :mod:`model.event_if_layer`): l travels as |l| spikes of its
+  sign, so a zero sends nothing; IF neurons fire +1 at or above the threshold and -1 below
+  zero; each kind's window is as long as its largest count (8 steps for signed levels, 15 for
+  the unsigned FFN hidden layer); Q spikes add the key's signed level, V spikes +-p_ij; the
+  biases are the same layers' on signed levels (:func:`model.event_if_layer.signed_bias`).
+
+Spike counts (minus the offset) equal the integer model's levels exactly in both; a test
+checks it on real sentences, layer by layer. :func:`spike_rates` reports the average firing
+rate per layer kind, :func:`event_counts` the events per neuron of both kinds of event.
 """
 from __future__ import annotations
 
@@ -22,10 +33,12 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from sorbet_hw.model.event_if_layer import fire_signed, level_range, signed_bias, window_steps
 from sorbet_hw.model.integer_model import IntegerStudent
-from sorbet_hw.model.params import ParameterError, check_int
+from sorbet_hw.model.params import ParameterError, check_choice, check_int
 from sorbet_hw.model.ptsoftmax import ptsoftmax
 
+ENCODINGS = ("offset", "signed")
 KINDS = ("attention_input", "query", "key", "value", "context", "attention_output",
          "ffn_input", "intermediate", "output")
 
@@ -53,11 +66,20 @@ def integrate(spikes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 class SpikingStudent:
-    """The integer student run as spikes over ``time_steps`` (default: its config's T)."""
+    """The integer student run as spikes: offset counts over ``time_steps`` (default: its
+    config's T), or zero-silent signed spikes over windows sized per kind."""
 
-    def __init__(self, model: IntegerStudent, time_steps: int | None = None):
+    def __init__(self, model: IntegerStudent, time_steps: int | None = None, encoding: str = "offset"):
         self.model = model
+        self.encoding = check_choice("encoding", encoding, ENCODINGS)
         bits = model.act_bits
+        if encoding == "signed":
+            if time_steps is not None:
+                raise ParameterError("signed spikes size each window to its largest count: "
+                                     "give no time_steps")
+            self.steps = window_steps(bits, True)
+            self._signed_biases: dict = {}
+            return
         self.steps = check_int("time_steps", time_steps if time_steps is not None
                                else model.config["time_steps"], 1, 1024)
         if self.steps < (1 << bits) - 1:
@@ -90,6 +112,8 @@ class SpikingStudent:
         return m.head(h[0])
 
     def layer(self, layer, h: np.ndarray, trace: list | None) -> np.ndarray:
+        if self.encoding == "signed":
+            return self.signed_layer(layer, h, trace)
         m, off, F_ = self.model, self.model.offset, self.model.frac_bits
         lin = layer.linears
         x = self.encode(h, layer.input_exponent)
@@ -134,6 +158,83 @@ class SpikingStudent:
                           "ffn_input": x2, "output_sum": sum2,
                           "intermediate": f, "output": o, "output_norm": h2})
         return h2
+
+
+    # -- zero-silent signed spikes ---------------------------------------------------------
+    def signed_fire(self, membrane: torch.Tensor, threshold_shift: int, signed: bool = True) -> torch.Tensor:
+        lo, hi = level_range(self.model.act_bits, signed)
+        return fire_signed(membrane, window_steps(self.model.act_bits, signed), threshold_shift, lo, hi)
+
+    def signed_if_layer(self, spikes: torch.Tensor, linear, input_signed: bool = True,
+                        output_signed: bool = True) -> torch.Tensor:
+        off = self.model.offset
+        key = (id(linear), input_signed, output_signed)
+        if key not in self._signed_biases:
+            self._signed_biases[key] = torch.as_tensor(signed_bias(
+                linear.bias, linear.weights, linear.threshold_shift, off if input_signed else 0,
+                off if output_signed else 0) + ((1 << linear.threshold_shift) >> 1))
+        membrane = self._signed_biases[key] + integrate(
+            spikes, torch.as_tensor(linear.weights, dtype=torch.int64))
+        return self.signed_fire(membrane, linear.threshold_shift, output_signed)
+
+    def signed_encode(self, h: np.ndarray, exponent: int) -> torch.Tensor:
+        theta = exponent + self.model.frac_bits
+        return self.signed_fire(torch.as_tensor(h, dtype=torch.int64) + ((1 << theta) >> 1), theta)
+
+    def signed_layer(self, layer, h: np.ndarray, trace: list | None) -> np.ndarray:
+        m, F_, lin = self.model, self.model.frac_bits, layer.linears
+        x = self.signed_encode(h, layer.input_exponent)
+        q, k, v = (self.signed_if_layer(x, lin[n]) for n in ("query", "key", "value"))
+        steps, n, H = x.shape
+        heads = m.heads
+        k_levels = k.sum(0).reshape(n, heads, -1).transpose(0, 1)                   # [h, n, d]
+        q_heads = q.reshape(steps, n, heads, -1).transpose(1, 2)                     # [T, h, n, d]
+        # Each +-1 Q spike adds +- the key's signed level: no offset to take back.
+        scores = integrate(q_heads, k_levels.transpose(-1, -2))
+        at = m.attention_params(layer)
+        probs = torch.as_tensor(ptsoftmax(scores.numpy() << at["score_left_shift"],
+                                          frac_bits=at["frac_bits"],
+                                          out_frac_bits=m.config["softmax_out_frac_bits"],
+                                          rounding=m.config["softmax_rounding"]))
+        theta = at["context_shift"]
+        v_heads = v.reshape(steps, n, heads, -1).transpose(1, 2)
+        accumulated = torch.zeros(heads, n, v_heads.shape[-1], dtype=torch.float64)
+        for t in range(steps):                  # each +-1 V spike adds +- p_ij
+            accumulated += probs.to(torch.float64) @ v_heads[t].to(torch.float64)
+        c = self.signed_fire(((1 << theta) >> 1) + accumulated.round().to(torch.int64), theta)
+        c = c.transpose(1, 2).reshape(steps, n, H)
+        a = self.signed_if_layer(c, lin["attention_output"])
+        sum1 = h + (a.sum(0).numpy() << (lin["attention_output"].exponent + F_))
+        h1 = m.norm(sum1, layer.norms["attention_norm"])
+        x2 = self.signed_encode(h1, layer.ffn_input_exponent)
+        f = self.signed_if_layer(x2, lin["intermediate"], output_signed=False)
+        o = self.signed_if_layer(f, lin["output"], input_signed=False)
+        sum2 = h1 + (o.sum(0).numpy() << (lin["output"].exponent + F_))
+        h2 = m.norm(sum2, layer.norms["output_norm"])
+        if trace is not None:
+            trace.append({"attention_input": x, "query": q, "key": k, "value": v,
+                          "scores": scores.numpy(), "probs": probs.numpy(), "context": c,
+                          "attention_output": a, "attention_sum": sum1, "attention_norm": h1,
+                          "ffn_input": x2, "output_sum": sum2,
+                          "intermediate": f, "output": o, "output_norm": h2})
+        return h2
+
+
+def event_counts(traces: list[list[dict]]) -> dict[str, dict[str, list[float]]]:
+    """Events per neuron per token, per layer kind and encoder layer, of signed spike traces
+    (``encoding="signed"``): ``unit`` counts each +-1 spike (sum of |l|), ``graded`` one event
+    per nonzero level."""
+    unit, graded, slots = defaultdict(float), defaultdict(float), defaultdict(float)
+    for trace in traces:
+        for i, layer in enumerate(trace[1:]):
+            for kind in KINDS:
+                s = layer[kind]
+                unit[kind, i] += float(s.abs().sum())
+                graded[kind, i] += float((s.sum(0) != 0).sum())
+                slots[kind, i] += s[0].numel()
+    layers = max(i for _, i in unit) + 1 if unit else 0
+    return {name: {kind: [table[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
+            for name, table in (("unit", unit), ("graded", graded))}
 
 
 def nonzero_levels(traces: list[list[dict]], offset: int) -> dict[str, list[float]]:
