@@ -18,12 +18,16 @@ from sorbet_hw.model.params import signed_width
 __all__ = ["EventIFLayer", "BLOCK"]
 
 LANES = (Param("lanes", None, "membranes updated a cycle (default all outputs)", lo=1,
-               hi="outputs", divides="outputs"),)
+               hi="outputs", divides="outputs"),
+         Param("batch", None, "events buffered per pass over the membranes (default: inputs, "
+               "so a token with graded events is one pass)", lo=1, hi=65536))
 
 
 def _complete(params: dict) -> dict:
     params = binary_demo({**params, "inputs_per_cycle": 1})
     params.pop("inputs_per_cycle")
+    if params.get("batch") is None:
+        params["batch"] = len(params["weights"])
     return params
 
 
@@ -62,6 +66,9 @@ class EventIFLayer(wiring.Component):
         the width of its adders' second operand changes.
     lanes : int
         Membranes updated a cycle; must divide M. G = M / lanes lane groups.
+    batch : int
+        Events buffered before a pass over the membranes. Default N: a token of graded
+        events (at most one per input) is then always one pass.
 
     Ports
     -----
@@ -72,19 +79,24 @@ class EventIFLayer(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Weights sit in a ROM (block RAM), row j holding input j's weights, G words of ``lanes``;
-    the membranes in a RAM of G words of ``lanes`` membranes, read and written through
-    synchronous ports. An event of input j takes G cycles: each issues the reads of one lane
-    group (weight word j*G' + g, G' = G rounded up to a power of two so that the address is
-    a concatenation, not a multiply; membrane word g), and the cycle after adds +-level to
-    ``lanes`` membranes and writes them back. The next event is accepted in the last issuing
-    cycle, so events stream at one per G cycles. A read of the word being written in the
-    same cycle (always, when G = 1) sees the new value: the membrane RAM's read port is
-    transparent for its write port. With no event waiting, no RAM port is enabled and no
-    register loads. On ``last``, the drain reads each group (2 cycles), writes back its
-    initial membrane (bias + half a threshold) for the next token, and sends one output
-    event a cycle for each nonzero level (a priority encoder over the group), then ``last``.
-    A token costs G * events + 3 * G + nonzero outputs + 1 cycles when neither side stalls.
+    Events are collected, one a cycle, into a buffer RAM of ``batch`` words. A pass then
+    visits each lane group g: it reads the group's ``lanes`` membranes from the membrane RAM
+    (G words, synchronous ports, as block RAM) into an accumulator, streams the buffered
+    events through it (for each, the ROM word j * G' + g of input j's weights, G' = G
+    rounded up to a power of two so that the address is a concatenation, not a multiply;
+    each lane adds +level, -level or nothing), and writes the group back. Membrane RAM
+    traffic is thus one read and one write per group a pass, not per event. The pass that
+    ends a token (its ``last`` beat) writes back the initial membranes (bias + half a
+    threshold, from a ROM) instead, and sends one output event a cycle for each nonzero
+    level of the group (a priority encoder), then ``last``. No membrane word is read in the
+    cycle it is written (the read of a group comes at least a cycle after its write), so the
+    RAM needs no bypass; a test checks the schedule cycle by cycle. With no event, no RAM
+    port is enabled and the accumulator does not load.
+
+    A token of E < batch events costs E + G * (E + 5) + nonzero outputs + 1 cycles when
+    neither side stalls (from one last beat out to the next): work follows events, plus a
+    fixed 5 G. Each time the buffer fills, a pass that writes the groups back costs
+    G * (batch + 4) more.
     """
 
     def __init__(self, **params):
@@ -93,6 +105,7 @@ class EventIFLayer(wiring.Component):
         self.inputs, self.outputs = p.inputs, p.outputs
         self.threshold_shift, self.act_bits, self.weight_kind = p.threshold_shift, p.act_bits, p.weight_kind
         self.output_signed, self.event_kind, self.lanes = p.output_signed, p.event_kind, p.lanes
+        self.batch = p.batch
         self.groups = p.outputs // p.lanes
         self.group_bits = (self.groups - 1).bit_length()
         self.membrane_shape = signed(signed_width(*membrane_range(
@@ -127,7 +140,7 @@ class EventIFLayer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lanes, groups, vw = self.lanes, self.groups, self.membrane_shape.width
+        lanes, groups, vw, batch = self.lanes, self.groups, self.membrane_shape.width, self.batch
         m.submodules.weights = weights = Memory(
             shape=unsigned(lanes * self.weight_bits), depth=self.inputs << self.group_bits,
             init=self._weight_words())
@@ -135,66 +148,105 @@ class EventIFLayer(wiring.Component):
             shape=unsigned(lanes * vw), depth=groups, init=self._initial_words())
         m.submodules.initial = initial = Memory(
             shape=unsigned(lanes * vw), depth=groups, init=self._initial_words())
-        weight_read = weights.read_port()
-        write = membranes.write_port()
-        membrane_read = membranes.read_port(transparent_for=(write,))
-        initial_read = initial.read_port()
+        m.submodules.events = events = Memory(shape=unsigned(self.input_layout.size), depth=batch, init=[])
+        weight_read, initial_read = weights.read_port(), initial.read_port()
+        write, membrane_read = membranes.write_port(), membranes.read_port()
+        event_write, event_read = events.write_port(), events.read_port()
 
+        # For tests that watch the schedule (the RAM hazard) from Amaranth's simulator.
+        self.membrane_ports = (membrane_read, write)
         event = data.View(self.input_layout, self.i_stream.payload)
-        # Issue stage: the event being spread over the lane groups.
-        busy = Signal()
-        index = Signal.like(event.index)
-        level = Signal(event.level.shape())
+        stored = data.View(self.input_layout, event_read.data)
+        count = Signal(range(batch + 1))              # events in the buffer
+        final = Signal()                              # the pass ends the token
         group = Signal(range(groups))
-        # Update stage: the group whose words the RAMs deliver this cycle.
-        updating = Signal()
-        update_group = Signal(range(groups))
-        update_level = Signal(event.level.shape())
-        last_group = group == groups - 1
-        accept = self.i_stream.valid & self.i_stream.ready
+        acc = Signal(lanes * vw)                      # the membranes of the group in pass
+        first = Signal()                              # acc loads from the membrane RAM
+        issue = Signal(range(batch + 1))              # next buffered event to read
+        fetched = Signal()                            # event_read.data is an event of the pass
+        weighed = Signal()                            # weight_read.data is its weight row word
+        weighed_level = Signal(event.level.shape())
+        negated = Signal(signed(weighed_level.shape().width + 1))
         drain = self._drain_datapath(m)
-        drain["membranes"] = membrane_read.data
+        base, output = drain["base"], drain["output"]
+
+        accept = self.i_stream.valid & self.i_stream.ready
+        last_group = group == groups - 1
+        next_group = [group.eq(group + 1), base.eq(base + lanes)]
+        back_to_collect = [group.eq(0), base.eq(0), count.eq(0), final.eq(0)]
         with m.FSM() as fsm:
-            with m.State("Accept"):
-                with m.If(busy):
-                    m.d.sync += group.eq(wrapped_increment(group, groups))
-                    with m.If(last_group & ~accept):
-                        m.d.sync += busy.eq(0)
+            with m.State("Collect"):
                 with m.If(accept):
                     with m.If(event.last):
-                        m.d.sync += busy.eq(0)
-                        m.next = "Drain read"
+                        m.d.sync += final.eq(1)
+                        m.next = "Group start"
                     with m.Else():
-                        m.d.sync += [busy.eq(1), index.eq(event.index), level.eq(event.level),
-                                     group.eq(0)]
-            self._drain_states(m, drain)
-        issuing = busy & fsm.ongoing("Accept")
-        drain_read, drain_latch = fsm.ongoing("Drain read"), fsm.ongoing("Drain latch")
-        m.d.sync += updating.eq(issuing)
-        with m.If(busy):
-            m.d.sync += [update_group.eq(group), update_level.eq(level)]
-        negated = Signal(signed(update_level.shape().width + 1))
-        updated = Cat(self._update(membrane_read.data.word_select(lane, vw).as_signed(),
-                                   weight_read.data, lane, update_level, negated)
-                      for lane in range(lanes))
-        # The RAM ports and the ready are driven by unconditional assignments, never from
-        # inside FSM states: Icarus does not evaluate an `always @*` whose inputs all keep
-        # their time-zero values, which left the first read address at X. A port is enabled
-        # only in the cycles that use it: no event, no access.
+                        m.d.sync += count.eq(count + 1)
+                        with m.If(count == batch - 1):
+                            m.next = "Group start"
+            with m.State("Group start"):
+                m.d.sync += [first.eq(1), fetched.eq(count != 0), issue.eq(count != 0)]
+                m.next = "Accumulate"
+            with m.State("Accumulate"):
+                m.d.sync += [first.eq(0), fetched.eq(issue < count), weighed.eq(fetched),
+                             weighed_level.eq(stored.level)]
+                with m.If(issue < count):
+                    m.d.sync += issue.eq(issue + 1)
+                with m.If(first):
+                    m.d.sync += acc.eq(membrane_read.data)
+                with m.Elif(weighed):
+                    m.d.sync += acc.eq(Cat(self._update(acc.word_select(lane, vw).as_signed(),
+                                                        weight_read.data, lane, weighed_level, negated)
+                                           for lane in range(lanes)))
+                with m.If(~first & ~fetched & ~weighed):
+                    m.next = "Group end"
+            with m.State("Group end"):
+                with m.If(final):
+                    found = self._levels(acc)
+                    m.d.sync += [drain["levels"].eq(Cat(found)),
+                                 drain["pending"].eq(Cat(f != 0 for f in found))]
+                    m.next = "Emit"
+                with m.Elif(last_group):
+                    m.d.sync += back_to_collect
+                    m.next = "Collect"
+                with m.Else():
+                    m.d.sync += next_group
+                    m.next = "Group start"
+            with m.State("Emit"):
+                with m.If(drain["pending"] != 0):
+                    with m.If(output.free):
+                        output.load(drain["out"].as_value())
+                        m.d.sync += drain["pending"].eq(drain["pending"] & ~drain["onehot"])
+                with m.Elif(last_group):
+                    with m.If(output.free):
+                        output.load(self.output_layout.const({"last": 1}).as_value())
+                        m.d.sync += back_to_collect
+                        m.next = "Collect"
+                with m.Else():
+                    m.d.sync += next_group
+                    m.next = "Group start"
+        group_start, group_end = fsm.ongoing("Group start"), fsm.ongoing("Group end")
+        accumulating = fsm.ongoing("Accumulate")
+        # The ports are driven by unconditional assignments, never from inside FSM states:
+        # Icarus does not evaluate an `always @*` whose inputs all keep their time-zero
+        # values (it left a first read address at X). A port is enabled only in the cycles
+        # that use it: no event, no access.
         m.d.comb += [
-            self.i_stream.ready.eq(fsm.ongoing("Accept") & (~busy | last_group)),
-            weight_read.addr.eq(Cat(group, index) if self.group_bits else index),
-            weight_read.en.eq(issuing),
-            membrane_read.addr.eq(Mux(drain_read, drain["group"], group)),
-            membrane_read.en.eq(issuing | drain_read),
-            initial_read.addr.eq(drain["group"]),
-            initial_read.en.eq(drain_read),
-            negated.eq(-update_level),
-            # Updates and the drain's re-arming never meet: the drain reads one cycle after
-            # the last update and writes the cycle after that.
-            write.addr.eq(Mux(updating, update_group, drain["group"])),
-            write.en.eq(updating | drain_latch),
-            write.data.eq(Mux(updating, updated, initial_read.data)),
+            self.i_stream.ready.eq(fsm.ongoing("Collect")),
+            event_write.addr.eq(count), event_write.data.eq(self.i_stream.payload),
+            event_write.en.eq(accept & ~event.last),
+            event_read.addr.eq(Mux(group_start, 0, issue)),
+            event_read.en.eq(Mux(group_start, count != 0, accumulating & (issue < count))),
+            weight_read.addr.eq(Cat(group, stored.index) if self.group_bits else stored.index),
+            weight_read.en.eq(accumulating & fetched),
+            membrane_read.addr.eq(group), membrane_read.en.eq(group_start),
+            initial_read.addr.eq(group), initial_read.en.eq(group_start),
+            negated.eq(-weighed_level),
+            # A pass writes its group back once; a token's last pass re-arms it instead. A
+            # word is never read in the cycle it is written (Group start comes at least one
+            # cycle after the Group end of the same word), so the RAM needs no bypass.
+            write.addr.eq(group), write.en.eq(group_end),
+            write.data.eq(Mux(final, initial_read.data, acc)),
         ]
         return m
 
@@ -210,45 +262,18 @@ class EventIFLayer(wiring.Component):
         """The drain's registers and the lowest pending lane, found by a one-hot and OR trees
         (log depth, no priority chain)."""
         lanes, level_bits = self.lanes, self.act_bits + 1
-        d = {"group": Signal(range(self.groups), name="drain_group"),
-             "base": Signal(range(self.outputs)),             # group * lanes, by adds
+        d = {"base": Signal(range(self.outputs)),             # group * lanes, by adds
              "levels": Signal(lanes * level_bits),
              "pending": Signal(lanes),                        # lanes with an unsent level
              "onehot": Signal(lanes), "lane": Signal(range(lanes)), "chosen": Signal(level_bits),
              "output": OutputRegister(m, self.o_stream), "out": Signal(self.output_layout)}
-        pending, onehot = d["pending"], d["onehot"]
+        pending, onehot, out = d["pending"], d["onehot"], d["out"]
         m.d.comb += [onehot.eq(pending & (~pending + 1)),
                      d["lane"].eq(_or_tree([Mux(onehot[i], i, 0) for i in range(lanes)])),
                      d["chosen"].eq(_or_tree([Mux(onehot[i], d["levels"].word_select(i, level_bits), 0)
-                                              for i in range(lanes)]))]
+                                              for i in range(lanes)])),
+                     out.index.eq(d["base"] + d["lane"]), out.level.eq(d["chosen"].as_signed())]
         return d
-
-    def _drain_states(self, m, d):
-        """States that turn a token's membranes into output events and re-arm them (the RAM
-        ports they use are driven in :meth:`elaborate`)."""
-        lanes, groups = self.lanes, self.groups
-        group, base, levels, pending = d["group"], d["base"], d["levels"], d["pending"]
-        onehot, lane, chosen, output, out = d["onehot"], d["lane"], d["chosen"], d["output"], d["out"]
-        m.d.comb += [out.index.eq(base + lane), out.level.eq(chosen.as_signed())]
-        with m.State("Drain read"):
-            m.next = "Drain latch"
-        with m.State("Drain latch"):
-            found = self._levels(d["membranes"])
-            m.d.sync += [levels.eq(Cat(found)), pending.eq(Cat(f != 0 for f in found))]
-            m.next = "Emit"
-        with m.State("Emit"):
-            with m.If(pending != 0):
-                with m.If(output.free):
-                    output.load(out.as_value())
-                    m.d.sync += pending.eq(pending & ~onehot)
-            with m.Elif(group == groups - 1):
-                with m.If(output.free):
-                    output.load(self.output_layout.const({"last": 1}).as_value())
-                    m.d.sync += [group.eq(0), base.eq(0)]
-                    m.next = "Accept"
-            with m.Else():
-                m.d.sync += [group.eq(group + 1), base.eq(base + lanes)]
-                m.next = "Drain read"
 
     def _levels(self, word) -> list:
         """The output level of each lane's membrane: clamp(v >> threshold_shift, lo, hi)."""

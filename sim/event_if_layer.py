@@ -40,25 +40,28 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
 
 
 def cycles_per_beat(vectors: Vectors) -> float:
-    """A bound per input beat: an event takes G cycles; a token's last beat, its drain
-    (3 G + M)."""
+    """A bound per input beat: an event costs 1 + G cycles; a pass 4 G more, and a token's
+    last one its M outputs."""
     m = np.shape(vectors.params["weights"])[1]
     groups = m // vectors.params["lanes"]
-    return 2 + groups + (3 * groups + m) / max(1, np.count_nonzero(vectors.inputs) / len(vectors.inputs))
+    return 2 + groups + (6 * groups + m) / min(vectors.params.get("batch") or 1, 1 + np.count_nonzero(
+        vectors.inputs) / len(vectors.inputs))
 
 
-# The configurations the test suite replays on both simulators. The default's one group
-# (lanes = outputs) reads the membrane word written in the same cycle at every event: the
-# RAM's read-during-write hazard, every cycle.
+# The configurations the test suite replays on both simulators: one pass a token (the
+# default: batch = inputs, one lane group), and several passes a token (a batch of one or five
+# events: each group written back and read again, the membrane RAM's read-after-write).
 _rng = np.random.default_rng(2026)
 CONFIGURATIONS = {
     "default": {},
-    "two-groups": dict(inputs=9, outputs=4, lanes=2, seed=3, threshold_shift=1, bias=[3, -2, 0, 9]),
+    "two-groups-batch-1": dict(inputs=9, outputs=4, lanes=2, batch=1, seed=3, threshold_shift=1,
+                               bias=[3, -2, 0, 9]),
     "ternary-unsigned-in": dict(inputs=20, outputs=6, lanes=2, seed=5, weight_kind="ternary",
                                 input_signed=False, output_signed=True, threshold_shift=3,
                                 bias=[5, -30, 0, 40, -40, 7]),
-    "unit-events-relu": dict(inputs=12, outputs=9, lanes=3, seed=8, event_kind="unit",
-                             output_signed=False, threshold_shift=2, bias=_rng.integers(-20, 20, 9)),
+    "unit-events-relu-batch-5": dict(inputs=12, outputs=9, lanes=3, batch=5, seed=8,
+                                     event_kind="unit", output_signed=False, threshold_shift=2,
+                                     bias=_rng.integers(-20, 20, 9)),
 }
 
 
