@@ -3,7 +3,8 @@
 Stages, each starting from the previous one's weights: ``quant`` (1-bit weights, 4-bit
 activations), ``ptsoftmax`` (+ power-of-two softmax), ``bspn`` (+ bit-shifting power norm).
 Loss = KL(teacher || student) on the logits (MSE for regression) + the mean squared error of
-every block output (embeddings and each layer) over the real tokens. Each stage is a
+every block output (embeddings and each layer) over the real tokens (+ ``event_weight`` x the
+expected events per neuron and token, :func:`expected_events`, to train toward silence). Each stage is a
 resumable :func:`model.training.train_loop`; a finished stage writes ``STAGE.json`` with its
 dev metrics and is skipped when the run is started again.
 """
@@ -38,6 +39,8 @@ class DistillConfig:
     seed: int = 0
     checkpoint_every: int = 100
     weight_kind: str = "binary"
+    # Weight of the event penalty (:func:`expected_events`); 0 trains without it.
+    event_weight: float = 0.0
 
 
 def load_teacher(task: Task, path: Path) -> SequenceClassifier:
@@ -77,6 +80,28 @@ def distillation_loss(task: Task, student_logits, teacher_logits, student_hidden
     count = m.sum() * student_hidden[0].shape[-1]
     hidden = sum(((s - t) ** 2 * m).sum() / count for s, t in zip(student_hidden, teacher_hidden))
     return logit, hidden_weight * hidden
+
+
+# The activations that travel as spikes: every IF layer's input and output (the residual
+# stream's two encodings, Q, K, V, the context, the attention output, the FFN hidden layer and
+# output).
+SPIKING_ACTIVATIONS = ("attention_input", "query", "key", "value", "context",
+                       "attention_output", "ffn_input", "intermediate", "output")
+
+
+def expected_events(records: list[dict], mask: torch.Tensor) -> torch.Tensor:
+    """Events per neuron per token: the mean over the spiking activations' neurons and the
+    real tokens of |l|, the unit events a level l sends as zero-silent signed spikes (its
+    graded event's count is l != 0, which |l| bounds). Differentiable through the quantizers'
+    straight-through levels, so training can push levels toward zero."""
+    m = mask[..., None].to(torch.float32)
+    total, neurons = 0.0, 0
+    for record in records[1:]:
+        for kind in SPIKING_ACTIVATIONS:
+            value, e = record[kind]
+            total = total + ((value / 2.0 ** e).abs() * m).sum()
+            neurons += value.shape[-1]
+    return total / (m.sum() * neurons)
 
 
 def make_student(teacher: SequenceClassifier, cfg: DistillConfig, tokenizer, data: Examples) -> Student:
@@ -138,9 +163,12 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
                                  [data.text_b[i] for i in idx] if data.text_b else None)
             with torch.no_grad():
                 t_logits, t_hidden = teacher(**batch)
-            s_logits, s_hidden = student(**batch)
+            records = [] if cfg.event_weight else None
+            s_logits, s_hidden = student(**batch, records=records)
             logit, hidden = distillation_loss(task, s_logits, t_logits, s_hidden, t_hidden,
                                               batch["attention_mask"], cfg.hidden_weight)
+            if cfg.event_weight:
+                return logit + hidden + cfg.event_weight * expected_events(records, batch["attention_mask"])
             return logit + hidden
 
         loop = LoopConfig(batch_size=cfg.batch_size, epochs=stage_epochs, warmup=cfg.warmup,

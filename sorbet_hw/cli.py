@@ -216,6 +216,8 @@ def cmd_distill(args) -> int:
         raise ParameterError(f"--epochs takes a number or one per stage (0.5,0.3,0.7), "
                              f"got {args.epochs!r}") from None
     check_training_options(epochs, args.batch_size, args.max_length, args.lr, args.seed)
+    if not 0 <= args.event_penalty <= 100:
+        raise ParameterError(f"--event-penalty = {args.event_penalty} is out of range; allowed: 0..100")
     from sorbet_hw.files import locked
     out = Path(args.output or f"build/student/{task.name}")
     with locked(out, f"the student directory {out}"):
@@ -233,7 +235,8 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     cfg = DistillConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
                         epochs=epochs[0] if len(epochs) == 1 else epochs,
-                        learning_rate=args.lr, seed=args.seed, weight_kind=args.weights)
+                        learning_rate=args.lr, seed=args.seed, weight_kind=args.weights,
+                        event_weight=args.event_penalty)
     tokenizer = load_tokenizer(max_length=cfg.max_length)
     init = Path(args.init) if args.init else None
     student, records = run_distillation(task, teacher, tokenizer, data, dev, cfg, out,
@@ -439,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--lr", type=float, default=2e-4)
     dist.add_argument("--weights", choices=["binary", "ternary"], default="binary")
     dist.add_argument("--seed", type=int, default=0)
+    dist.add_argument("--event-penalty", type=float, default=0.0, metavar="W",
+                      help="add W x the expected events per neuron and token (sum of |level| "
+                      "over the spiking activations) to the loss: fewer spikes (default 0)")
     dist.add_argument("--init", help="start the first stage from this STAGE.pt of an earlier run "
                       "(to train a finished stage further)")
     dist.add_argument("-o", "--output", help="default: build/student/TASK")

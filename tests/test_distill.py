@@ -1,6 +1,8 @@
 """Multi-step distillation: stages chain, a killed run resumes to the very same student."""
 import json
 
+import pytest
+
 import numpy as np
 import torch
 
@@ -84,3 +86,53 @@ def test_a_finished_stage_trains_further_from_init(tmp_path):
                                                       more.state_dict().values()))
     with pytest.raises(ModelFileError, match="is missing"):
         run(tmp_path / "none", init=tmp_path / "absent.pt")
+
+
+def test_the_event_penalty_counts_spikes_and_trains_toward_silence(tmp_path):
+    """expected_events is the integer model's mean |level| over the spiking activations (a
+    hand count), and distilling with a heavy penalty ends with fewer events than without."""
+    from sorbet_hw.model.bert import encode_batch
+    from sorbet_hw.model.distill import expected_events
+    from sorbet_hw.model.integer_model import from_student
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+    tokenizer = load_tokenizer(max_length=12)
+
+    def distilled(weight, out):
+        torch.manual_seed(1)
+        cfg = DistillConfig(batch_size=8, epochs=(3, 1, 2), event_weight=weight)
+        return run_distillation(get_task("sst2"), teacher, tokenizer, data, data, cfg, out,
+                                progress=False)[0]
+
+    counts = {}
+    for name, weight in (("plain", 0.0), ("quiet", WEIGHT)):
+        student = distilled(weight, tmp_path / name)
+        counts[name] = hand_count(from_student(student), TEXTS[:8])
+        with torch.no_grad():
+            per_sentence, lengths = [], []
+            for text in TEXTS[:8]:
+                batch, records = encode_batch(tokenizer, [text]), []
+                student(**batch, records=records)
+                per_sentence.append(float(expected_events(records, batch["attention_mask"])))
+                lengths.append(int(batch["attention_mask"].sum()))
+        assert np.average(per_sentence, weights=lengths) == pytest.approx(counts[name], rel=1e-6)
+    assert counts["quiet"] < 0.95 * counts["plain"], counts
+
+
+WEIGHT = 50.0
+
+
+def hand_count(model, texts) -> float:
+    """Mean |level| (signed levels: count - 8) over the spiking activations and tokens."""
+    from sorbet_hw.model.distill import SPIKING_ACTIVATIONS
+    from sorbet_hw.model.evaluate import tokenize
+    total = neurons = 0
+    for ids, types in tokenize(model, Examples(texts, None, np.zeros(len(texts), np.int64))):
+        trace = []
+        model.forward(ids, types, trace)
+        for layer in trace[1:]:
+            for kind in SPIKING_ACTIVATIONS:
+                offset = 0 if kind == "intermediate" else model.offset
+                total += np.abs(layer[kind] - offset).sum()
+                neurons += layer[kind].size
+    return total / neurons
