@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--build", default="build")
     en.add_argument("--json", action="store_true",
                     help="print a JSON object: per_inference_uJ of spiking, bwn_dense, "
-                         "bwn_skip_zeros and mac8 (MiniLM shape), events_per_synapse, both methods")
+                         "bwn_skip_zeros, mac8 and event_driven (MiniLM shape), events_per_synapse, both methods")
     en.set_defaults(func=cmd_energy)
 
     run = add(sub, "run", help="the main job: evaluate, export vectors, generate and "

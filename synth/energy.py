@@ -100,7 +100,9 @@ def integer_designs(shape: Shape, tokens: int, rates: dict[str, float], nonzero:
       every projection, and the attention products (4-bit levels times 4-bit levels) as
       int8 multiply-accumulates;
     - ``bwn_skip_zeros``: the same, skipping zero levels (measured nonzero fractions);
-    - ``mac8``: every product an int8 multiply-accumulate."""
+    - ``mac8``: every product an int8 multiply-accumulate;
+    - ``event_driven``: zero-silent graded events, one accumulate per nonzero level and
+      output: the same count as ``bwn_skip_zeros``."""
     ann = layer_ops(shape, tokens)
     attention = {"scores": "query", "context": "value"}
     spiking = inference_energy(shape, tokens, rates, steps)["int_snn_joules"]
@@ -113,7 +115,10 @@ def integer_designs(shape: Shape, tokens: int, rates: dict[str, float], nonzero:
             dense += ops * E_AC_INT
             skip += ops * nonzero[LINEARS[name][0]] * E_AC_INT
     return {"spiking": spiking, "bwn_dense": dense * shape.layers, "bwn_skip_zeros": skip * shape.layers,
-            "mac8": sum(ann.values()) * shape.layers * E_MAC_INT8}
+            "mac8": sum(ann.values()) * shape.layers * E_MAC_INT8,
+            # One accumulate per graded event and fan-out: the zero-skipping count exactly.
+            # Operation counts cannot tell these two apart; the gates (method 2) can.
+            "event_driven": skip * shape.layers}
 
 
 def markdown(results: list[dict], rates: dict[str, dict[str, float]]) -> str:
@@ -142,17 +147,18 @@ def markdown(results: list[dict], rates: dict[str, dict[str, float]]) -> str:
 
 
 def integer_markdown(integer: dict[str, dict[str, float]]) -> str:
-    """The four designs by integer operation counts (:func:`integer_designs`), per shape."""
+    """The designs by integer operation counts (:func:`integer_designs`), per shape."""
     lines = ["", "Integer operation energies (Horowitz 45 nm: int32 add 0.1 pJ, int8 multiply "
-             "0.2 pJ + add), the four designs of one inference:", "",
-             "| shape | spiking (uJ) | BWN dense (uJ) | BWN skip zeros (uJ) | 8-bit MAC (uJ) | "
-             "spiking / BWN dense | spiking / BWN skip | spiking / 8-bit |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "0.2 pJ + add), the designs of one inference (event-driven: the zero-skipping count; "
+             "only the gates tell them apart):", "",
+             "| shape | dense IF (uJ) | event-driven (uJ) | BWN dense (uJ) | BWN skip zeros (uJ) | "
+             "8-bit MAC (uJ) | dense IF / BWN dense | dense IF / BWN skip | dense IF / 8-bit |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape, d in integer.items():
-        lines.append(f"| {shape} | {d['spiking'] * 1e6:.2f} | {d['bwn_dense'] * 1e6:.2f} | "
-                     f"{d['bwn_skip_zeros'] * 1e6:.2f} | {d['mac8'] * 1e6:.2f} | "
-                     f"{d['spiking'] / d['bwn_dense']:.2f} | {d['spiking'] / d['bwn_skip_zeros']:.2f} | "
-                     f"{d['spiking'] / d['mac8']:.2f} |")
+        lines.append(f"| {shape} | {d['spiking'] * 1e6:.2f} | {d['event_driven'] * 1e6:.2f} | "
+                     f"{d['bwn_dense'] * 1e6:.2f} | {d['bwn_skip_zeros'] * 1e6:.2f} | "
+                     f"{d['mac8'] * 1e6:.2f} | {d['spiking'] / d['bwn_dense']:.2f} | "
+                     f"{d['spiking'] / d['bwn_skip_zeros']:.2f} | {d['spiking'] / d['mac8']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,7 +174,7 @@ def inference_elements(shape: Shape, tokens: int) -> dict[str, int]:
             "norm": (2 * shape.layers + 1) * tokens * shape.hidden}
 
 
-KIND_OF = {"if_layer": "layer", "mac_layer": "layer", "bwn_layer": "layer", "bwn_layer_skip": "layer",
+KIND_OF = {"event_if_layer": "layer", "if_layer": "layer", "mac_layer": "layer", "bwn_layer": "layer", "bwn_layer_skip": "layer",
            "ptsoftmax": "softmax", "softmax": "softmax", "bspn": "norm", "layernorm": "norm"}
 
 
@@ -180,6 +186,8 @@ DESIGNS = {
     "bwn_dense": {"layer": "bwn_layer", "softmax": "ptsoftmax", "norm": "bspn"},
     "bwn_skip_zeros": {"layer": "bwn_layer_skip", "softmax": "ptsoftmax", "norm": "bspn"},
     "mac8": {"layer": "mac_layer", "softmax": "softmax", "norm": "layernorm"},
+    # Zero-silent graded events into the event-driven IF layer (hw.event_if_layer).
+    "event_driven": {"layer": "event_if_layer", "softmax": "ptsoftmax", "norm": "bspn"},
 }
 
 
@@ -215,11 +223,12 @@ def activity_markdown(measured: dict[str, dict], results: list[dict]) -> str:
                      f"{r['elements']:,} | {r['cycles']:,} | {r['energy_per_element_j'] * 1e12:.3f} | "
                      f"{r['energy_per_element_ungated_j'] * 1e12:.3f} | {clock:.0%} | {memory:.0%} |")
     lines += ["", "| shape | tokens | design | layers / softmax / norms (uJ) | total (uJ) | "
-              "design / spiking |", "|---|---:|---|---|---:|---:|"]
+              "design / dense IF | event-driven / design |", "|---|---:|---|---|---:|---:|---:|"]
     for r in results:
         for design in DESIGNS:
             parts = " / ".join(f"{v * 1e6:.3f}" for v in r[design]["by_block"].values())
             lines.append(f"| {r['shape']} | {r['tokens']} | {design} | {parts} | "
                          f"{r[design]['joules'] * 1e6:.3f} | "
-                         f"{r[design]['joules'] / r['spiking']['joules']:.2f} |")
+                         f"{r[design]['joules'] / r['spiking']['joules']:.2f} | "
+                         f"{r['event_driven']['joules'] / r[design]['joules']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,10 @@ ratio benchmark; every pair sees the same numbers:
   MAC layer multiplies the same spike counts (0..15) by 8-bit weights of the same signs
   (magnitudes as in the code below), with the bias and shift scaled to match (x 32, + 5).
 
+- ``event_if_layer``: the same slice on zero-silent graded events of the same levels (the
+  event-driven IF layer, 4 lanes, bias moved to signed levels), outputs the BWN layer's
+  minus the offset.
+
 Expected outputs come from each block's reference, so every replay is checked bit for bit.
 """
 from __future__ import annotations
@@ -34,7 +38,8 @@ NORM_CHANNELS = 32
 
 # (spiking, baseline) workloads compared by the ratios benchmark and the energy report.
 PAIRS = (("ptsoftmax", "softmax"), ("bspn", "layernorm"), ("if_layer", "bwn_layer"),
-         ("if_layer", "bwn_layer_skip"), ("if_layer", "mac_layer"))
+         ("if_layer", "bwn_layer_skip"), ("if_layer", "mac_layer"),
+         ("event_if_layer", "bwn_layer"), ("event_if_layer", "bwn_layer_skip"))
 
 
 def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vectors, Vectors]]:
@@ -108,5 +113,15 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
         bwn[label] = Vectors("bwn_layer", bp, levels, reference("bwn_layer", bp, levels),
                              source="export", note=note + ", query projection slice, levels")
     assert np.array_equal(bwn["bwn_layer"].expected, spiking_layer.expected.sum(axis=-2))
+    # The event-driven layer on the same slice: zero-silent graded events of the same levels,
+    # the bias on signed levels, as many lanes (G = 4 cycles an event), one pass a token.
+    from sorbet_hw.model.event_if_layer import signed_bias
+    ep = {"weights": ip["weights"], "threshold_shift": ip["threshold_shift"],
+          "bias": signed_bias(ip["bias"], ip["weights"], ip["threshold_shift"], offset, offset),
+          "act_bits": ip["act_bits"], "weight_kind": ip["weight_kind"], "input_signed": True,
+          "output_signed": True, "event_kind": "graded", "lanes": ip["lanes"]}
+    event = Vectors("event_if_layer", ep, levels, reference("event_if_layer", ep, levels),
+                    source="export", note=note + ", query projection slice, graded events")
+    assert np.array_equal(event.expected, bwn["bwn_layer"].expected - offset)
     return {"ptsoftmax": pt, "softmax": softmax, "bspn": norm, "layernorm": layernorm,
-            "if_layer": spiking_layer, **bwn, "mac_layer": mac}
+            "if_layer": spiking_layer, **bwn, "mac_layer": mac, "event_if_layer": event}

@@ -158,7 +158,7 @@ def test_workload_pairs_share_their_real_inputs(tmp_path):
     loads = workloads(tmp_path, tokens=3)
     pt, softmax, norm, layernorm = (loads[k] for k in ("ptsoftmax", "softmax", "bspn", "layernorm"))
     spiking, mac, bwn, skip = (loads[k] for k in ("if_layer", "mac_layer", "bwn_layer", "bwn_layer_skip"))
-    assert len(pairs(tmp_path, tokens=3)) == len(PAIRS) == 5
+    assert len(pairs(tmp_path, tokens=3)) == len(PAIRS) == 7
     heads, n = 12, pt.params["row_length"]
     assert pt.inputs.shape == (heads * 3, n) and np.array_equal(pt.inputs, softmax.inputs)
     assert norm.inputs.shape == (3, NORM_CHANNELS) and np.array_equal(norm.inputs, layernorm.inputs)
@@ -170,3 +170,6 @@ def test_workload_pairs_share_their_real_inputs(tmp_path):
     assert np.array_equal(bwn.inputs, spiking.inputs.sum(1) - 8) and np.array_equal(bwn.inputs, skip.inputs)
     assert np.array_equal(bwn.expected, spiking.expected.sum(1))
     assert skip.params["skip_zeros"] and not bwn.params["skip_zeros"]
+    # The event-driven layer: the same levels as zero-silent events, the offset off its outputs.
+    event = loads["event_if_layer"]
+    assert np.array_equal(event.inputs, bwn.inputs) and np.array_equal(event.expected, bwn.expected - 8)

@@ -104,7 +104,8 @@ def test_energy_json_has_the_four_designs(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert not (tmp_path / "energy" / "vectors").exists()      # ops only: no gate-level run
-    assert set(report["per_inference_uJ"]) == {"spiking", "bwn_dense", "bwn_skip_zeros", "mac8"}
+    assert set(report["per_inference_uJ"]) == {"spiking", "bwn_dense", "bwn_skip_zeros", "mac8",
+                                               "event_driven"}
     assert all(v > 0 for v in report["per_inference_uJ"].values())
     assert report["per_inference_uJ"]["bwn_skip_zeros"] < report["per_inference_uJ"]["bwn_dense"]
     events = report["events_per_synapse"]["attention_input"]
