@@ -8,7 +8,8 @@ macros) and replayed on the default sentence, all its tokens, at the exported pa
 (:mod:`synth.activity`, energy method 2, gated and ungated clock):
 
 - the six projections (query, key, value, attention output, FFN in, FFN out) as IF layers
-  (the spiking design) and as BWN layers, dense and with ``skip_zeros`` (the fair baseline);
+  (the spiking design), as BWN layers, dense and with ``skip_zeros`` (the fair baseline),
+  and as event-driven IF layers on zero-silent graded events (48 lanes, one pass a token);
 - the spiking design's attention (Q.K and P.V on spikes, PTsoftmax inside: the
   ``spiking_attention`` block on the sentence's real levels), its three rate encoders and
   five spike counters;
@@ -17,9 +18,12 @@ macros) and replayed on the default sentence, all its tokens, at the exported pa
 
 The spiking layer = IF projections + spiking attention + encoders + counters + 2 BSPN. The
 BWN layer = BWN projections + PTsoftmax + 2 BSPN + its attention products Q.K and P.V (4-bit
-levels times 4-bit levels), which have no block here: they are charged by operation count
-(:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8 figure, generous to 4 bits; a
-dense 110,592 a sentence, 0.03 uJ). Neither design's residual adders and buffers are on gates.
+levels times 4-bit levels), which have no block here. The event-driven layer = event
+projections + PTsoftmax + 2 BSPN + Q.K and P.V charged as the zero-skipping BWN layer's
+(zero levels send no event; no event-driven attention block yet). Attention products are
+charged by operation count (:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8
+figure, generous to 4 bits; a dense 110,592 a sentence, 0.03 uJ). No design's residual
+adders and buffers are on gates.
 
 Each measurement is kept under ``build/activity`` and reused; wall times are printed.
 """
@@ -42,7 +46,7 @@ from sorbet_hw.model.vectors import Vectors, load_vectors  # noqa: E402
 from sorbet_hw.synth.activity import measure  # noqa: E402
 from sorbet_hw.synth.energy import E_MAC_INT8  # noqa: E402
 
-DESIGNS = ("if_layer", "bwn_layer", "bwn_layer_skip")
+DESIGNS = ("if_layer", "bwn_layer", "bwn_layer_skip", "event_if_layer")
 # Parts of one design only, besides its projections ("shared" parts belong to every design).
 SPIKING, BWN = "spiking", "bwn"
 
@@ -57,6 +61,7 @@ def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
         skip = {**bwn.params, "skip_zeros": True}
         out[("bwn_layer_skip", name)] = Vectors("bwn_layer", skip, bwn.inputs, bwn.expected,
                                                 bwn.source, bwn.note + ", skip_zeros")
+        out[("event_if_layer", name)] = load_vectors(vectors / f"layer{layer}.{name}.event_if_layer.npz")
     out[(SPIKING, "spiking_attention")] = load_vectors(vectors / f"layer{layer}.spiking_attention.npz")
     for name in RATE_ENCODED:
         out[(SPIKING, f"rate_encoder.{name}")] = load_vectors(vectors / f"layer{layer}.rate_encoder.{name}.npz")
@@ -87,7 +92,7 @@ def _cost(vectors: Vectors) -> tuple:
     length (a gate-level replay costs its cycles times its netlist's size)."""
     from sorbet_hw.synth.activity import expected_cycles
     weights = vectors.params.get("weights")
-    size = int(np.size(weights)) if vectors.block == "if_layer" else 0
+    size = int(np.size(weights)) if vectors.block in ("if_layer", "event_if_layer") else 0
     return size, expected_cycles(vectors)
 
 
@@ -128,12 +133,15 @@ def main() -> int:
         print(f"{design:<15} {part:<17} {r['cycles']:>10,} {r['energy_j'] * 1e6:>9.3f} "
               f"{r['energy_ungated_j'] * 1e6:>10.3f} {r['energy_per_element_j'] * 1e12:>10.4f} "
               f"{r['wall_s']:>7.1f}")
-    products = {design: attention_products(parts[(SPIKING, "spiking_attention")], design.endswith("skip"))
+    # The event-driven design's Q.K and P.V are charged as the zero-skipping BWN design's: on
+    # zero-silent events a zero level costs nothing (no event-driven attention block yet).
+    products = {design: attention_products(parts[(SPIKING, "spiking_attention")],
+                                           design.endswith("skip") or design == "event_if_layer")
                 for design in designs if design != "if_layer"}
     for design, joules in products.items():
         print(f"{design:<15} {'Q.K + P.V (ops)':<17} {'':>10} {joules * 1e6:>9.3f} {joules * 1e6:>10.3f}")
-    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN: BWN + PTsoftmax "
-          "+ 2 BSPN on gates, Q.K and P.V by operation count):")
+    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN and event-driven: "
+          "their projections + PTsoftmax + 2 BSPN on gates, Q.K and P.V by operation count):")
     print(f"{'design':<15} {'gated uJ/sentence':>18} {'gated nJ/token':>15} {'ungated uJ/sentence':>20}")
     totals = {}
     for design in designs:
@@ -143,9 +151,11 @@ def main() -> int:
         ungated = sum(r["energy_ungated_j"] for r in rs) + products.get(design, 0.0)
         totals[design] = gated
         print(f"{design:<15} {gated * 1e6:>18.3f} {gated * 1e9 / tokens:>15.1f} {ungated * 1e6:>20.3f}")
-    if "if_layer" in totals:
-        for design in designs[1:]:
-            print(f"spiking / {design}: {totals['if_layer'] / totals[design]:.2f}x")
+    for a, b in (("if_layer", "bwn_layer"), ("if_layer", "bwn_layer_skip"),
+                 ("event_if_layer", "bwn_layer"), ("event_if_layer", "bwn_layer_skip"),
+                 ("event_if_layer", "if_layer")):
+        if a in totals and b in totals:
+            print(f"{a} / {b}: {totals[a] / totals[b]:.3f}x")
     print(f"\nwall time {time.time() - started:.0f} s (measurements reused from {build}/activity "
           f"count as zero)")
     return 0

@@ -83,12 +83,21 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"],
                          "signed_rates_per_layer": spiking["signed_spike_rates"],
                          "nonzero_levels": nonzero, "integer_designs": integer, "results": results}
+        # Per synapse and inference: the events an input sends each synapse it drives, by
+        # encoding, and the work each design does per synapse (accumulates, or the dense IF
+        # layer's scans of every input at every step).
         report["events_per_synapse"] = {
             kind: {"offset_spikes": rates["offset"][kind] * spiking["time_steps"] * tokens,
                    "signed_spikes": rates["+-1 spikes"][kind] * spiking["time_steps"] * tokens,
-                   "nonzero_levels": nonzero[kind] * tokens, "dense": tokens}
+                   "unit_events": rates["+-1 spikes"][kind] * spiking["time_steps"] * tokens,
+                   "graded_events": nonzero[kind] * tokens,
+                   "nonzero_levels": nonzero[kind] * tokens, "dense": tokens,
+                   "accumulates": {"dense_if_scans": spiking["time_steps"] * tokens,
+                                   "event_driven": nonzero[kind] * tokens,
+                                   "bwn_dense": tokens, "bwn_skip_zeros": nonzero[kind] * tokens}}
             for kind in rates["offset"]}
         text += energy.markdown(results, rates) + energy.integer_markdown(integer)
+        text += events_markdown(report["events_per_synapse"], tokens)
     if method in ("activity", "both"):
         from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
         from sorbet_hw.synth.workloads import workloads
@@ -120,6 +129,23 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     atomic_write(out / "energy.md", text)
     report["markdown"] = text
     return report
+
+
+def events_markdown(events: dict, tokens: int) -> str:
+    """Events and accumulates per synapse per inference, by layer kind (the kind of the
+    activation a projection takes in, or the attention's operands)."""
+    lines = ["", f"Events per synapse per inference ({tokens} tokens), by the activation that "
+             "travels: as offset spikes (today's dense IF), as zero-silent unit (+-1) events, as "
+             "graded events (one per nonzero level: the event-driven layer's accumulates, and "
+             "the zero-skipping BWN layer's); the dense IF layer scans every input at every "
+             "step, the dense BWN layer adds every input once:", "",
+             "| activation | offset spikes | unit events | graded events | dense IF scans | "
+             "BWN dense adds |", "|---|---:|---:|---:|---:|---:|"]
+    for kind, e in events.items():
+        lines.append(f"| {kind} | {e['offset_spikes']:.1f} | {e['unit_events']:.1f} | "
+                     f"{e['graded_events']:.1f} | {e['accumulates']['dense_if_scans']} | "
+                     f"{e['accumulates']['bwn_dense']} |")
+    return "\n".join(lines) + "\n"
 
 
 def _measure(vectors, build: str) -> dict:
