@@ -118,8 +118,9 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
                      stop_after: int | None = None, progress: bool = True,
                      init: Path | None = None) -> tuple[Student, dict]:
     """Run the distillation stages in order into ``out`` (STAGE.pt, STAGE.json); returns the
-    final student and every stage's record. ``init`` (a STAGE.pt of an earlier run) gives the
-    first stage its starting weights, to train a finished stage further."""
+    final student and every stage's record. ``init`` (a STAGE.pt of an earlier run, or a
+    packed student .npz such as the shipped one) gives the first stage its starting weights,
+    to train a finished stage further."""
     for s in stages:
         check_choice("stage", s, STAGES)
     if list(stages) != sorted(stages, key=STAGES.index):
@@ -129,9 +130,18 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         raise ParameterError(f"epochs must be one positive number or one per stage "
                              f"({len(stages)}: {', '.join(stages)}), got {cfg.epochs}")
     out.mkdir(parents=True, exist_ok=True)
-    student = make_student(teacher, cfg, tokenizer, data)
     records, previous = {}, None
-    if init is not None:
+    if init is not None and Path(init).suffix == ".npz":
+        # A packed student (the shipped one): its float student, in stage bspn.
+        from sorbet_hw.model.checkpoint import load_packed
+        from sorbet_hw.model.student import student_from_integer
+        if list(stages) != ["bspn"]:
+            raise ParameterError("a packed student (--init FILE.npz) trains further in stage "
+                                 "bspn only: give --stages bspn")
+        student = student_from_integer(load_packed(Path(init), task.name))
+    else:
+        student = make_student(teacher, cfg, tokenizer, data)
+    if init is not None and Path(init).suffix != ".npz":
         if not Path(init).is_file():
             raise ModelFileError(f"--init checkpoint {init} is missing: give a STAGE.pt written "
                                  f"by an earlier `sorbet-hw distill`")

@@ -26,6 +26,8 @@ The earlier distillation stages swap in the float parts: ``quant`` keeps softmax
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import asdict, dataclass
 
 import torch
@@ -437,4 +439,62 @@ def student_from_teacher(teacher, cfg: StudentConfig) -> Student:
                              f"unexpected {unexpected[:3]}")
     if cfg.stage != "quant":
         student.set_stage(cfg.stage)
+    return student
+
+
+def student_from_integer(model) -> Student:
+    """A float student in stage ``bspn`` whose integer model (:func:`model.integer_model.from_student`)
+    is ``model`` exactly: to train a packed student further (its latent weights are not
+    packed; they start at their signs times alpha, which keeps every sign and alpha).
+
+    Every quantizer's step is its exponent, every projection's weight sign * 2**a with
+    a = e_out - e_in - threshold_shift, its bias the packed bias with the offsets taken back
+    out, in units of 2**(e_in + a); every norm's log2 gamma its shift and beta its level."""
+    from sorbet_hw.model.bert import BertConfig
+    cfg = StudentConfig(**model.config)
+    student = Student(BertConfig(**model.bert), cfg, model.num_labels)
+    enc = student.encoder
+    F_, off = cfg.norm_frac_bits, 1 << (cfg.act_bits - 1)
+
+    def step(quant: QuantAct, e: int) -> None:
+        quant.log2_step.fill_(float(e))
+
+    def norm(module: Norm, packed) -> None:
+        module.log2_gamma.copy_(torch.as_tensor(packed.gamma_shift, dtype=torch.float32))
+        module.beta.copy_(torch.as_tensor(packed.beta, dtype=torch.float32) / 2.0 ** F_)
+
+    def linear(module: SpikingLinear, packed, e_in: int, in_offset: int) -> None:
+        theta = int(packed.threshold_shift)
+        a = int(packed.exponent) - e_in - theta
+        w = torch.as_tensor(packed.weights.T.astype(np.float32))
+        module.weight.copy_(w * 2.0 ** a)
+        out_offset = module.out.offset
+        b = (torch.as_tensor(packed.bias, dtype=torch.float64)
+             + in_offset * torch.as_tensor(packed.weights.astype(np.int64)).sum(0)
+             - (out_offset << theta))
+        module.bias.copy_((b * 2.0 ** (e_in + a)).to(torch.float32))
+        step(module.out, int(packed.exponent))
+
+    with torch.no_grad():
+        e_w, e_p, e_t = model.embedding_exponents
+        for table, quant, levels, e in ((enc.word_embeddings, enc.word_quant, model.word, e_w),
+                                        (enc.position_embeddings, enc.position_quant, model.position, e_p),
+                                        (enc.token_type_embeddings, enc.type_quant, model.token_type, e_t)):
+            table.weight.copy_(torch.as_tensor(levels.astype(np.float32)) * 2.0 ** e)
+            step(quant, e)
+        norm(enc.embedding_norm, model.embedding_norm)
+        for lay, packed in zip(enc.layers, model.layers):
+            lin = packed.linears
+            step(lay.attention.input, packed.input_exponent)
+            for name in ("query", "key", "value"):
+                linear(getattr(lay.attention, name), lin[name], packed.input_exponent, off)
+            step(lay.attention.context, packed.context_exponent)
+            linear(lay.attention_output, lin["attention_output"], packed.context_exponent, off)
+            step(lay.ffn_input, packed.ffn_input_exponent)
+            linear(lay.intermediate, lin["intermediate"], packed.ffn_input_exponent, off)
+            linear(lay.output, lin["output"], lin["intermediate"].exponent, 0)
+            for name in ("attention_norm", "output_norm"):
+                norm(getattr(lay, name), packed.norms[name])
+        student.head.weight.copy_(torch.as_tensor(model.head_weight))
+        student.head.bias.copy_(torch.as_tensor(model.head_bias))
     return student

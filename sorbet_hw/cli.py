@@ -445,8 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--event-penalty", type=float, default=0.0, metavar="W",
                       help="add W x the expected events per neuron and token (sum of |level| "
                       "over the spiking activations) to the loss: fewer spikes (default 0)")
-    dist.add_argument("--init", help="start the first stage from this STAGE.pt of an earlier run "
-                      "(to train a finished stage further)")
+    dist.add_argument("--init", help="start the first stage from this STAGE.pt of an earlier run, "
+                      "or from a packed student .npz (the shipped one: --stages bspn), to train "
+                      "a finished stage further")
     dist.add_argument("-o", "--output", help="default: build/student/TASK")
     dist.set_defaults(func=cmd_distill)
 

@@ -136,3 +136,44 @@ def hand_count(model, texts) -> float:
                 total += np.abs(layer[kind] - offset).sum()
                 neurons += layer[kind].size
     return total / neurons
+
+
+def test_a_packed_student_becomes_a_float_student_with_the_same_integers(tmp_path):
+    """student_from_integer: the shipped student's every integer parameter comes back exactly
+    from its float reconstruction, and `distill --init FILE.npz` starts from it."""
+    from sorbet_hw.model.checkpoint import load_packed, save_packed, shipped_checkpoint
+    from sorbet_hw.model.integer_model import from_student
+    from sorbet_hw.model.params import ParameterError
+    from sorbet_hw.model.student import student_from_integer
+    shipped = load_packed(shipped_checkpoint("sst2"), "sst2")
+    again = from_student(student_from_integer(shipped))
+    for a, b in zip(shipped.layers, again.layers):
+        for name in a.linears:
+            for field in ("weights", "bias", "threshold_shift", "exponent"):
+                assert np.array_equal(getattr(a.linears[name], field), getattr(b.linears[name], field))
+        for name in a.norms:
+            assert np.array_equal(a.norms[name].gamma_shift, b.norms[name].gamma_shift)
+            assert np.array_equal(a.norms[name].beta, b.norms[name].beta)
+        assert (a.input_exponent, a.context_exponent, a.ffn_input_exponent) == \
+               (b.input_exponent, b.context_exponent, b.ffn_input_exponent)
+    assert np.array_equal(shipped.word, again.word)
+    ids = np.array([101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 102])
+    assert np.array_equal(shipped.forward(ids), again.forward(ids))
+
+    # A tiny packed student continues from itself in stage bspn.
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+    tokenizer = load_tokenizer(max_length=12)
+    first, _ = run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                                DistillConfig(batch_size=8, epochs=1), tmp_path / "first", progress=False)
+    packed = save_packed(from_student(first), tmp_path / "tiny.npz", task="sst2")
+    start, records = run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                                      DistillConfig(batch_size=8, epochs=1), tmp_path / "more",
+                                      stages=("bspn",), init=packed, stop_after=0, progress=False)
+    assert records == {}
+    ids = np.array([101, 1037, 2307, 3185, 102])
+    assert np.array_equal(from_student(start).forward(ids), from_student(first).forward(ids))
+    with pytest.raises(ParameterError, match="--stages bspn"):
+        run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                         DistillConfig(batch_size=8, epochs=1), tmp_path / "bad", init=packed,
+                         progress=False)
