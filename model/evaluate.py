@@ -73,3 +73,42 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
             "spike_rates": spike_rates(traces, spiking.steps),
             "signed_spike_rates": spike_rates(traces, spiking.steps, signed_offset=model.offset),
             "nonzero_levels": nonzero_levels(traces, model.offset)}
+
+
+# The activations that travel as spikes, and whether each is signed (offset 8 removed).
+EVENT_KINDS = {"attention_input": True, "query": True, "key": True, "value": True, "context": True,
+               "attention_output": True, "ffn_input": True, "intermediate": False, "output": True}
+
+
+def event_statistics(model: IntegerStudent, task: Task, data: Examples,
+                     batch_size: int = 64) -> dict:
+    """Zero-silent events of the integer model's activations on ``data``, per layer kind:
+    ``unit`` mean |l| and ``graded`` the fraction of nonzero levels, per neuron and token (the
+    spiking simulation's signed spike counts equal these levels exactly); and ``per_synapse``
+    graded and unit events per synapse per inference (times the mean tokens)."""
+    items = tokenize(model, data)
+    by_length: dict[int, list[int]] = {}
+    for i, (ids, _) in enumerate(items):
+        by_length.setdefault(len(ids), []).append(i)
+    unit = {k: 0.0 for k in EVENT_KINDS}
+    graded = {k: 0.0 for k in EVENT_KINDS}
+    slots = {k: 0 for k in EVENT_KINDS}
+    with single_threaded_blas():
+        for idx in by_length.values():
+            for j in range(0, len(idx), batch_size):
+                chunk = idx[j:j + batch_size]
+                trace: list = []
+                model.forward(np.stack([items[i][0] for i in chunk]),
+                              np.stack([items[i][1] for i in chunk]), trace)
+                for layer in trace[1:]:
+                    for kind, signed in EVENT_KINDS.items():
+                        levels = layer[kind] - (model.offset if signed else 0)
+                        unit[kind] += float(np.abs(levels).sum())
+                        graded[kind] += float(np.count_nonzero(levels))
+                        slots[kind] += levels.size
+    tokens = sum(len(ids) for ids, _ in items) / max(len(items), 1)
+    out = {"unit": {k: unit[k] / slots[k] for k in EVENT_KINDS},
+           "graded": {k: graded[k] / slots[k] for k in EVENT_KINDS}, "tokens": tokens}
+    out["per_synapse"] = {name: {k: v * tokens for k, v in out[name].items()} for name in ("unit", "graded")}
+    out["mean"] = {name: float(np.mean(list(out[name].values()))) for name in ("unit", "graded")}
+    return out

@@ -48,13 +48,13 @@ def save_vectors(path: Path, vectors: Vectors) -> Path:
     from sorbet_hw.files import atomic_path
     path = Path(path)
     scalars = {k: v for k, v in vectors.params.items() if not _is_array(v)}
-    arrays = {f"param.{k}": _integers(k, v) for k, v in vectors.params.items() if _is_array(v)}
+    arrays = {f"param.{k}": _compact(_integers(k, v)) for k, v in vectors.params.items() if _is_array(v)}
     meta = {"format": FORMAT, "version": VERSION, "block": vectors.block, "params": scalars,
             "source": vectors.source, "note": vectors.note, "extra": vectors.extra}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, meta=np.array(json.dumps(meta, sort_keys=True)),
-                            inputs=np.asarray(vectors.inputs, dtype=np.int64),
-                            expected=np.asarray(vectors.expected, dtype=np.int64), **arrays)
+                            inputs=_compact(np.asarray(vectors.inputs, dtype=np.int64)),
+                            expected=_compact(np.asarray(vectors.expected, dtype=np.int64)), **arrays)
     return path
 
 
@@ -96,7 +96,7 @@ def load_vectors(path: Path) -> Vectors:
     params = dict(meta.get("params", {}))
     for key, arr in contents.items():
         if key.startswith("param."):
-            params[key[len("param."):]] = arr
+            params[key[len("param."):]] = arr.astype(np.int64)
     extra = meta.get("extra", {})
     return Vectors(block=meta["block"], params=params, inputs=inputs.astype(np.int64),
                    expected=expected.astype(np.int64), source=str(meta.get("source", "")),
@@ -113,6 +113,16 @@ def _integers(name: str, value) -> np.ndarray:
             and (arr.size == 0 or np.abs(arr).max() < 2 ** 62):
         return arr.astype(np.int64)
     raise ParameterError(f"parameter {name} must hold integers to be stored in a vector file")
+
+
+def _compact(arr: np.ndarray) -> np.ndarray:
+    """The narrowest signed integer type holding ``arr``: +-1 weights and spike trains as
+    int8 compress about 8x faster than as int64 (readers widen every array to int64)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
+            return arr.astype(dtype)
+    return arr
 
 
 def _is_array(value) -> bool:
