@@ -94,6 +94,21 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
         ax.set_title("accuracy per distillation step")
         save(fig, "accuracy.png")
 
+    curve = training.get("event_penalty_curve") or []
+    if curve:        # the shipped student's fine-tuning with the event penalty (its sidecar)
+        fig, ax = plt.subplots(figsize=(6, 3))
+        xs = [r["graded_per_synapse"] for r in curve]
+        ys = [r["accuracy"] for r in curve]
+        ax.plot(xs, ys, marker="o")
+        for r in curve:
+            ax.annotate(r["label"], (r["graded_per_synapse"], r["accuracy"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, 4))
+        ax.axhline(86, color="gray", lw=0.8, ls="--")
+        ax.set_xlabel("graded events / synapse / inference (SST-2 dev)")
+        ax.set_ylabel("SST-2 dev accuracy (%)")
+        ax.set_title("accuracy against events (event penalty)")
+        save(fig, "events.png")
+
     ops = results.get("energy", {}).get("ops")
     if ops:
         fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -177,6 +192,8 @@ def _write(results: dict, tmp: Path) -> None:
                      f"({ev['seconds']} s).</p>")
     if "accuracy.png" in plots:
         parts.append('<img src="accuracy.png">')
+    if "events.png" in plots:
+        parts.append('<img src="events.png">')
     ex = results.get("export")
     if ex:
         parts.append(f"<h2>Vectors</h2><p>{ex['instances']} block instances for "
