@@ -11,7 +11,7 @@ from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
 from sorbet_hw.model.if_layer import (PARAMS, check_size, check_weights, if_layer, initial_membrane,
                                       layer_shape, membrane_range)
-from sorbet_hw.model.params import ParameterError, check_int, signed_width
+from sorbet_hw.model.params import MAX_DEMO_WEIGHTS, ParameterError, check_int, signed_width
 
 __all__ = ["IFLayer", "BLOCK", "PARALLELISM", "layer_complete", "LAYER_SYNTH"]
 
@@ -22,9 +22,6 @@ PARALLELISM = (
     Param("inputs_per_cycle", None, "inputs summed a cycle (default all)", lo=1, hi="inputs",
           divides="inputs"),
 )
-# Demo weights are made from (inputs, outputs) before anything else is checked: a bound on
-# their count keeps an in-range but huge shape from allocating gigabytes.
-MAX_DEMO_WEIGHTS = 1 << 22
 # What `synth all` and the main job synthesize: the partly serial configuration the ratios
 # benchmark compares (the fully parallel MAC layer is 512 multipliers: minutes of Yosys and
 # no FPGA fit). synth.workloads slices the query projection alike.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from sorbet_hw.model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from sorbet_hw.model.params import ParameterError, check_divides, check_int, signed_width
+from sorbet_hw.model.params import MAX_DEMO_WEIGHTS, ParameterError, check_divides, check_int, signed_width
 
 SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups", "norm_in_width",
            "norm_frac_bits", "norm_out_width", "softmax_out_frac_bits", "softmax_rounding",
@@ -110,9 +110,6 @@ def encoder_layer(h, params: dict, trace: list | None = None) -> np.ndarray:
     return model.layer(layer, np.asarray(h, dtype=np.int64), trace)
 
 
-# Untrained demo layers are built in torch before anything else is checked: bounded so that an
-# in-range but huge shape cannot take gigabytes.
-MAX_DEMO_WEIGHTS = 1 << 22
 
 
 def demo_params(*, hidden: int = 32, heads: int = 2, ffn: int = 64, tokens: int = 4,

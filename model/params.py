@@ -63,6 +63,11 @@ def signed_width(lo: int, hi: int) -> int:
     return width
 
 
+# Demo weights (a layer's, or a whole demo encoder layer's) are made before anything else is
+# checked: a bound on their count keeps an in-range but huge shape from allocating gigabytes.
+MAX_DEMO_WEIGHTS = 1 << 22
+
+
 # -- bounds: integers, or arithmetic over other parameters, shown as written ------------------
 
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
