@@ -73,12 +73,12 @@ class SpikingStudent:
         self.model = model
         self.encoding = check_choice("encoding", encoding, ENCODINGS)
         bits = model.act_bits
+        self._biases: dict = {}
         if encoding == "signed":
             if time_steps is not None:
                 raise ParameterError("signed spikes size each window to its largest count: "
                                      "give no time_steps")
             self.steps = window_steps(bits, True)
-            self._signed_biases: dict = {}
             return
         self.steps = check_int("time_steps", time_steps if time_steps is not None
                                else model.config["time_steps"], 1, 1024)
@@ -86,16 +86,40 @@ class SpikingStudent:
             raise ParameterError(f"time_steps = {self.steps} cannot carry {bits}-bit activations: "
                                  f"use at least {(1 << bits) - 1}")
 
-    def if_layer(self, spikes: torch.Tensor, weights, bias, threshold_shift: int) -> torch.Tensor:
-        half = (1 << threshold_shift) >> 1
-        membrane = torch.as_tensor(bias, dtype=torch.int64) + half + integrate(
-            spikes, torch.as_tensor(weights, dtype=torch.int64))
-        return fire(membrane, self.steps, threshold_shift, self.model.act_bits)
+    # -- one layer, either encoding: where they differ is how a level travels ----------------
+    def zero(self, signed: bool = True) -> int:
+        """The spike count a zero level travels as: 8 (offset, signed), else nothing."""
+        return self.model.offset if signed and self.encoding == "offset" else 0
+
+    def levels(self, spikes: torch.Tensor, signed: bool = True) -> torch.Tensor:
+        return spikes.sum(0) - self.zero(signed)
+
+    def fire(self, membrane: torch.Tensor, threshold_shift: int, signed: bool = True) -> torch.Tensor:
+        """Spike trains [T, ...] of membranes (half a threshold included)."""
+        bits = self.model.act_bits
+        if self.encoding == "signed":
+            lo, hi = level_range(bits, signed)
+            return fire_signed(membrane, window_steps(bits, signed), threshold_shift, lo, hi)
+        return fire(membrane, self.steps, threshold_shift, bits)
+
+    def if_layer(self, spikes: torch.Tensor, linear, input_signed: bool = True,
+                 output_signed: bool = True) -> torch.Tensor:
+        """A projection: the packed bias is the offset encoding's (its offsets folded in); on
+        signed spikes the same layer's bias moves off them (:func:`signed_bias`)."""
+        key = (id(linear), input_signed, output_signed)
+        if key not in self._biases:
+            bias = linear.bias if self.encoding == "offset" else signed_bias(
+                linear.bias, linear.weights, linear.threshold_shift,
+                self.model.offset if input_signed else 0, self.model.offset if output_signed else 0)
+            self._biases[key] = torch.as_tensor(bias, dtype=torch.int64) + ((1 << linear.threshold_shift) >> 1)
+        membrane = self._biases[key] + integrate(spikes, torch.as_tensor(linear.weights, dtype=torch.int64))
+        return self.fire(membrane, linear.threshold_shift, output_signed)
 
     def encode(self, h: np.ndarray, exponent: int) -> torch.Tensor:
+        """The residual stream's levels as spikes (IF neurons driven by a constant current)."""
         theta = exponent + self.model.frac_bits
-        current = torch.as_tensor(h, dtype=torch.int64) + (self.model.offset << theta)
-        return fire(current + ((1 << theta) >> 1), self.steps, theta, self.model.act_bits)
+        current = torch.as_tensor(h, dtype=torch.int64) + (self.zero() << theta) + ((1 << theta) >> 1)
+        return self.fire(current, theta)
 
     def forward(self, ids, types=None, trace: list | None = None) -> np.ndarray:
         """Logits of one sentence; ``trace`` receives per layer the spike trains ([T, ...])
@@ -112,20 +136,16 @@ class SpikingStudent:
         return m.head(h[0])
 
     def layer(self, layer, h: np.ndarray, trace: list | None) -> np.ndarray:
-        if self.encoding == "signed":
-            return self.signed_layer(layer, h, trace)
-        m, off, F_ = self.model, self.model.offset, self.model.frac_bits
-        lin = layer.linears
+        m, F_, lin, zero = self.model, self.model.frac_bits, layer.linears, self.zero()
         x = self.encode(h, layer.input_exponent)
-        q, k, v = (self.if_layer(x, lin[n].weights, lin[n].bias, lin[n].threshold_shift)
-                   for n in ("query", "key", "value"))
+        q, k, v = (self.if_layer(x, lin[n]) for n in ("query", "key", "value"))
         steps, n, H = x.shape
         heads = m.heads
-        k_counts = (k.sum(0) - off).reshape(n, heads, -1).transpose(0, 1)           # [h, n, d]
+        k_levels = self.levels(k).reshape(n, heads, -1).transpose(0, 1)              # [h, n, d]
         q_heads = q.reshape(steps, n, heads, -1).transpose(1, 2)                     # [T, h, n, d]
-        # Q spikes x K counts: each Q spike adds the key's signed count; the Q offset of 8
-        # subtracts 8 * sum_d k once per key.
-        scores = integrate(q_heads, k_counts.transpose(-1, -2)) - off * k_counts.sum(-1)[:, None, :]
+        # Each Q spike adds the key's signed level; offset Q spikes then take back the
+        # zero's 8 spikes: 8 * sum_d k once per key.
+        scores = integrate(q_heads, k_levels.transpose(-1, -2)) - zero * k_levels.sum(-1)[:, None, :]
         at = m.attention_params(layer)
         probs = torch.as_tensor(ptsoftmax(scores.numpy() << at["score_left_shift"],
                                           frac_bits=at["frac_bits"],
@@ -137,79 +157,16 @@ class SpikingStudent:
         accumulated = torch.zeros(heads, n, v_heads.shape[-1], dtype=torch.float64)
         for t in range(steps):
             accumulated += probs.to(torch.float64) @ v_heads[t].to(torch.float64)
-        bias = (off << theta) - off * probs.sum(-1, keepdim=True)
-        membrane = bias + ((1 << theta) >> 1) + accumulated.round().to(torch.int64)
-        c = fire(membrane, steps, theta, m.act_bits)                                 # [T, h, n, d]
-        c = c.transpose(1, 2).reshape(steps, n, H)
-        a = self.if_layer(c, lin["attention_output"].weights, lin["attention_output"].bias,
-                          lin["attention_output"].threshold_shift)
-        sum1 = h + ((a.sum(0).numpy() - off) << (lin["attention_output"].exponent + F_))
+        bias = (zero << theta) - zero * probs.sum(-1, keepdim=True)
+        c = self.fire(bias + ((1 << theta) >> 1) + accumulated.round().to(torch.int64), theta)
+        c = c.transpose(1, 2).reshape(steps, n, H)                                   # [T, n, H]
+        a = self.if_layer(c, lin["attention_output"])
+        sum1 = h + (self.levels(a).numpy() << (lin["attention_output"].exponent + F_))
         h1 = m.norm(sum1, layer.norms["attention_norm"])
         x2 = self.encode(h1, layer.ffn_input_exponent)
-        f = self.if_layer(x2, lin["intermediate"].weights, lin["intermediate"].bias,
-                          lin["intermediate"].threshold_shift)
-        o = self.if_layer(f, lin["output"].weights, lin["output"].bias, lin["output"].threshold_shift)
-        sum2 = h1 + ((o.sum(0).numpy() - off) << (lin["output"].exponent + F_))
-        h2 = m.norm(sum2, layer.norms["output_norm"])
-        if trace is not None:
-            trace.append({"attention_input": x, "query": q, "key": k, "value": v,
-                          "scores": scores.numpy(), "probs": probs.numpy(), "context": c,
-                          "attention_output": a, "attention_sum": sum1, "attention_norm": h1,
-                          "ffn_input": x2, "output_sum": sum2,
-                          "intermediate": f, "output": o, "output_norm": h2})
-        return h2
-
-
-    # -- zero-silent signed spikes ---------------------------------------------------------
-    def signed_fire(self, membrane: torch.Tensor, threshold_shift: int, signed: bool = True) -> torch.Tensor:
-        lo, hi = level_range(self.model.act_bits, signed)
-        return fire_signed(membrane, window_steps(self.model.act_bits, signed), threshold_shift, lo, hi)
-
-    def signed_if_layer(self, spikes: torch.Tensor, linear, input_signed: bool = True,
-                        output_signed: bool = True) -> torch.Tensor:
-        off = self.model.offset
-        key = (id(linear), input_signed, output_signed)
-        if key not in self._signed_biases:
-            self._signed_biases[key] = torch.as_tensor(signed_bias(
-                linear.bias, linear.weights, linear.threshold_shift, off if input_signed else 0,
-                off if output_signed else 0) + ((1 << linear.threshold_shift) >> 1))
-        membrane = self._signed_biases[key] + integrate(
-            spikes, torch.as_tensor(linear.weights, dtype=torch.int64))
-        return self.signed_fire(membrane, linear.threshold_shift, output_signed)
-
-    def signed_encode(self, h: np.ndarray, exponent: int) -> torch.Tensor:
-        theta = exponent + self.model.frac_bits
-        return self.signed_fire(torch.as_tensor(h, dtype=torch.int64) + ((1 << theta) >> 1), theta)
-
-    def signed_layer(self, layer, h: np.ndarray, trace: list | None) -> np.ndarray:
-        m, F_, lin = self.model, self.model.frac_bits, layer.linears
-        x = self.signed_encode(h, layer.input_exponent)
-        q, k, v = (self.signed_if_layer(x, lin[n]) for n in ("query", "key", "value"))
-        steps, n, H = x.shape
-        heads = m.heads
-        k_levels = k.sum(0).reshape(n, heads, -1).transpose(0, 1)                   # [h, n, d]
-        q_heads = q.reshape(steps, n, heads, -1).transpose(1, 2)                     # [T, h, n, d]
-        # Each +-1 Q spike adds +- the key's signed level: no offset to take back.
-        scores = integrate(q_heads, k_levels.transpose(-1, -2))
-        at = m.attention_params(layer)
-        probs = torch.as_tensor(ptsoftmax(scores.numpy() << at["score_left_shift"],
-                                          frac_bits=at["frac_bits"],
-                                          out_frac_bits=m.config["softmax_out_frac_bits"],
-                                          rounding=m.config["softmax_rounding"]))
-        theta = at["context_shift"]
-        v_heads = v.reshape(steps, n, heads, -1).transpose(1, 2)
-        accumulated = torch.zeros(heads, n, v_heads.shape[-1], dtype=torch.float64)
-        for t in range(steps):                  # each +-1 V spike adds +- p_ij
-            accumulated += probs.to(torch.float64) @ v_heads[t].to(torch.float64)
-        c = self.signed_fire(((1 << theta) >> 1) + accumulated.round().to(torch.int64), theta)
-        c = c.transpose(1, 2).reshape(steps, n, H)
-        a = self.signed_if_layer(c, lin["attention_output"])
-        sum1 = h + (a.sum(0).numpy() << (lin["attention_output"].exponent + F_))
-        h1 = m.norm(sum1, layer.norms["attention_norm"])
-        x2 = self.signed_encode(h1, layer.ffn_input_exponent)
-        f = self.signed_if_layer(x2, lin["intermediate"], output_signed=False)
-        o = self.signed_if_layer(f, lin["output"], input_signed=False)
-        sum2 = h1 + (o.sum(0).numpy() << (lin["output"].exponent + F_))
+        f = self.if_layer(x2, lin["intermediate"], output_signed=False)
+        o = self.if_layer(f, lin["output"], input_signed=False)
+        sum2 = h1 + (self.levels(o).numpy() << (lin["output"].exponent + F_))
         h2 = m.norm(sum2, layer.norms["output_norm"])
         if trace is not None:
             trace.append({"attention_input": x, "query": q, "key": k, "value": v,
