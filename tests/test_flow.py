@@ -87,7 +87,7 @@ method = "ops"
     build = tmp_path / "build"
     report = run_all(config, build)
     text = report.read_text()
-    for name in ("accuracy.png", "spike_rates.png", "energy.png"):
+    for name in ("accuracy.png", "events.png", "spike_rates.png", "energy.png"):
         assert f'src="{name}"' in text and (report.parent / name).stat().st_size > 1000
     assert "<pre>" not in text and text.count("<table>") >= 5        # energy tables as HTML
     records = {p.stem: json.loads(p.read_text()) for p in (build / "run").glob("*.json")}
