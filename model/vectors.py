@@ -52,10 +52,20 @@ def save_vectors(path: Path, vectors: Vectors) -> Path:
     meta = {"format": FORMAT, "version": VERSION, "block": vectors.block, "params": scalars,
             "source": vectors.source, "note": vectors.note, "extra": vectors.extra}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, meta=np.array(json.dumps(meta, sort_keys=True)),
-                            inputs=_compact(np.asarray(vectors.inputs, dtype=np.int64)),
-                            expected=_compact(np.asarray(vectors.expected, dtype=np.int64)), **arrays)
+        _savez(f, {"meta": np.array(json.dumps(meta, sort_keys=True)),
+                   "inputs": _compact(np.asarray(vectors.inputs, dtype=np.int64)),
+                   "expected": _compact(np.asarray(vectors.expected, dtype=np.int64)), **arrays})
     return path
+
+
+def _savez(f, arrays: dict) -> None:
+    """``np.savez_compressed`` at zlib's fastest level: an export writes hundreds of weight
+    arrays, and the default level spent most of its time compressing (same .npz format)."""
+    import zipfile
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)
 
 
 def load_vectors(path: Path) -> Vectors:
@@ -96,7 +106,9 @@ def load_vectors(path: Path) -> Vectors:
     params = dict(meta.get("params", {}))
     for key, arr in contents.items():
         if key.startswith("param."):
-            params[key[len("param."):]] = arr.astype(np.int64)
+            # Integers widened back to int64 (files store the narrowest type); anything else
+            # is kept, so that the parameter check refuses it rather than truncating it.
+            params[key[len("param."):]] = arr.astype(np.int64) if arr.dtype.kind in "iub" else arr
     extra = meta.get("extra", {})
     return Vectors(block=meta["block"], params=params, inputs=inputs.astype(np.int64),
                    expected=expected.astype(np.int64), source=str(meta.get("source", "")),
