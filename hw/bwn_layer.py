@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.if_layer import LAYER_SYNTH, PARALLELISM, binary_demo
-from sorbet_hw.hw.plumbing import adder_tree, wrapped_increment
+from sorbet_hw.hw.plumbing import adder_tree, weight_code, wrapped_increment
 from sorbet_hw.model.bwn_layer import PARAMS, accumulator_range, bwn_layer
 from sorbet_hw.model.if_layer import check_size, check_weights, layer_shape
 from sorbet_hw.model.params import signed_width
@@ -106,10 +106,6 @@ class BWNLayer(wiring.Component):
     def groups(self) -> int:
         return self.outputs // self.lanes
 
-    def _code(self, w: int) -> int:
-        """Binary: 1 = +1, 0 = -1. Ternary: bit 0 = nonzero, bit 1 = negative."""
-        return int(w > 0) if self.weight_kind == "binary" else int(w != 0) | (int(w < 0) << 1)
-
     def _rom_words(self) -> list[int]:
         """Dense: word g * (N / P) + c holds the weights of inputs c*P .. c*P+P-1 for the lanes
         of group g, input-major. Skip: word g * N + j holds input j's weights for group g."""
@@ -120,7 +116,8 @@ class BWNLayer(wiring.Component):
                 word, pos = 0, 0
                 for p in range(per_word):
                     for lane in range(self.lanes):
-                        word |= self._code(int(self.weights[c * per_word + p, g * self.lanes + lane])) << pos
+                        w = self.weights[c * per_word + p, g * self.lanes + lane]
+                        word |= weight_code(w, self.weight_kind) << pos
                         pos += self.weight_bits
                 words.append(word)
         return words

@@ -1,7 +1,6 @@
 """Event-driven IF layer generator: work follows input events, membranes in block RAM."""
 from __future__ import annotations
 
-import numpy as np
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -10,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.events import EventCoding, event_layout
 from sorbet_hw.hw.if_layer import binary_demo
-from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+from sorbet_hw.hw.plumbing import OutputRegister, or_tree, weight_code
 from sorbet_hw.model.event_if_layer import (PARAMS, event_if_layer, level_range, membrane_range)
 from sorbet_hw.model.if_layer import check_size, check_weights, initial_membrane, layer_shape
 from sorbet_hw.model.params import signed_width
@@ -120,15 +119,14 @@ class EventIFLayer(wiring.Component):
 
     def _weight_words(self) -> list[int]:
         """Word (j << group_bits) | g: the weights of input j for lane group g, lane 0 in the
-        low bits. Binary: 1 = +1, 0 = -1. Ternary: bit 0 = nonzero, bit 1 = negative."""
+        low bits (:func:`hw.plumbing.weight_code`)."""
         words = []
         for j in range(self.inputs):
             for g in range(1 << self.group_bits):
                 word = 0
                 for lane in range(self.lanes if g < self.groups else 0):
-                    w = int(self.weights[j, g * self.lanes + lane])
-                    code = (w > 0) if self.weight_kind == "binary" else (w != 0) | ((w < 0) << 1)
-                    word |= int(code) << (lane * self.weight_bits)
+                    code = weight_code(self.weights[j, g * self.lanes + lane], self.weight_kind)
+                    word |= code << (lane * self.weight_bits)
                 words.append(word)
         return words
 
@@ -269,8 +267,8 @@ class EventIFLayer(wiring.Component):
              "output": OutputRegister(m, self.o_stream), "out": Signal(self.output_layout)}
         pending, onehot, out = d["pending"], d["onehot"], d["out"]
         m.d.comb += [onehot.eq(pending & (~pending + 1)),
-                     d["lane"].eq(_or_tree([Mux(onehot[i], i, 0) for i in range(lanes)])),
-                     d["chosen"].eq(_or_tree([Mux(onehot[i], d["levels"].word_select(i, level_bits), 0)
+                     d["lane"].eq(or_tree([Mux(onehot[i], i, 0) for i in range(lanes)])),
+                     d["chosen"].eq(or_tree([Mux(onehot[i], d["levels"].word_select(i, level_bits), 0)
                                               for i in range(lanes)])),
                      out.index.eq(d["base"] + d["lane"]), out.level.eq(d["chosen"].as_signed())]
         return d
@@ -285,9 +283,3 @@ class EventIFLayer(wiring.Component):
             found.append(Mux(v < lo, lo, Mux(v > hi, hi, v))[:level_bits])
         return found
 
-
-def _or_tree(terms: list):
-    while len(terms) > 1:
-        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i]
-                 for i in range(0, len(terms), 2)]
-    return terms[0]

@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Param, Stream
-from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, wrapped_increment
+from sorbet_hw.hw.plumbing import OutputRegister, adder_tree, weight_code, wrapped_increment
 from sorbet_hw.model.if_layer import (PARAMS, check_size, check_weights, if_layer, initial_membrane,
                                       layer_shape, membrane_range)
 from sorbet_hw.model.params import MAX_DEMO_WEIGHTS, ParameterError, check_int, signed_width
@@ -133,9 +133,8 @@ class IFLayer(wiring.Component):
                 word, pos = 0, 0
                 for p in range(self.inputs_per_cycle):
                     for lane in range(self.lanes):
-                        w = int(self.weights[c * self.inputs_per_cycle + p, g * self.lanes + lane])
-                        code = (w > 0) if self.weight_kind == "binary" else (w != 0) | ((w < 0) << 1)
-                        word |= int(code) << pos
+                        w = self.weights[c * self.inputs_per_cycle + p, g * self.lanes + lane]
+                        word |= weight_code(w, self.weight_kind) << pos
                         pos += self.weight_bits
                 words.append(word)
         return words

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from amaranth import Mux, Signal
 
-__all__ = ["OutputRegister", "adder_tree", "strided_increment", "wrapped_increment"]
+__all__ = ["OutputRegister", "adder_tree", "balanced_tree", "or_tree", "strided_increment",
+           "weight_code", "wrapped_increment"]
 
 
 def wrapped_increment(value, modulus: int):
@@ -20,15 +21,32 @@ def strided_increment(value, stride: int, count: int):
     return Mux(value == (count - 1) * stride, 0, value + stride)
 
 
-def adder_tree(terms: list):
-    """The sum of ``terms`` by a balanced tree of two-input adders (depth ceil(log2 n)): the
-    shape an accumulate-only datapath needs to add P inputs in one cycle."""
+def balanced_tree(terms: list, combine):
+    """``terms`` reduced by a balanced tree of two-input ``combine`` (depth ceil(log2 n))."""
     if not terms:
-        raise ValueError("an adder tree needs at least one term")
+        raise ValueError("a tree needs at least one term")
     while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+        terms = [combine(terms[i], terms[i + 1]) if i + 1 < len(terms) else terms[i]
                  for i in range(0, len(terms), 2)]
     return terms[0]
+
+
+def adder_tree(terms: list):
+    """The sum of ``terms`` by a balanced tree of two-input adders: the shape an
+    accumulate-only datapath needs to add P inputs in one cycle."""
+    return balanced_tree(terms, lambda a, b: a + b)
+
+
+def or_tree(terms: list):
+    """The OR of ``terms`` by a balanced tree: selects the one term a one-hot leaves nonzero
+    in log depth (a priority chain of muxes would be n deep)."""
+    return balanced_tree(terms, lambda a, b: a | b)
+
+
+def weight_code(w: int, weight_kind: str) -> int:
+    """A weight's bits in a layer's weight ROM. Binary (1 bit): 1 = +1, 0 = -1. Ternary
+    (2 bits): bit 0 = nonzero, bit 1 = negative."""
+    return int(w > 0) if weight_kind == "binary" else int(w != 0) | (int(w < 0) << 1)
 
 
 class OutputRegister:

@@ -119,11 +119,3 @@ def events_of(levels, event_kind: str) -> list[tuple[int, int]]:
         else:
             events.extend([(int(j), 1 if level > 0 else -1)] * abs(level))
     return events
-
-
-def levels_of(events, size: int) -> np.ndarray:
-    """Levels ``[size]`` back from events (index, level): the sum per index."""
-    out = np.zeros(size, np.int64)
-    for index, level in events:
-        out[index] += level
-    return out

@@ -24,7 +24,8 @@ Two encodings of the same levels (``encoding``):
 
 Spike counts (minus the offset) equal the integer model's levels exactly in both; a test
 checks it on real sentences, layer by layer. :func:`spike_rates` reports the average firing
-rate per layer kind, :func:`event_counts` the events per neuron of both kinds of event.
+rate per layer kind (:func:`model.evaluate.event_statistics` counts events on the integer
+model, whose levels the signed spikes carry exactly).
 """
 from __future__ import annotations
 
@@ -175,23 +176,6 @@ class SpikingStudent:
                           "ffn_input": x2, "output_sum": sum2,
                           "intermediate": f, "output": o, "output_norm": h2})
         return h2
-
-
-def event_counts(traces: list[list[dict]]) -> dict[str, dict[str, list[float]]]:
-    """Events per neuron per token, per layer kind and encoder layer, of signed spike traces
-    (``encoding="signed"``): ``unit`` counts each +-1 spike (sum of |l|), ``graded`` one event
-    per nonzero level."""
-    unit, graded, slots = defaultdict(float), defaultdict(float), defaultdict(float)
-    for trace in traces:
-        for i, layer in enumerate(trace[1:]):
-            for kind in KINDS:
-                s = layer[kind]
-                unit[kind, i] += float(s.abs().sum())
-                graded[kind, i] += float((s.sum(0) != 0).sum())
-                slots[kind, i] += s[0].numel()
-    layers = max(i for _, i in unit) + 1 if unit else 0
-    return {name: {kind: [table[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
-            for name, table in (("unit", unit), ("graded", graded))}
 
 
 def nonzero_levels(traces: list[list[dict]], offset: int) -> dict[str, list[float]]:

@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from sorbet_hw.hw.blocks import get_block
-from sorbet_hw.model.event_if_layer import event_if_layer, events_of, levels_of
+from sorbet_hw.model.event_if_layer import event_if_layer
 
 
 def simulate(params: dict, tokens: np.ndarray, ready_every: int = 1):
@@ -15,13 +15,8 @@ def simulate(params: dict, tokens: np.ndarray, ready_every: int = 1):
     block = get_block("event_if_layer")
     p = block.check(params)
     dut = block.component(**block.resolve(params))
-    layout_in, layout_out = dut.input_layout, dut.output_layout
-    ib, lb = layout_in["index"].width, layout_in["level"].width
-    ob, olb = layout_out["index"].width, layout_out["level"].width
-    beats = []
-    for token in tokens:
-        beats.extend(j | ((level & ((1 << lb) - 1)) << ib) for j, level in events_of(token, p.event_kind))
-        beats.append(1 << (ib + lb))
+    beats = block.encode(p, tokens)["i_stream"]           # the declaration's event coding
+    is_end = block.output_ends(p, np.zeros((len(tokens), p.outputs)))[0]
     record = {"hazards": 0, "idle_access": 0, "out": [], "token_cycles": []}
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -44,7 +39,7 @@ def simulate(params: dict, tokens: np.ndarray, ready_every: int = 1):
             sent += bool(took)
             if out:
                 record["out"].append(beat)
-                if beat >> (ob + olb) & 1:
+                if is_end(beat):
                     record["token_cycles"].append(cycle - start)
                     start = cycle
             assert cycle < 200_000, "no progress"
@@ -56,15 +51,8 @@ def simulate(params: dict, tokens: np.ndarray, ready_every: int = 1):
 
     sim.add_testbench(bench)
     sim.run()
-    outputs, token, events = [], 0, []
-    for beat in record["out"]:
-        if beat >> (ob + olb) & 1:
-            outputs.append(levels_of(events, p.outputs))
-            events = []
-            continue
-        level = (beat >> ob) & ((1 << olb) - 1)
-        events.append((beat & ((1 << ob) - 1), level - (1 << olb) if level >> (olb - 1) else level))
-    return np.array(outputs), record["token_cycles"], record["hazards"], record["idle_access"]
+    outputs = block.decode(p, record["out"], (len(tokens), p.outputs))
+    return outputs, record["token_cycles"], record["hazards"], record["idle_access"]
 
 
 def reference(params: dict, tokens):
