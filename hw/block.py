@@ -118,7 +118,7 @@ class Block:
         for p in self.params:
             default = "completed" if p.default is None else repr(p.default)
             lines.append(f"  {p.name:<{width}}  {p.summary()}; default {default}")
-            lines.append(f"  {'':<{width}}    {p.doc}")
+            lines.append(f"  {'':<{width}}    {p.doc}{_exported_from(p.source)}")
         if self.extra_params:
             lines.append(f"  ({', '.join(self.extra_params)}: the shape and seed of demo weights)")
         return "\n".join(lines)
@@ -279,3 +279,13 @@ def _exact(block: str, name: str, value, param: Param | None):
     if isinstance(value, (float, np.floating)):
         raise ParameterError(f"{block} parameter {name} = {value} is not an integer")
     raise ParameterError(f"{block} parameter {name} has the wrong type ({type(value).__name__})")
+
+
+def _exported_from(source) -> str:
+    """Where `export-vectors` reads a parameter in a student, for the listing."""
+    if source is None:
+        return ""
+    if callable(source):
+        doc = (source.__doc__ or "").strip().split("\n")[0].rstrip(".")
+        return f" (export: {doc[0].lower() + doc[1:]})" if doc else " (export: computed from the student)"
+    return f" (export: {source})"

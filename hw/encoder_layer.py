@@ -7,18 +7,17 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sorbet_hw.hw.block import Block, Param, Stream
+from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.plumbing import wrapped_increment
 from sorbet_hw.hw.bspn import BSPN
 from sorbet_hw.hw.if_layer import IFLayer
 from sorbet_hw.hw.rate_encoder import RateEncoder
 from sorbet_hw.hw.spike_counter import SpikeCounter
 from sorbet_hw.hw.spiking_attention import SpikingAttention
-from sorbet_hw.model.encoder_layer import encoder_layer, layer_student, score_width
-from sorbet_hw.model.integer_model import LINEARS, NORMS
+from sorbet_hw.model.encoder_layer import PARAMS, encoder_layer, layer_student
+from sorbet_hw.model.ptsoftmax import score_width
+from sorbet_hw.model.integer_model import LINEARS
 from sorbet_hw.model.params import ParameterError, check_divides, check_int
-from sorbet_hw.model.ptsoftmax import ROUNDINGS
-from sorbet_hw.model.if_layer import WEIGHT_KINDS
 
 __all__ = ["EncoderLayer", "BLOCK", "default_parallelism"]
 
@@ -46,41 +45,10 @@ def _complete(params: dict) -> dict:
     return params
 
 
-_SIDES = {"query": ("hidden", "hidden"), "key": ("hidden", "hidden"), "value": ("hidden", "hidden"),
-          "attention_output": ("hidden", "hidden"), "intermediate": ("hidden", "ffn"),
-          "output": ("ffn", "hidden")}
-_PARAMS = (
-    Param("heads", 2, "attention heads", lo=1, hi="hidden", divides="hidden"),
-    Param("tokens", 4, "sentence length", lo=1, hi=512),
-    Param("steps", 16, "time steps T", lo=1, hi=1024),
-    Param("act_bits", 4, "level width", lo=1, hi=10),
-    Param("weight_kind", "binary", "+-1 or -1/0/+1 weights", choices=WEIGHT_KINDS),
-    Param("norm_groups", None, "BSPN groups a token", lo=1, hi="hidden", divides="hidden"),
-    Param("norm_in_width", None, "BSPN input width", lo=2, hi=32),
-    Param("norm_frac_bits", None, "BSPN fractional bits", lo=0, hi=16),
-    Param("norm_out_width", None, "width of the residual stream", lo=2, hi=32),
-    Param("softmax_out_frac_bits", None, "PTsoftmax probability bits", lo=1, hi=24),
-    Param("softmax_rounding", None, "PTsoftmax rounding", choices=ROUNDINGS),
-    Param("input_exponent", None, "step 2**e of the attention input levels"),
-    Param("ffn_input_exponent", None, "step 2**e of the FFN input levels"),
-    Param("context_exponent", None, "step 2**e of the context levels"),
-) + tuple(param for name in LINEARS for param in (
-    Param(f"{name}_weights", None, f"{name} synapses", shape=_SIDES[name], lo=-1, hi=1),
-    Param(f"{name}_bias", None, f"{name} bias", shape=_SIDES[name][1:]),
-    Param(f"{name}_threshold_shift", None, f"{name} threshold shift", lo=0, hi=24),
-    Param(f"{name}_exponent", None, f"step 2**e of {name}'s output levels"),
-)) + tuple(param for name in NORMS for param in (
-    Param(f"{name}_gamma_shift", None, f"{name} power-of-two scales", shape=("hidden",)),
-    Param(f"{name}_beta", None, f"{name} offsets", shape=("hidden",)),
-)) + (
-    Param("lanes", None, "outputs of every IF layer computed in parallel", lo=1),
-    Param("inputs_per_cycle", None, "inputs of every IF layer summed a cycle", lo=1),
-)
-
 BLOCK = Block(
     "encoder_layer", "a whole spiking encoder layer of the student (demo weights from hidden, "
     "ffn, heads, tokens and seed if none are given)",
-    params=_PARAMS,
+    params=PARAMS,
     ports={"i_stream": Stream(In, lambda p: signed(p.norm_out_width), vector=("tokens", "hidden")),
            "o_stream": Stream(Out, lambda p: signed(p.norm_out_width))},
     reference=lambda inputs, **params: encoder_layer(inputs, params),

@@ -10,7 +10,7 @@ from sorbet_hw.hw import ptsoftmax
 from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.plumbing import adder_tree, strided_increment, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import PTSoftmax
-from sorbet_hw.model.encoder_layer import score_width
+from sorbet_hw.model.ptsoftmax import score_width
 from sorbet_hw.model.params import signed_width
 from sorbet_hw.model.spiking_attention import PARAMS, spiking_attention
 

@@ -18,17 +18,18 @@ GAMMA_SHIFT_LIMIT = 8
 
 
 PARAMS = (
-    Param("channels", 32, "channels a token, C", lo=1, hi=65536),
+    Param("channels", 32, "channels a token, C", lo=1, hi=65536, source="bert.hidden_size"),
     Param("groups", 4, "contiguous channel groups a token, each with its own scale", lo=1,
-          hi="channels", divides="channels"),
-    Param("in_width", DEFAULT_IN_WIDTH, "width of a signed input", lo=2, hi=32),
+          hi="channels", divides="channels", source="config.norm_groups"),
+    Param("in_width", DEFAULT_IN_WIDTH, "width of a signed input", lo=2, hi=32, source="norm.in_width"),
     Param("norm_frac_bits", DEFAULT_NORM_FRAC_BITS, "fractional bits of the normalized value",
-          lo=0, hi=16),
-    Param("out_width", DEFAULT_OUT_WIDTH, "width of a signed output", lo=2, hi=32),
+          lo=0, hi=16, source="config.norm_frac_bits"),
+    Param("out_width", DEFAULT_OUT_WIDTH, "width of a signed output", lo=2, hi=32,
+          source="config.norm_out_width"),
     Param("gamma_shift", None, "per-channel power-of-two scale (default 0)", shape=("channels",),
-          lo=-GAMMA_SHIFT_LIMIT, hi=GAMMA_SHIFT_LIMIT),
+          lo=-GAMMA_SHIFT_LIMIT, hi=GAMMA_SHIFT_LIMIT, source="norm.gamma_shift"),
     Param("beta", None, "per-channel offset (default 0)", shape=("channels",),
-          lo="-(1 << (out_width - 1))", hi="(1 << (out_width - 1)) - 1"),
+          lo="-(1 << (out_width - 1))", hi="(1 << (out_width - 1)) - 1", source="norm.beta"),
 )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from sorbet_hw.model.if_layer import (DEFAULT_ACT_BITS, WEIGHT_PARAMS, check_size, check_weights,
                                       layer_shape, quantize_activation)
-from sorbet_hw.model.params import Param, ParameterError, check_params
+from sorbet_hw.model.params import Param, ParameterError, check_params, with_sources
 
 
 def level_range(act_bits: int, signed_inputs: bool) -> tuple[int, int]:
@@ -27,10 +27,16 @@ def level_range(act_bits: int, signed_inputs: bool) -> tuple[int, int]:
     return 0, (1 << act_bits) - 1
 
 
-PARAMS = WEIGHT_PARAMS + (
-    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=2, hi=8),
+def _signed_bias(site):
+    """A signed-input projection takes the levels less the offset, folded into its bias."""
+    lin = site.linear
+    return signed_form(lin.bias, lin.weights, site.model.offset) if site.input_signed else lin.bias
+
+
+PARAMS = with_sources(WEIGHT_PARAMS, bias=_signed_bias) + (
+    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=2, hi=8, source="model.act_bits"),
     Param("signed_inputs", True, "levels in -2**(act_bits-1) .. 2**(act_bits-1) - 1 (1), or "
-          "unsigned ReLU levels (0)", flag=True),
+          "unsigned ReLU levels (0)", flag=True, source="input_signed"),
 )
 
 

@@ -22,51 +22,82 @@ from __future__ import annotations
 import numpy as np
 
 from sorbet_hw.model.integer_model import LINEARS, NORMS, IntegerStudent, Layer, Linear, Norm
-from sorbet_hw.model.params import MAX_DEMO_WEIGHTS, ParameterError, check_divides, check_int, signed_width
+from sorbet_hw.model.bspn import GAMMA_SHIFT_LIMIT
+from sorbet_hw.model.if_layer import BIAS_LIMIT, WEIGHT_KINDS
+from sorbet_hw.model.params import (MAX_DEMO_WEIGHTS, Param, ParameterError, Site, check_divides,
+                                    check_int, from_model)
+from sorbet_hw.model.ptsoftmax import ROUNDINGS
 
-SCALARS = ("heads", "tokens", "steps", "act_bits", "weight_kind", "norm_groups", "norm_in_width",
-           "norm_frac_bits", "norm_out_width", "softmax_out_frac_bits", "softmax_rounding",
-           "input_exponent", "ffn_input_exponent", "context_exponent")
-PARAMS = (SCALARS + tuple(f"{name}_{part}" for name in LINEARS
-                          for part in ("weights", "bias", "threshold_shift", "exponent"))
-          + tuple(f"{name}_{part}" for name in NORMS for part in ("gamma_shift", "beta")))
+_SIDES = {"query": ("hidden", "hidden"), "key": ("hidden", "hidden"), "value": ("hidden", "hidden"),
+          "attention_output": ("hidden", "hidden"), "intermediate": ("hidden", "ffn"),
+          "output": ("ffn", "hidden")}
+# A level's step 2**e: the layer shifts by e (and by e plus the norm's fractional bits).
+EXPONENT_LIMIT = 24
+_EXPONENT = dict(lo=-EXPONENT_LIMIT, hi=EXPONENT_LIMIT)
 
 
-def score_width(head_dim: int, act_bits: int, score_left_shift: int, frac_bits: int) -> int:
-    """Signed width of an attention score sum_d (q - off)(k - off) over a head (each product
-    within -off(off - 1) .. off**2), aligned for PTsoftmax by ``score_left_shift``."""
-    off = 1 << (act_bits - 1)
-    lo, hi = -head_dim * off * (off - 1), head_dim * off * off
-    return max(signed_width(lo << score_left_shift, hi << score_left_shift), frac_bits + 1)
+def _norm_in_width(site) -> int:
+    """The config's BSPN input width, which both of the layer's norms must have."""
+    width = site.model.config["norm_in_width"]
+    for name in NORMS:
+        if site.layer.norms[name].in_width != width:
+            raise ParameterError(f"{name} has in_width {site.layer.norms[name].in_width}, not the "
+                                 f"config's {width}")
+    return int(width)
+
+
+# The declaration's parameters (:mod:`hw.encoder_layer`), with where a student keeps them.
+PARAMS = (
+    Param("heads", 2, "attention heads", lo=1, hi="hidden", divides="hidden", source="model.heads"),
+    Param("tokens", 4, "sentence length", lo=1, hi=512, source="tokens"),
+    Param("steps", 16, "time steps T", lo="2 ** act_bits - 1", hi=1024, source="config.time_steps"),
+    Param("act_bits", 4, "level width", lo=1, hi=10, source="model.act_bits"),
+    Param("weight_kind", "binary", "+-1 or -1/0/+1 weights", choices=WEIGHT_KINDS,
+          source="config.weight_kind"),
+    Param("norm_groups", None, "BSPN groups a token", lo=1, hi="hidden", divides="hidden",
+          source="config.norm_groups"),
+    Param("norm_in_width", None, "BSPN input width", lo=2, hi=32, source=_norm_in_width),
+    Param("norm_frac_bits", None, "BSPN fractional bits", lo=0, hi=16, source="config.norm_frac_bits"),
+    Param("norm_out_width", None, "width of the residual stream", lo=2, hi=32,
+          source="config.norm_out_width"),
+    Param("softmax_out_frac_bits", None, "PTsoftmax probability bits", lo=1, hi=24,
+          source="config.softmax_out_frac_bits"),
+    Param("softmax_rounding", None, "PTsoftmax rounding", choices=ROUNDINGS,
+          source="config.softmax_rounding"),
+    Param("input_exponent", None, "step 2**e of the attention input levels", **_EXPONENT,
+          source="layer.input_exponent"),
+    Param("ffn_input_exponent", None, "step 2**e of the FFN input levels", **_EXPONENT,
+          source="layer.ffn_input_exponent"),
+    Param("context_exponent", None, "step 2**e of the context levels", **_EXPONENT,
+          source="layer.context_exponent"),
+) + tuple(param for name in LINEARS for param in (
+    Param(f"{name}_weights", None, f"{name} synapses", shape=_SIDES[name], lo=-1, hi=1,
+          source=f"layer.linears.{name}.weights"),
+    Param(f"{name}_bias", None, f"{name} bias", shape=_SIDES[name][1:], lo=-BIAS_LIMIT + 1,
+          hi=BIAS_LIMIT - 1, source=f"layer.linears.{name}.bias"),
+    Param(f"{name}_threshold_shift", None, f"{name} threshold shift", lo=0, hi=24,
+          source=f"layer.linears.{name}.threshold_shift"),
+    Param(f"{name}_exponent", None, f"step 2**e of {name}'s output levels", **_EXPONENT,
+          source=f"layer.linears.{name}.exponent"),
+)) + tuple(param for name in NORMS for param in (
+    Param(f"{name}_gamma_shift", None, f"{name} power-of-two scales", shape=("hidden",),
+          lo=-GAMMA_SHIFT_LIMIT, hi=GAMMA_SHIFT_LIMIT, source=f"layer.norms.{name}.gamma_shift"),
+    Param(f"{name}_beta", None, f"{name} offsets", shape=("hidden",),
+          lo="-(1 << (norm_out_width - 1))", hi="(1 << (norm_out_width - 1)) - 1",
+          source=f"layer.norms.{name}.beta"),
+)) + (
+    Param("lanes", None, "outputs of every IF layer computed in parallel", lo=1),
+    Param("inputs_per_cycle", None, "inputs of every IF layer summed a cycle", lo=1),
+)
 
 
 def layer_params(model: IntegerStudent, index: int, tokens: int) -> dict:
-    """The flat parameters of ``model``'s layer ``index`` for sentences of ``tokens`` tokens."""
-    layer = model.layers[index]
-    c = model.config
-    params = {"heads": model.heads, "tokens": int(tokens), "steps": int(c["time_steps"]),
-              "act_bits": model.act_bits, "weight_kind": c["weight_kind"],
-              "norm_groups": int(c["norm_groups"]), "norm_in_width": int(c["norm_in_width"]),
-              "norm_frac_bits": int(c["norm_frac_bits"]), "norm_out_width": int(c["norm_out_width"]),
-              "softmax_out_frac_bits": int(c["softmax_out_frac_bits"]),
-              "softmax_rounding": c["softmax_rounding"],
-              "input_exponent": int(layer.input_exponent),
-              "ffn_input_exponent": int(layer.ffn_input_exponent),
-              "context_exponent": int(layer.context_exponent)}
-    for name in LINEARS:
-        lin = layer.linears[name]
-        params.update({f"{name}_weights": lin.weights.astype(np.int64),
-                       f"{name}_bias": lin.bias.astype(np.int64),
-                       f"{name}_threshold_shift": int(lin.threshold_shift),
-                       f"{name}_exponent": int(lin.exponent)})
-    for name in NORMS:
-        norm = layer.norms[name]
-        if norm.in_width != c["norm_in_width"]:
-            raise ParameterError(f"{name} of layer {index} has in_width {norm.in_width}, "
-                                 f"not the config's {c['norm_in_width']}")
-        params.update({f"{name}_gamma_shift": norm.gamma_shift.astype(np.int64),
-                       f"{name}_beta": norm.beta.astype(np.int64)})
-    return params
+    """The flat parameters of ``model``'s layer ``index`` for sentences of ``tokens`` tokens
+    (every parameter with a source; the parallelism is the hardware's choice)."""
+    try:
+        return from_model(PARAMS, Site(model, model.layers[index], tokens=int(tokens)))
+    except ParameterError as e:
+        raise ParameterError(f"layer {index}: {e}") from None
 
 
 def layer_student(params: dict) -> tuple[IntegerStudent, Layer]:

@@ -24,16 +24,23 @@ import numpy as np
 
 from sorbet_hw.model.if_layer import (DEFAULT_ACT_BITS, WEIGHT_PARAMS, check_size, check_weights,
                                       initial_membrane, layer_shape, quantize_activation)
-from sorbet_hw.model.params import Param, ParameterError, as_array, check_params
+from sorbet_hw.model.params import Param, ParameterError, as_array, check_params, with_sources
 
 EVENT_KINDS = ("graded", "unit")
 
-PARAMS = WEIGHT_PARAMS + (
-    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=1, hi=8),
+def _moved_bias(site):
+    """The bias moved off the offsets of the signed levels in and out (signed_bias)."""
+    lin, offset = site.linear, site.model.offset
+    return signed_bias(lin.bias, lin.weights, int(lin.threshold_shift),
+                       offset if site.input_signed else 0, offset if site.output_signed else 0)
+
+
+PARAMS = with_sources(WEIGHT_PARAMS, bias=_moved_bias) + (
+    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=1, hi=8, source="model.act_bits"),
     Param("input_signed", True, "input levels are signed (-2**(act_bits-1) .. 2**(act_bits-1) - 1) "
-          "or unsigned (0 .. 2**act_bits - 1: the FFN hidden layer)", flag=True),
+          "or unsigned (0 .. 2**act_bits - 1: the FFN hidden layer)", flag=True, source="input_signed"),
     Param("output_signed", True, "output levels signed, or unsigned (the FFN hidden layer: the "
-          "clamp at zero is its ReLU)", flag=True),
+          "clamp at zero is its ReLU)", flag=True, source="output_signed"),
     Param("event_kind", "graded", "an input level l travels as one event carrying l (graded) "
           "or as |l| events of its sign (unit)", choices=EVENT_KINDS),
 )

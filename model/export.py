@@ -36,8 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sorbet_hw.model.encoder_layer import layer_params, score_width
+from sorbet_hw.model import (bspn, bwn_layer, event_if_layer, if_layer, ptsoftmax, rate_encoder,
+                             spike_counter, spiking_attention)
+from sorbet_hw.model.encoder_layer import layer_params
 from sorbet_hw.model.integer_model import LINEARS, IntegerStudent
+from sorbet_hw.model.params import Site, from_model
 from sorbet_hw.model.spiking import SpikingStudent
 from sorbet_hw.model.vectors import VectorFileError, Vectors, save_vectors
 
@@ -47,94 +50,32 @@ DEFAULT_SENTENCE = "it 's a charming and often affecting journey ."
 # Hardware-friendly parallelism of the exported IF layers (divides 384 and 1536); the
 # block's arithmetic does not depend on it.
 IF_LANES, IF_INPUTS_PER_CYCLE = 16, 32
-
-
-def if_layer_params(model: IntegerStudent, linear, lanes: int = IF_LANES,
-                    inputs_per_cycle: int = IF_INPUTS_PER_CYCLE) -> dict:
-    n, m = linear.weights.shape
-    return {"weights": linear.weights.astype(np.int64), "bias": linear.bias.astype(np.int64),
-            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
-            "steps": int(model.config["time_steps"]), "weight_kind": model.config["weight_kind"],
-            "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n))}
-
-
-# Projections whose inputs are the model's offset levels (signed); the FFN output layer takes
-# the unsigned ReLU levels of the intermediate layer.
-UNSIGNED_INPUTS = ("output",)
-
-
-def bwn_layer_params(model: IntegerStudent, name: str, linear, lanes: int = IF_LANES,
-                     inputs_per_cycle: int = IF_INPUTS_PER_CYCLE) -> dict:
-    """The projection as the BWN baseline takes it: signed inputs with the offset folded into
-    the bias (:func:`model.bwn_layer.signed_form`), same weights, shift and parallelism."""
-    from sorbet_hw.model.bwn_layer import signed_form
-    n, m = linear.weights.shape
-    signed_inputs = name not in UNSIGNED_INPUTS
-    bias = signed_form(linear.bias, linear.weights, model.offset) if signed_inputs else linear.bias
-    return {"weights": linear.weights.astype(np.int64), "bias": np.asarray(bias, np.int64),
-            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
-            "weight_kind": model.config["weight_kind"], "signed_inputs": signed_inputs,
-            "lanes": int(np.gcd(lanes, m)), "inputs_per_cycle": int(np.gcd(inputs_per_cycle, n)),
-            "skip_zeros": False}
-
-
 # The event-driven layers' lanes: 48 makes G = M / lanes a power of two for 384 and 1536
 # outputs (8 and 32), so no weight-ROM word is padding.
 EVENT_LANES = 48
-
-
-def event_if_layer_params(model: IntegerStudent, name: str, linear, lanes: int = EVENT_LANES) -> dict:
-    """The projection on zero-silent signed levels (:mod:`model.event_if_layer`): the same
-    weights and shift, the bias moved off the offsets, graded events."""
-    from sorbet_hw.model.event_if_layer import signed_bias
-    m = linear.weights.shape[1]
-    input_signed, output_signed = name not in UNSIGNED_INPUTS, name != "intermediate"
-    bias = signed_bias(linear.bias, linear.weights, int(linear.threshold_shift),
-                       model.offset if input_signed else 0, model.offset if output_signed else 0)
-    return {"weights": linear.weights.astype(np.int64), "bias": np.asarray(bias, np.int64),
-            "threshold_shift": int(linear.threshold_shift), "act_bits": model.act_bits,
-            "weight_kind": model.config["weight_kind"], "input_signed": input_signed,
-            "output_signed": output_signed, "event_kind": "graded", "lanes": int(np.gcd(lanes, m))}
-
-
-def bspn_params(model: IntegerStudent, norm) -> dict:
-    c = model.config
-    return {"channels": int(model.bert["hidden_size"]), "groups": int(c["norm_groups"]),
-            "in_width": int(norm.in_width), "norm_frac_bits": int(c["norm_frac_bits"]),
-            "out_width": int(c["norm_out_width"]),
-            "gamma_shift": norm.gamma_shift.astype(np.int64), "beta": norm.beta.astype(np.int64)}
-
-
-def ptsoftmax_params(model: IntegerStudent, layer, tokens: int) -> dict:
-    """Score width for the worst case (:func:`model.encoder_layer.score_width`)."""
-    at = model.attention_params(layer)
-    d = model.bert["hidden_size"] // model.heads
-    return {"row_length": int(tokens),
-            "score_width": score_width(d, model.act_bits, at["score_left_shift"], at["frac_bits"]),
-            "frac_bits": int(at["frac_bits"]), "out_frac_bits": int(model.config["softmax_out_frac_bits"]),
-            "rounding": model.config["softmax_rounding"]}
-
-
-def attention_params(model: IntegerStudent, layer, tokens: int) -> dict:
-    """The layer's attention block (:class:`hw.spiking_attention.SpikingAttention`)."""
-    at, c = model.attention_params(layer), model.config
-    return {"heads": int(model.heads), "tokens": int(tokens),
-            "head_dim": int(model.bert["hidden_size"] // model.heads),
-            "steps": int(c["time_steps"]), "act_bits": int(model.act_bits),
-            "score_left_shift": int(at["score_left_shift"]), "score_frac_bits": int(at["frac_bits"]),
-            "out_frac_bits": int(c["softmax_out_frac_bits"]), "rounding": c["softmax_rounding"],
-            "context_shift": int(at["context_shift"])}
-
-
+# Projections whose inputs are the model's offset levels (signed); the FFN output layer takes
+# the unsigned ReLU levels of the intermediate layer, whose own outputs are unsigned.
+UNSIGNED_INPUTS = ("output",)
+UNSIGNED_OUTPUTS = ("intermediate",)
 # The layer's converters between levels and spike trains (see hw.encoder_layer): the trains
 # each rate encoder makes, and the IF outputs each spike counter turns back into levels.
 RATE_ENCODED = ("attention_input", "context", "ffn_input")
 COUNTED = ("query", "key", "value", "attention_output", "output")
 
 
-def converter_params(model: IntegerStudent) -> dict:
-    return {"width": int(model.bert["hidden_size"]), "steps": int(model.config["time_steps"]),
-            "level_bits": int(model.act_bits)}
+def projection_site(model: IntegerStudent, layer, name: str) -> Site:
+    return Site(model, layer, name, input_signed=name not in UNSIGNED_INPUTS,
+                output_signed=name not in UNSIGNED_OUTPUTS)
+
+
+def parallelism(site: Site, lanes: int, inputs_per_cycle: int | None = None) -> dict:
+    """The hardware's choice for a projection: ``lanes`` outputs (and ``inputs_per_cycle``
+    inputs) at a time, cut down to divisors of the layer's sides."""
+    n, m = site.linear.weights.shape
+    out = {"lanes": int(np.gcd(lanes, m))}
+    if inputs_per_cycle is not None:
+        out["inputs_per_cycle"] = int(np.gcd(inputs_per_cycle, n))
+    return out
 
 
 def softmax_error(model: IntegerStudent, layer, scores: np.ndarray, probs: np.ndarray) -> dict:
@@ -192,46 +133,51 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
                           "vectors": int(len(inputs))})
 
     m = model
-    add("embedding_norm", "bspn", bspn_params(m, m.embedding_norm), trace[0]["embedding"],
-        trace[0]["embedding_norm"])
+    add("embedding_norm", "bspn", from_model(bspn.PARAMS, Site(m, name="embedding_norm")),
+        trace[0]["embedding"], trace[0]["embedding_norm"])
     for i, (layer, t) in enumerate(zip(m.layers, trace[1:])):
         spikes_in = {"query": t["attention_input"], "key": t["attention_input"],
                      "value": t["attention_input"], "attention_output": t["context"],
                      "intermediate": t["ffn_input"], "output": t["intermediate"]}
         for name in LINEARS:
-            add(f"layer{i}.{name}", "if_layer", if_layer_params(m, layer.linears[name]),
+            site = projection_site(m, layer, name)
+            add(f"layer{i}.{name}", "if_layer",
+                from_model(if_layer.PARAMS, site, **parallelism(site, IF_LANES, IF_INPUTS_PER_CYCLE)),
                 spikes_in[name].numpy().transpose(1, 0, 2), t[name].numpy().transpose(1, 0, 2))
             # The same projection as the integer model computes it, on the same levels.
             levels = spikes_in[name].numpy().sum(axis=0).astype(np.int64)
-            if name not in UNSIGNED_INPUTS:
+            if site.input_signed:
                 levels = levels - m.offset
-            add(f"layer{i}.{name}.bwn_layer", "bwn_layer", bwn_layer_params(m, name, layer.linears[name]),
+            add(f"layer{i}.{name}.bwn_layer", "bwn_layer",
+                from_model(bwn_layer.PARAMS, site, skip_zeros=False,
+                           **parallelism(site, IF_LANES, IF_INPUTS_PER_CYCLE)),
                 levels, t[name].numpy().sum(axis=0))
             # On zero-silent events: the same levels, the output's offset taken off too.
-            out_offset = 0 if name == "intermediate" else m.offset
+            out_offset = m.offset if site.output_signed else 0
             add(f"layer{i}.{name}.event_if_layer", "event_if_layer",
-                event_if_layer_params(m, name, layer.linears[name]), levels,
-                t[name].numpy().sum(axis=0) - out_offset)
+                from_model(event_if_layer.PARAMS, site, event_kind="graded",
+                           **parallelism(site, EVENT_LANES)),
+                levels, t[name].numpy().sum(axis=0) - out_offset)
+        site = Site(m, layer, tokens=tokens)
         scores = t["scores"].reshape(-1, tokens) << m.attention_params(layer)["score_left_shift"]
-        add(f"layer{i}.ptsoftmax", "ptsoftmax", ptsoftmax_params(m, layer, tokens), scores,
+        add(f"layer{i}.ptsoftmax", "ptsoftmax", from_model(ptsoftmax.PARAMS, site), scores,
             t["probs"].reshape(-1, tokens))
         errors.append(softmax_error(m, layer, t["scores"], t["probs"]))
         levels = {name: t[name].numpy().sum(axis=0).astype(np.int64) for name in LINEARS}
-        add(f"layer{i}.spiking_attention", "spiking_attention", attention_params(m, layer, tokens),
+        add(f"layer{i}.spiking_attention", "spiking_attention", from_model(spiking_attention.PARAMS, site),
             np.stack([levels["query"], levels["key"], levels["value"]])[None],
             t["context"].numpy().sum(axis=0)[None])
         for name in RATE_ENCODED:
             trains = t[name].numpy().transpose(1, 0, 2)
-            add(f"layer{i}.rate_encoder.{name}", "rate_encoder", converter_params(m),
+            add(f"layer{i}.rate_encoder.{name}", "rate_encoder", from_model(rate_encoder.PARAMS, site),
                 trains.sum(axis=1), trains)
         for name in COUNTED:
             trains = t[name].numpy().transpose(1, 0, 2)
-            add(f"layer{i}.spike_counter.{name}", "spike_counter", converter_params(m),
+            add(f"layer{i}.spike_counter.{name}", "spike_counter", from_model(spike_counter.PARAMS, site),
                 trains, trains.sum(axis=1))
-        add(f"layer{i}.attention_norm", "bspn", bspn_params(m, layer.norms["attention_norm"]),
-            t["attention_sum"], t["attention_norm"])
-        add(f"layer{i}.output_norm", "bspn", bspn_params(m, layer.norms["output_norm"]),
-            t["output_sum"], t["output_norm"])
+        for name in ("attention_norm", "output_norm"):
+            add(f"layer{i}.{name}", "bspn", from_model(bspn.PARAMS, Site(m, layer, name)),
+                t[name.replace("norm", "sum")], t[name])
         add(f"layer{i}.encoder_layer", "encoder_layer", layer_params(m, i, tokens),
             (trace[i]["embedding_norm"] if i == 0 else trace[i]["output_norm"])[None],
             t["output_norm"][None])

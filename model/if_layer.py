@@ -41,16 +41,18 @@ def layer_shape(p) -> dict:
 # The parameters of a binary-weight layer's arithmetic (the IF layer's and the BWN layer's).
 WEIGHT_PARAMS = (
     Param("weights", None, "synapses [inputs, outputs] (demo weights of inputs x outputs from "
-          "seed if not given)", shape=("inputs", "outputs")),
+          "seed if not given)", shape=("inputs", "outputs"), source="linear.weights"),
     Param("bias", None, "added to each output (default 0)", shape=("outputs",),
-          lo=-BIAS_LIMIT + 1, hi=BIAS_LIMIT - 1),
-    Param("threshold_shift", 0, "requantization: the threshold is 2**threshold_shift", lo=0, hi=24),
-    Param("weight_kind", "binary", "+-1 (1 bit) or -1/0/+1 (2 bits)", choices=WEIGHT_KINDS),
+          lo=-BIAS_LIMIT + 1, hi=BIAS_LIMIT - 1, source="linear.bias"),
+    Param("threshold_shift", 0, "requantization: the threshold is 2**threshold_shift", lo=0, hi=24,
+          source="linear.threshold_shift"),
+    Param("weight_kind", "binary", "+-1 (1 bit) or -1/0/+1 (2 bits)", choices=WEIGHT_KINDS,
+          source="config.weight_kind"),
 )
 PARAMS = WEIGHT_PARAMS + (
-    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=1, hi=10),
+    Param("act_bits", DEFAULT_ACT_BITS, "level width", lo=1, hi=10, source="model.act_bits"),
     Param("steps", DEFAULT_STEPS, "time steps T a window (at least 2**act_bits - 1)",
-          lo="2 ** act_bits - 1", hi=1024),
+          lo="2 ** act_bits - 1", hi=1024, source="config.time_steps"),
 )
 # A layer's size: at most 65536 inputs and outputs.
 MAX_SIDE = 65536

@@ -120,7 +120,9 @@ class Param:
     ``lo`` / ``hi`` bound an integer (or every value of an array) and may name other
     parameters; ``choices`` makes it a string, ``flag`` a boolean (also 0 or 1), ``shape`` an
     integer array of that shape (each side an expression); ``divides`` names what the value
-    must divide."""
+    must divide. ``source`` says where the export reads it in a trained student, at a
+    :class:`Site`: a dotted path (``"linear.weights"``, ``"config.time_steps"``) or a function
+    of the site; None: a hardware choice, or the default."""
     name: str
     default: Any
     doc: str = ""
@@ -130,6 +132,7 @@ class Param:
     flag: bool = False
     shape: tuple = ()
     divides: str | None = None
+    source: str | Callable[["Site"], Any] | None = None
 
     def summary(self) -> str:
         """``int 1..4096`` or ``one of up, nearest``: the type and range as declared."""
@@ -216,3 +219,64 @@ def check_params(declared: tuple[Param, ...], values: dict, *, derive: Callable 
     for rule in rules:
         rule(names)
     return names
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where an instance of a block sits in a trained student (an :class:`IntegerStudent`):
+    what a parameter's ``source`` reads. Paths start at a field, or at ``config`` (the
+    student's quantization config), ``bert`` (its shape) or ``attention`` (the layer's
+    attention constants); then attributes or keys."""
+    model: Any
+    layer: Any = None              # the layer (model.integer_model.Layer), if in one
+    name: str = ""                 # the projection or norm
+    tokens: int = 0                # the sentence's length
+    input_signed: bool = True      # the instance takes signed levels (not the ReLU's)
+    output_signed: bool = True     # it makes signed levels (the FFN hidden layer's are not)
+
+    @property
+    def linear(self):
+        return self.layer.linears[self.name]
+
+    @property
+    def norm(self):
+        return self.layer.norms[self.name] if self.layer is not None else self.model.embedding_norm
+
+    def read(self, source):
+        if callable(source):
+            return source(self)
+        first, *rest = source.split(".")
+        value = {"config": lambda: self.model.config, "bert": lambda: self.model.bert,
+                 "attention": lambda: self.model.attention_params(self.layer)}.get(
+                     first, lambda: getattr(self, first))()
+        for part in rest:
+            value = value[part] if isinstance(value, dict) else getattr(value, part)
+        return value
+
+
+def with_sources(declared: tuple[Param, ...], **sources) -> tuple[Param, ...]:
+    """``declared`` with the ``source`` of the named parameters replaced."""
+    from dataclasses import replace
+    missing = set(sources) - {p.name for p in declared}
+    if missing:
+        raise ValueError(f"no parameter {', '.join(sorted(missing))} to give a source")
+    return tuple(replace(p, source=sources[p.name]) if p.name in sources else p for p in declared)
+
+
+def from_model(declared: tuple[Param, ...], site: Site, **chosen) -> dict:
+    """A block's parameters for the instance at ``site``: each declared parameter read from
+    its ``source`` (arrays as int64, numbers as Python ints) unless ``chosen`` gives it, or
+    left to its default; plus ``chosen`` (the hardware's choices: lanes, inputs a cycle,
+    which the block's declaration adds to these)."""
+    out = dict(chosen)
+    for p in declared:
+        if p.name not in chosen and p.source is not None:
+            value = site.read(p.source)
+            if isinstance(value, np.ndarray):
+                value = value.astype(np.int64)
+            elif isinstance(value, (bool, np.bool_)):
+                value = bool(value)
+            elif isinstance(value, (int, np.integer)):
+                value = int(value)
+            out[p.name] = value
+    return out

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from sorbet_hw.model.params import Param, as_array, check_params
+from sorbet_hw.model.params import Param, as_array, check_params, signed_width
 
 ROUNDINGS = ("up", "nearest")
 LOG2E = 1.0 / math.log(2.0)
@@ -19,15 +19,33 @@ DEFAULT_FRAC_BITS = 2
 DEFAULT_OUT_FRAC_BITS = 8
 DEFAULT_ROUNDING = "up"
 
+def score_width(head_dim: int, act_bits: int, score_left_shift: int, frac_bits: int) -> int:
+    """Signed width of an attention score sum_d (q - off)(k - off) over a head (each product
+    within -off(off - 1) .. off**2), aligned for PTsoftmax by ``score_left_shift``."""
+    off = 1 << (act_bits - 1)
+    lo, hi = -head_dim * off * (off - 1), head_dim * off * off
+    return max(signed_width(lo << score_left_shift, hi << score_left_shift), frac_bits + 1)
+
+
+
+def _layer_score_width(site) -> int:
+    """A layer's attention scores, for the worst case of its levels."""
+    at = site.model.attention_params(site.layer)
+    return score_width(site.model.bert["hidden_size"] // site.model.heads, site.model.act_bits,
+                       at["score_left_shift"], at["frac_bits"])
+
+
 # The parameters of a row of scores, shared with the baseline softmax (:mod:`model.softmax`).
 ROW_PARAMS = (
-    Param("row_length", 16, "scores per row, N", lo=1, hi=4096),
-    Param("score_width", 12, "width of a signed score", lo=2, hi=32),
-    Param("frac_bits", DEFAULT_FRAC_BITS, "fractional bits of a score", lo=0, hi="score_width - 1"),
-    Param("out_frac_bits", DEFAULT_OUT_FRAC_BITS, "fractional bits P of a probability", lo=1, hi=24),
+    Param("row_length", 16, "scores per row, N", lo=1, hi=4096, source="tokens"),
+    Param("score_width", 12, "width of a signed score", lo=2, hi=32, source=_layer_score_width),
+    Param("frac_bits", DEFAULT_FRAC_BITS, "fractional bits of a score", lo=0, hi="score_width - 1",
+          source="attention.frac_bits"),
+    Param("out_frac_bits", DEFAULT_OUT_FRAC_BITS, "fractional bits P of a probability", lo=1, hi=24,
+          source="config.softmax_out_frac_bits"),
 )
 PARAMS = ROW_PARAMS + (Param("rounding", DEFAULT_ROUNDING, "how the row sum becomes a power of two",
-                             choices=ROUNDINGS),)
+                             choices=ROUNDINGS, source="config.softmax_rounding"),)
 
 
 def sum_power(total, out_frac_bits: int, rounding: str):

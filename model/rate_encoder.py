@@ -10,10 +10,10 @@ import numpy as np
 
 from sorbet_hw.model.params import Param
 
-PARAMS = (Param("width", 16, "levels a window, N", lo=1, hi=65536),
-          Param("level_bits", 4, "width of a level", lo=1, hi=10),
+PARAMS = (Param("width", 16, "levels a window, N", lo=1, hi=65536, source="bert.hidden_size"),
+          Param("level_bits", 4, "width of a level", lo=1, hi=10, source="model.act_bits"),
           Param("steps", 16, "time steps T a window (at least 2**level_bits - 1)",
-                lo="2 ** level_bits - 1", hi=1024))
+                lo="2 ** level_bits - 1", hi=1024, source="config.time_steps"))
 
 
 def rate_encode(levels, steps: int) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 
 from sorbet_hw.model.params import Param, ParameterError
 
-PARAMS = (Param("width", 16, "spike trains, N", lo=1, hi=65536),
-          Param("steps", 16, "beats T a window", lo=1, hi=1024),
-          Param("level_bits", 4, "width of a count", lo=1, hi=10))
+PARAMS = (Param("width", 16, "spike trains, N", lo=1, hi=65536, source="bert.hidden_size"),
+          Param("steps", 16, "beats T a window", lo=1, hi=1024, source="config.time_steps"),
+          Param("level_bits", 4, "width of a count", lo=1, hi=10, source="model.act_bits"))
 
 
 def count_spikes(spikes, level_bits: int) -> np.ndarray:

@@ -19,16 +19,24 @@ from sorbet_hw.model.if_layer import quantize_activation
 from sorbet_hw.model.params import Param, ParameterError
 from sorbet_hw.model.ptsoftmax import ROUNDINGS, ptsoftmax
 
-PARAMS = (Param("heads", 2, "attention heads", lo=1, hi=256),
-          Param("tokens", 4, "sentence length n (PTsoftmax rows are n long)", lo=1, hi=512),
-          Param("head_dim", 8, "dimensions d a head", lo=1, hi=4096),
-          Param("act_bits", 4, "level width b", lo=1, hi=10),
-          Param("steps", 16, "time steps T (at least 2**act_bits - 1)", lo="2 ** act_bits - 1", hi=1024),
-          Param("score_left_shift", 0, "PTsoftmax's alignment of the scores", lo=0, hi=16),
-          Param("score_frac_bits", 4, "fractional bits of an aligned score", lo=0, hi=31),
-          Param("out_frac_bits", 8, "fractional bits P of a probability", lo=1, hi=24),
-          Param("rounding", "up", "PTsoftmax's rounding of the row sum", choices=ROUNDINGS),
-          Param("context_shift", 4, "theta, the context neurons' threshold shift", lo=0, hi=31))
+PARAMS = (Param("heads", 2, "attention heads", lo=1, hi=256, source="model.heads"),
+          Param("tokens", 4, "sentence length n (PTsoftmax rows are n long)", lo=1, hi=512,
+                source="tokens"),
+          Param("head_dim", 8, "dimensions d a head", lo=1, hi=4096,
+                source=lambda site: site.model.bert["hidden_size"] // site.model.heads),
+          Param("act_bits", 4, "level width b", lo=1, hi=10, source="model.act_bits"),
+          Param("steps", 16, "time steps T (at least 2**act_bits - 1)", lo="2 ** act_bits - 1", hi=1024,
+                source="config.time_steps"),
+          Param("score_left_shift", 0, "PTsoftmax's alignment of the scores", lo=0, hi=16,
+                source="attention.score_left_shift"),
+          Param("score_frac_bits", 4, "fractional bits of an aligned score", lo=0, hi=31,
+                source="attention.frac_bits"),
+          Param("out_frac_bits", 8, "fractional bits P of a probability", lo=1, hi=24,
+                source="config.softmax_out_frac_bits"),
+          Param("rounding", "up", "PTsoftmax's rounding of the row sum", choices=ROUNDINGS,
+                source="config.softmax_rounding"),
+          Param("context_shift", 4, "theta, the context neurons' threshold shift", lo=0, hi=31,
+                source="attention.context_shift"))
 
 
 def spiking_attention(q, k, v, *, heads: int, act_bits: int, score_left_shift: int,

@@ -17,6 +17,10 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
               ECP5 + nextpnr
 ``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
 ``report``    ``build/report/index.html`` with tables and plots
+
+The simulations, syntheses and gate-level runs are Dask tasks (:mod:`sorbet_hw.executor`),
+submitted as soon as their inputs exist rather than when their stage comes, so the workers
+stay busy while evaluate and export run here; the stages still finish in order.
 """
 from __future__ import annotations
 

@@ -14,10 +14,14 @@ goes through::
     [flow]
     targets = ["generic", "ice40"]  # synthesis targets (generic, ice40, ecp5)
     simulator = "verilator"         # the bit-exact replay (verilator or icarus)
-    vectors = 200                   # random vectors of the replay and the energy run
+    vectors = 200                   # random vectors of the replay and the energy run, or
+                                    # "FILE.npz": a vector file's (real) inputs
     energy = true                   # gate-level energy per element (Verilator + SAIF)
 
-(``points = [{...}, ...]`` instead of ``[grid]`` lists the points.) Each point is one Dask
+(``points = [{...}, ...]`` instead of ``[grid]`` lists the points.) With ``vectors = "FILE.npz"``
+(relative to the sweep file) every point starts from that file's parameters (a real layer's
+weights, say) and replays its inputs, the expected outputs recomputed by the block's reference
+for the point's parameters; the file's content is part of the points' keys. Each point is one Dask
 task (:func:`run_point`): it generates the block, replays random vectors against the reference
 (a mismatch is recorded as a failure), synthesizes it for every target (cells, LUT, FF,
 BRAM, Fmax) and measures its energy per element on the gates. Without a scheduler address the
@@ -45,7 +49,7 @@ from sorbet_hw.executor import connect, one_line as _one_line
 from sorbet_hw.files import FileFormatError, atomic_write, read_record
 from sorbet_hw.model.params import ParameterError
 
-FLOW_KEYS = {"targets": list, "simulator": str, "vectors": int, "energy": bool, "seed": int}
+FLOW_KEYS = {"targets": list, "simulator": str, "vectors": (int, str), "energy": bool, "seed": int}
 DEFAULT_FLOW = {"targets": ["generic"], "simulator": "verilator", "vectors": 200, "energy": True,
                 "seed": 1}
 DEFAULT_MAX_POINTS = 256
@@ -115,23 +119,45 @@ def load_sweep(path: Path) -> dict:
         kind = FLOW_KEYS.get(key)
         if kind is None:
             raise FileFormatError(f"{path}: unknown flow option {key!r}; known: {', '.join(FLOW_KEYS)}")
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise FileFormatError(f"{path}: flow.{key} must be a {kind.__name__}, got {value!r}")
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise FileFormatError(f"{path}: flow.{key} must be a {names}, got {value!r}")
     for target in flow["targets"]:
         if target not in TARGETS:
             raise ParameterError(f"{path}: unknown target {target!r}; choose from {', '.join(TARGETS)}")
     if flow["simulator"] not in ("verilator", "icarus"):
         raise ParameterError(f"{path}: flow.simulator must be verilator or icarus")
-    if not 1 <= flow["vectors"] <= 100_000:
-        raise ParameterError(f"{path}: flow.vectors = {flow['vectors']} is out of range; allowed: 1..100000")
+    if isinstance(flow["vectors"], str):
+        flow.update(_vector_file(path, flow["vectors"], block))
+    elif not 1 <= flow["vectors"] <= 100_000:
+        raise ParameterError(f"{path}: flow.vectors = {flow['vectors']} is out of range; allowed: "
+                             f"1..100000, or a vector file \"FILE.npz\"")
     return {"name": spec.get("name", path.stem), "block": block.name, "points": points,
             "flow": flow, "max_points": max_points}
+
+
+def _vector_file(sweep: Path, name: str, block) -> dict:
+    """``flow.vectors`` naming a vector file: the file (relative to the sweep file) checked,
+    and its content's digest, which keys the points."""
+    from sorbet_hw.files import file_digest
+    from sorbet_hw.model.vectors import load_vectors
+    file = (sweep.parent / name).resolve()
+    if not file.is_file():
+        raise FileFormatError(f"{sweep}: flow.vectors file {name} does not exist (relative to the "
+                              f"sweep file): export it first (`sorbet-hw export-vectors`)")
+    vectors = load_vectors(file)
+    if vectors.block != block.name:
+        raise ParameterError(f"{sweep}: flow.vectors {name} holds {vectors.block} vectors, not "
+                             f"{block.name}'s")
+    return {"vectors": str(file), "vectors_sha256": file_digest(file)}
 
 
 # -- one point (a Dask task) -----------------------------------------------------------------
 
 def point_key(verilog: bytes, flow: dict) -> str:
     from sorbet_hw.synth.flow import FLOW_VERSION
+    if "vectors_sha256" in flow:         # a vector file by its content, wherever it lies
+        flow = {**flow, "vectors": "file"}
     spec = json.dumps({"flow": flow, "synth_flow": FLOW_VERSION}, sort_keys=True).encode()
     return hashlib.sha256(spec + b"\0" + verilog).hexdigest()[:16]
 
@@ -159,8 +185,12 @@ def _run(block: str, params: dict, flow: dict, build: Path, out: Path) -> dict:
     from sorbet_hw.sim.runner import config_key, run_bench
     from sorbet_hw.synth.flow import synthesize
     declared = get_block(block)
-    resolved = declared.resolve(params)
-    declared.check(resolved)
+    real = None
+    if isinstance(flow["vectors"], str):                 # a file's parameters under the point's
+        from sorbet_hw.model.vectors import load_vectors
+        real = load_vectors(Path(flow["vectors"]))
+    resolved = declared.resolve({**real.params, **params} if real is not None else params)
+    checked = declared.check(resolved)
     rtl = build / "sweep-rtl" / f"{block}-{config_key(block, resolved)}"
     verilog = generate(block, resolved, rtl)
     key = point_key(verilog.read_bytes(), flow)
@@ -168,7 +198,12 @@ def _run(block: str, params: dict, flow: dict, build: Path, out: Path) -> dict:
     cached = read_record(done)
     if cached is not None:
         return {**cached["figures"], "key": key, "cached": True}
-    vectors = make_random_vectors(block, resolved, flow["vectors"], flow["seed"])
+    if real is None:
+        vectors = make_random_vectors(block, resolved, flow["vectors"], flow["seed"])
+    else:
+        from sorbet_hw.model.vectors import Vectors
+        vectors = Vectors(block, resolved, real.inputs, declared.run_reference(checked, real.inputs),
+                          source=real.source, note=real.note)
     replay = run_bench(vectors, flow["simulator"], build_root=build, seed=flow["seed"])
     figures = {"status": "passed" if replay.passed else "failed", "cycles": replay.cycles,
                "cycles_per_element": round(replay.cycles / vectors.expected.size, 4)}

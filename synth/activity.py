@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,10 +374,12 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     if record is not None and "energy_per_element_j" in record:
         return record
     netlist, netlist_json, stamp = work / "gate.v", work / "gate.json", work / "gate.stamp"
+    started = time.time()
     if not (netlist_json.is_file() and stamp.is_file() and stamp.read_text() == rtl):
         stamp.unlink(missing_ok=True)
         gate_netlist(verilog, vectors.block, work)
         atomic_write(stamp, rtl)
+    synthesized = time.time()
     # An unoptimized C++ model builds several times faster; a long replay (a real layer's
     # 240k cycles) runs several times faster optimized, which then pays for its build.
     long_run = expected_cycles(vectors) > QUICK_BUILD_CYCLES
@@ -385,11 +388,17 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     if not result.passed:
         raise ToolError(f"the gate netlist of {vectors.block} failed its bench: "
                         f"{result.first_mismatch} (log: {result.log})")
+    simulated = time.time()
     activity = switching_energy(netlist_json, read_saif(result.saif, vectors.block), vectors.block)
     n = elements(vectors)
+    # Where a measurement's time goes (synthesis, the C++ model's build, the replay, reading
+    # the activity back), for whoever sizes a run.
+    seconds = {"synthesis": synthesized - started, "build": result.build_seconds,
+               "simulation": result.sim_seconds, "activity": time.time() - simulated}
     record = {"block": vectors.block, "config": config_key(vectors.block, params),
               "vectors": len(vectors), "elements": n, "cycles": result.cycles,
               **activity.as_dict(), "energy_per_element_j": activity.energy_j / n,
-              "energy_per_element_ungated_j": activity.energy_ungated_j / n}
+              "energy_per_element_ungated_j": activity.energy_ungated_j / n,
+              "seconds": {k: round(v, 1) for k, v in seconds.items()}}
     atomic_write(done, json.dumps(record, indent=2) + "\n")
     return record

@@ -168,6 +168,31 @@ def test_export_manifest_and_files(exported, shipped):
         (out / "moved.npz").rename(out / "layer1.key.npz")
 
 
+def test_exported_parameters_come_from_the_declarations(exported, shipped):
+    """Every parameter an exported file carries is read from the student by its block's
+    declared source, or is a hardware choice the declaration adds (no hand mapping), and a
+    source reads what the student holds."""
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.model.params import Param, Site, from_model
+    out, manifest = exported
+    hardware = {"lanes", "inputs_per_cycle", "skip_zeros", "event_kind"}
+    for inst in manifest["instances"]:
+        if inst["name"].startswith("layer0.") or inst["name"] == "embedding_norm":
+            declared = {p.name: p for p in get_block(inst["block"]).params}
+            for name in load_vectors(out / inst["file"]).params:
+                assert declared[name].source is not None or name in hardware, (inst["name"], name)
+    layer = shipped.layers[2]
+    site = Site(shipped, layer, "intermediate", tokens=7, output_signed=False)
+    declared = (Param("a", None, source="linear.threshold_shift"), Param("b", None, source="config.time_steps"),
+                Param("c", None, source="layer.norms.output_norm.beta"),
+                Param("d", None, source=lambda s: s.tokens + 1), Param("e", 3), Param("f", None, source="output_signed"))
+    got = from_model(declared, site, a=99, lanes=4)
+    assert got["a"] == 99 and got["lanes"] == 4 and got["b"] == shipped.config["time_steps"]
+    assert np.array_equal(got["c"], layer.norms["output_norm"].beta) and got["c"].dtype == np.int64
+    assert got["d"] == 8 and "e" not in got and got["f"] is False
+    assert type(from_model(declared[:1], site)["a"]) is int
+
+
 @pytest.mark.parametrize("name", ["embedding_norm", "layer0.ptsoftmax", "layer0.attention_norm",
                                   "layer3.ptsoftmax", "layer5.output_norm"])
 def test_exported_vectors_replay_on_icarus(exported, name, tmp_path):

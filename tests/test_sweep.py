@@ -77,6 +77,32 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert rows[1]["status"] == "failed" and "row_length = 5000 is out of range" in rows[1]["error"]
 
 
+def test_a_sweep_over_a_vector_files_real_inputs(tmp_path):
+    """Points start from a vector file's parameters (its weights) and replay its inputs, the
+    expected outputs recomputed for each point; the file's content keys the points."""
+    from sorbet_hw.model.vectors import save_vectors
+    from sorbet_hw.operations import make_random_vectors
+    real = make_random_vectors("event_if_layer", {"inputs": 12, "outputs": 8, "seed": 5}, 6, 3)
+    save_vectors(tmp_path / "layer.npz", real)
+    text = ('block = "event_if_layer"\n[grid]\nlanes = [2, 8]\nevent_kind = ["graded", "unit"]\n'
+            '[flow]\ntargets = ["generic"]\nsimulator = "icarus"\nvectors = "layer.npz"\nenergy = false\n')
+    spec = load_sweep(write(tmp_path, text))
+    rows = sweep(spec, tmp_path / "out", tmp_path / "build", workers=1)
+    assert [r["status"] for r in rows] == ["passed"] * 4, rows
+    cycles = {(r["param.lanes"], r["param.event_kind"]): r["cycles"] for r in rows}
+    assert cycles[(2, "graded")] > cycles[(8, "graded")] and cycles[(8, "unit")] > cycles[(8, "graded")]
+    assert not any("param.weights" in r for r in rows)        # the file's, not the point's
+    save_vectors(tmp_path / "layer.npz", make_random_vectors("event_if_layer", {"inputs": 12, "outputs": 8,
+                                                                               "seed": 6}, 6, 3))
+    again = sweep(load_sweep(write(tmp_path, text)), tmp_path / "out", tmp_path / "build", workers=1)
+    assert not any(r["cached"] for r in again)                 # other weights: other points
+    with pytest.raises(ParameterError, match="holds event_if_layer vectors, not bwn_layer's"):
+        load_sweep(write(tmp_path, text.replace('"event_if_layer"', '"bwn_layer"').replace(
+            'event_kind = ["graded", "unit"]\n', "")))
+    with pytest.raises(FileFormatError, match="flow.vectors file none.npz does not exist"):
+        load_sweep(write(tmp_path, text.replace("layer.npz", "none.npz")))
+
+
 @pytest.mark.parametrize("text, error, message", [
     ('block = "ptsoftmax"\n[grid]\nrow_lenght = [2]\n', ParameterError, "no parameter row_lenght"),
     ('block = "ptsoftmax"\n[grid]\n', ParameterError, "no points"),
