@@ -109,6 +109,10 @@ def check_build_path(build_root: Path, simulator: str) -> None:
                          f"--build with a path without them")
 
 
+# Verilator's options for a gate netlist: Yosys netlists draw width and ordering warnings.
+NETLIST_BUILD_ARGS = ["-Wno-fatal"]
+
+
 def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed, wrap, waves,
                 netlist, saif, quick_build) -> BenchResult:
     from cocotb_tools.runner import get_runner
@@ -122,7 +126,7 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         shutil.copyfile(netlist, verilog)
     sources, build_args = [verilog], (["-O2"] if simulator == "verilator" else [])
     if netlist is not None and simulator == "verilator":
-        build_args.append("-Wno-fatal")      # Yosys netlists: width and ordering warnings
+        build_args += NETLIST_BUILD_ARGS
 
     (build_dir / "runs").mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(dir=build_dir / "runs", prefix=f"{seed}-"))

@@ -22,7 +22,16 @@ def test_wheel_has_one_namespace_and_runs_from_elsewhere(tmp_path):
                    "sorbet_hw/synth/activity.py", "sorbet_hw/model/checkpoints/sst2.npz"):
         assert module in names
 
-    site = tmp_path / "site"
+    # A fresh venv with the wheel installed in it; its dependencies (amaranth, cocotb, numpy,
+    # ...) come from this environment's site-packages through a .pth file, whose own .pth
+    # files (this checkout's editable install) are not processed.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    dependencies = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (site / "dependencies.pth").write_text("\n".join(dependencies) + "\n")
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                                 "--target", str(site), str(wheel)], capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr
@@ -30,18 +39,26 @@ def test_wheel_has_one_namespace_and_runs_from_elsewhere(tmp_path):
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
     def sorbet(*args):
-        return subprocess.run([sys.executable, "-m", "sorbet_hw.cli", *args], cwd=elsewhere, env=env,
+        return subprocess.run([python, "-m", "sorbet_hw.cli", *args], cwd=elsewhere, env=env,
                               capture_output=True, text=True)
 
-    where = subprocess.run([sys.executable, "-c", "import sorbet_hw.hw.blocks as b, sys; "
+    for module in ("model", "hw", "sim", "synth"):
+        missing = subprocess.run([python, "-c", f"import {module}"], cwd=elsewhere, env=env,
+                                 capture_output=True, text=True)
+        assert missing.returncode != 0 and "ModuleNotFoundError" in missing.stderr, module
+    where = subprocess.run([python, "-c", "import sorbet_hw.model, sorbet_hw.hw.blocks as b, sys; "
                             "print(b.__file__); print(sorted(m for m in ('hw', 'model', 'sim', 'synth') "
                             "if m in sys.modules))"], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert where.returncode == 0, where.stderr
     path, leaked = where.stdout.splitlines()
     assert Path(path).is_relative_to(site) and leaked == "[]"
+    (elsewhere / "small.tsv").write_text("sentence\tlabel\na charming , moving journey .\t1\n"
+                                         "dull and lifeless .\t0\n")
+    run = sorbet("eval", "--data", "small.tsv")
+    assert run.returncode == 0 and "accuracy" in run.stdout, run.stdout + run.stderr
     assert sorbet("generate", "ptsoftmax", "-o", "v").returncode == 0
     # cocotb imports the bench from the wheel; the shipped checkpoint is package data.
     run = sorbet("simulate", "ptsoftmax", "--simulator", "icarus", "--count", "20", "--build", "b")
