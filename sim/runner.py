@@ -109,8 +109,9 @@ def check_build_path(build_root: Path, simulator: str) -> None:
                          f"--build with a path without them")
 
 
-# Verilator's options for a gate netlist: Yosys netlists draw width and ordering warnings.
-NETLIST_BUILD_ARGS = ["-Wno-fatal"]
+# Verilator's options for a gate netlist: Yosys netlists draw width and ordering warnings;
+# smaller C++ functions compile faster (a real FFN layer's netlist: 282 s -> 252 s).
+NETLIST_BUILD_ARGS = ["-Wno-fatal", "--output-split-cfuncs", "1000"]
 
 
 def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, seed, wrap, waves,
