@@ -19,8 +19,9 @@ macros) and replayed on the default sentence, all its tokens, at the exported pa
 The spiking layer = IF projections + spiking attention + encoders + counters + 2 BSPN. The
 BWN layer = BWN projections + PTsoftmax + 2 BSPN + its attention products Q.K and P.V (4-bit
 levels times 4-bit levels), which have no block here. The event-driven layer = event
-projections + PTsoftmax + 2 BSPN + Q.K and P.V charged as the zero-skipping BWN layer's
-(zero levels send no event; no event-driven attention block yet). Attention products are
+projections + its three event encoders and five event counters (the same conversions on
+zero-silent levels) + PTsoftmax + 2 BSPN + Q.K and P.V charged as the zero-skipping BWN
+layer's (zero levels send no event; no event-driven attention block yet). Attention products are
 charged by operation count (:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8
 figure, generous to 4 bits; a dense 110,592 a sentence, 0.03 uJ). No design's residual
 adders and buffers are on gates.
@@ -48,7 +49,7 @@ from sorbet_hw.synth.energy import E_MAC_INT8  # noqa: E402
 
 DESIGNS = ("if_layer", "bwn_layer", "bwn_layer_skip", "event_if_layer")
 # Parts of one design only, besides its projections ("shared" parts belong to every design).
-SPIKING, BWN = "spiking", "bwn"
+SPIKING, BWN, EVENT = "spiking", "bwn", "event"
 
 
 def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
@@ -67,6 +68,9 @@ def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
         out[(SPIKING, f"rate_encoder.{name}")] = load_vectors(vectors / f"layer{layer}.rate_encoder.{name}.npz")
     for name in COUNTED:
         out[(SPIKING, f"spike_counter.{name}")] = load_vectors(vectors / f"layer{layer}.spike_counter.{name}.npz")
+    for block, names in (("event_encoder", RATE_ENCODED), ("event_counter", COUNTED)):
+        for name in names:
+            out[(EVENT, f"{block}.{name}")] = load_vectors(vectors / f"layer{layer}.{block}.{name}.npz")
     out[(BWN, "ptsoftmax")] = load_vectors(vectors / f"layer{layer}.ptsoftmax.npz")
     for norm in ("attention_norm", "output_norm"):
         out[("shared", norm)] = load_vectors(vectors / f"layer{layer}.{norm}.npz")
@@ -117,7 +121,8 @@ def main() -> int:
     parts = loads(vectors)
     started = time.time()
     wanted = {*designs, "shared"} | ({SPIKING} if "if_layer" in designs else set()) \
-        | ({BWN} if set(designs) - {"if_layer"} else set())
+        | ({BWN} if set(designs) - {"if_layer"} else set()) \
+        | ({EVENT} if "event_if_layer" in designs else set())
     todo = {key: v for key, v in parts.items() if key[0] in wanted}
     # Yosys and the simulation are single-threaded: one measurement a core, the longest
     # first (the IF layers' netlists, biggest first, then by replay length), so that the
@@ -140,13 +145,14 @@ def main() -> int:
                 for design in designs if design != "if_layer"}
     for design, joules in products.items():
         print(f"{design:<15} {'Q.K + P.V (ops)':<17} {'':>10} {joules * 1e6:>9.3f} {joules * 1e6:>10.3f}")
-    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN and event-driven: "
-          "their projections + PTsoftmax + 2 BSPN on gates, Q.K and P.V by operation count):")
+    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN: its projections + "
+          "PTsoftmax + 2 BSPN on gates; event-driven: its projections + event converters + "
+          "PTsoftmax + 2 BSPN on gates; Q.K and P.V by operation count):")
     print(f"{'design':<15} {'gated uJ/sentence':>18} {'gated nJ/token':>15} {'ungated uJ/sentence':>20}")
     totals = {}
     for design in designs:
-        own = SPIKING if design == "if_layer" else BWN
-        rs = [r for (d, _), r in measured.items() if d in (design, own, "shared")]
+        own = {"if_layer": (SPIKING,), "event_if_layer": (BWN, EVENT)}.get(design, (BWN,))
+        rs = [r for (d, _), r in measured.items() if d in (design, *own, "shared")]
         gated = sum(r["energy_j"] for r in rs) + products.get(design, 0.0)
         ungated = sum(r["energy_ungated_j"] for r in rs) + products.get(design, 0.0)
         totals[design] = gated

@@ -22,6 +22,9 @@ carries the block's parameters, weights included) plus ``manifest.json``:
   into spike trains ``[tokens, H]`` and the trains ``[tokens, T, H]``;
 - ``layerL.spike_counter.{query,key,value,attention_output,output}.npz``: the trains the layer
   counts back into levels, and the levels;
+- ``layerL.event_encoder.{...}.npz`` and ``layerL.event_counter.{...}.npz``: the same
+  conversions in the event design, on zero-silent signed levels (offsets off): the levels a
+  layer sends as events, and the levels it counts back from them;
 - ``layerL.encoder_layer.npz``: the whole layer, its residual stream in ``[1, tokens, H]``
   and out, with every weight (:mod:`model.encoder_layer`).
 
@@ -36,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sorbet_hw.model import (bspn, bwn_layer, event_if_layer, if_layer, ptsoftmax, rate_encoder,
-                             spike_counter, spiking_attention)
+from sorbet_hw.model import (bspn, bwn_layer, event_encoder, event_if_layer, if_layer, ptsoftmax,
+                             rate_encoder, spike_counter, spiking_attention)
 from sorbet_hw.model.encoder_layer import layer_params
 from sorbet_hw.model.integer_model import LINEARS, IntegerStudent
 from sorbet_hw.model.params import Site, from_model
@@ -175,6 +178,12 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
             trains = t[name].numpy().transpose(1, 0, 2)
             add(f"layer{i}.spike_counter.{name}", "spike_counter", from_model(spike_counter.PARAMS, site),
                 trains, trains.sum(axis=1))
+        # The event design's converters: the same levels, signed (the offset off).
+        for block, names in (("event_encoder", RATE_ENCODED), ("event_counter", COUNTED)):
+            for name in names:
+                signed_levels = t[name].numpy().sum(axis=0).astype(np.int64) - m.offset
+                add(f"layer{i}.{block}.{name}", block,
+                    from_model(event_encoder.PARAMS, site, event_kind="graded"), signed_levels, signed_levels)
         for name in ("attention_norm", "output_norm"):
             add(f"layer{i}.{name}", "bspn", from_model(bspn.PARAMS, Site(m, layer, name)),
                 t[name.replace("norm", "sum")], t[name])

@@ -149,7 +149,7 @@ def test_export_manifest_and_files(exported, shipped):
     assert load_export(out) == manifest
     names = {i["name"] for i in manifest["instances"]}
     assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
-    assert len(names) == 1 + 31 * len(shipped.layers)
+    assert len(names) == 1 + 39 * len(shipped.layers)
     assert "layer5.output.bwn_layer" in names
     # Every instance agrees with its block's reference (layer 0's converters and attention
     # replay on gates in benchmarks/layer_on_gates.py).
@@ -283,3 +283,21 @@ def test_exported_event_layers_replay_bit_for_bit(exported, name, simulator, tmp
                        valid_prob=0.8, ready_prob=0.8)
     assert result.passed and result.vectors == len(vectors.inputs), result.first_mismatch
 
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_exported_event_converters_replay_bit_for_bit(exported, simulator, tmp_path):
+    """The event design's converters on the real sentence, with stalls: the attention input's
+    signed levels sent as events, and the FFN output's counted back (the spiking model's
+    levels less the offset)."""
+    from sorbet_hw.sim.vectors import check_vectors
+    out, _ = exported
+    counted = load_vectors(out / "layer0.spike_counter.output.npz")
+    for name, block in (("attention_input", "event_encoder"), ("output", "event_counter")):
+        path = out / f"layer0.{block}.{name}.npz"
+        vectors = check_vectors(load_vectors(path), path, block)
+        assert np.count_nonzero(vectors.inputs == 0) > 0           # silent channels to skip
+        if name == "output":
+            assert np.array_equal(vectors.inputs, counted.expected - 8)
+        result = run_bench(vectors, simulator, build_root=tmp_path, valid_prob=0.8, ready_prob=0.8)
+        assert result.passed and result.vectors == len(vectors.inputs), result.first_mismatch
