@@ -91,6 +91,16 @@ def attention_products(vectors: Vectors, skip_zeros: bool) -> float:
     return products * E_MAC_INT8
 
 
+def mean_dev_tokens(model, sentences: int) -> float:
+    """Mean tokens of the first ``sentences`` SST-2 dev sentences (as `sorbet-hw energy`)."""
+    from sorbet_hw.model.evaluate import tokenize
+    from sorbet_hw.model.glue import Examples, get_task, glue_dir, read_tsv
+    task = get_task("sst2")
+    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    sample = Examples(dev.text_a[:sentences], None, dev.labels[:sentences])
+    return float(np.mean([len(ids) for ids, _ in tokenize(model, sample)]))
+
+
 def _cost(vectors: Vectors) -> tuple:
     """An order of measurements by expected time: spiking layers by size, then replays by
     length (a gate-level replay costs its cycles times its netlist's size)."""
@@ -109,14 +119,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build")
     parser.add_argument("--jobs", type=int, default=2, help="measurements at a time")
+    parser.add_argument("--sentences", type=int, default=50,
+                        help="SST-2 dev sentences whose mean length the per-inference figures take")
     parser.add_argument("--designs", default=",".join(DESIGNS),
                         help="which projection designs to measure (the shared blocks always are)")
     args = parser.parse_args()
     build = Path(args.build)
     designs = [d for d in args.designs.split(",") if d]
     vectors = build / "layer-gates" / "vectors"
-    manifest = export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE,
-                              vectors, source="sst2.npz")
+    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    manifest = export_vectors(model, DEFAULT_SENTENCE, vectors, source="sst2.npz")
     tokens = len(manifest["token_ids"])
     parts = loads(vectors)
     started = time.time()
@@ -162,6 +174,15 @@ def main() -> int:
                  ("event_if_layer", "if_layer")):
         if a in totals and b in totals:
             print(f"{a} / {b}: {totals[a] / totals[b]:.3f}x")
+    # Per SST-2 inference at real size: every layer charged as layer 0 per token (its activity
+    # stands for the others'), over the dev set's mean sentence, against the slice-based
+    # figures of `sorbet-hw energy`.
+    dev_tokens = mean_dev_tokens(model, args.sentences)
+    layers = len(model.layers)
+    print(f"\nper SST-2 inference, extrapolated from layer 0 ({layers} layers x {dev_tokens:.1f} "
+          f"tokens, the mean of the first {args.sentences} dev sentences, x layer 0's energy a token):")
+    for design, joules in totals.items():
+        print(f"{design:<15} {joules / tokens * dev_tokens * layers * 1e6:>10.2f} uJ")
     print(f"\nwall time {time.time() - started:.0f} s (measurements reused from {build}/activity "
           f"count as zero)")
     return 0
