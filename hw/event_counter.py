@@ -6,8 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block
-from sorbet_hw.hw.event_encoder import EVENT_PORT, LEVEL_PORT, event_level_bits
-from sorbet_hw.hw.events import event_layout
+from sorbet_hw.hw.event_encoder import EVENT_PORT, LEVEL_PORT, event_fields
 from sorbet_hw.hw.plumbing import OutputRegister
 from sorbet_hw.model.event_encoder import PARAMS, event_levels
 
@@ -48,8 +47,7 @@ class EventCounter(wiring.Component):
     def __init__(self, **params):
         p = BLOCK.check(params)
         self.width, self.act_bits, self.signed, self.event_kind = p.width, p.act_bits, p.signed, p.event_kind
-        layout = event_layout(p.width, event_level_bits(p))
-        self._index_bits, self._level_bits = layout["index"].width, layout["level"].width
+        self._index_bits, self._level_bits = event_fields(p)
         super().__init__(BLOCK.signature(p))
 
     def elaborate(self, platform):

@@ -19,6 +19,12 @@ def event_level_bits(p) -> int:
     return 2 if p.event_kind == "unit" else p.act_bits + 1
 
 
+def event_fields(p) -> tuple[int, int]:
+    """(index bits, level bits) of the converters' events."""
+    layout = event_layout(p.width, event_level_bits(p))
+    return layout["index"].width, layout["level"].width
+
+
 # The two sides of the converters, shared with `hw.event_counter`: a token's levels one a
 # beat, and its events.
 LEVEL_PORT = lambda direction: Stream(                                          # noqa: E731
@@ -69,8 +75,7 @@ class EventEncoder(wiring.Component):
     def __init__(self, **params):
         p = BLOCK.check(params)
         self.width, self.act_bits, self.signed, self.event_kind = p.width, p.act_bits, p.signed, p.event_kind
-        layout = event_layout(p.width, event_level_bits(p))
-        self._index_bits, self._level_bits = layout["index"].width, layout["level"].width
+        self._index_bits, self._level_bits = event_fields(p)
         super().__init__(BLOCK.signature(p))
 
     def _last_beat(self):
