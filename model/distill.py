@@ -41,6 +41,9 @@ class DistillConfig:
     weight_kind: str = "binary"
     # Weight of the event penalty (:func:`expected_events`); 0 trains without it.
     event_weight: float = 0.0
+    # PTsoftmax's rounding of the row sum to train with ("up" or "nearest"); "" keeps the
+    # student's (a new one's default, or a packed one's).
+    softmax_rounding: str = ""
 
 
 def load_teacher(task: Task, path: Path) -> SequenceClassifier:
@@ -141,6 +144,9 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         student = student_from_integer(load_packed(Path(init), task.name))
     else:
         student = make_student(teacher, cfg, tokenizer, data)
+    if cfg.softmax_rounding:
+        check_choice("softmax_rounding", cfg.softmax_rounding, ("up", "nearest"))
+        student.replace_config(softmax_rounding=cfg.softmax_rounding)
     if init is not None and Path(init).suffix != ".npz":
         if not Path(init).is_file():
             raise ModelFileError(f"--init checkpoint {init} is missing: give a STAGE.pt written "

@@ -392,14 +392,19 @@ class Student(nn.Module):
     def set_stage(self, stage: str) -> None:
         """Switch every part to a distillation stage (the config object is shared)."""
         check_choice("stage", stage, STAGES)
-        old, new = self.cfg.stage, StudentConfig(**{**self.cfg.asdict(), "stage": stage})
-        for m in self.modules():
-            if isinstance(getattr(m, "cfg", None), StudentConfig):
-                m.cfg = new
+        old = self.cfg.stage
+        self.replace_config(stage=stage)
         if stage == "bspn" and old != "bspn":
             for m in self.modules():
                 if isinstance(m, Norm):
                     m.init_bspn_from_layer_norm()
+
+    def replace_config(self, **changes) -> None:
+        """The config with ``changes``, in every part (the config object is shared)."""
+        new = StudentConfig(**{**self.cfg.asdict(), **changes})
+        for m in self.modules():
+            if isinstance(getattr(m, "cfg", None), StudentConfig):
+                m.cfg = new
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, records: list | None = None):
         hidden = self.encoder(input_ids, attention_mask, token_type_ids, records)

@@ -177,3 +177,16 @@ def test_a_packed_student_becomes_a_float_student_with_the_same_integers(tmp_pat
         run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
                          DistillConfig(batch_size=8, epochs=1), tmp_path / "bad", init=packed,
                          progress=False)
+    # It can go on with the other PTsoftmax rounding: every part of the student takes it,
+    # and so does the packed student.
+    nearest, _ = run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                                  DistillConfig(batch_size=8, epochs=1, softmax_rounding="nearest"),
+                                  tmp_path / "nearest", stages=("bspn",), init=packed, stop_after=0,
+                                  progress=False)
+    assert {m.cfg.softmax_rounding for m in nearest.modules() if hasattr(m, "cfg")} == {"nearest"}
+    assert from_student(nearest).config["softmax_rounding"] == "nearest"
+    assert from_student(start).config["softmax_rounding"] == "up"
+    with pytest.raises(ParameterError, match="softmax_rounding"):
+        run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                         DistillConfig(batch_size=8, epochs=1, softmax_rounding="down"),
+                         tmp_path / "down", stages=("bspn",), init=packed, progress=False)
