@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.block import Block
 from sorbet_hw.hw.event_encoder import EVENT_PORT, LEVEL_PORT, event_fields
 from sorbet_hw.hw.plumbing import OutputRegister
-from sorbet_hw.model.event_encoder import PARAMS, event_levels
+from sorbet_hw.model.event_counter import PARAMS, event_levels
 
 __all__ = ["EventCounter", "BLOCK"]
 

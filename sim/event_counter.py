@@ -1,4 +1,4 @@
-"""Bench of the event counter against :func:`model.event_encoder.event_levels`.
+"""Bench of the event counter against :func:`model.event_counter.event_levels`.
 
 Vectors: ``inputs[S, N]`` a token's levels, which the declaration's event coding sends as
 events (in channel order, zeros silent); ``expected[S, N]`` the same levels, one a beat.
