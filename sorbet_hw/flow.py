@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from sorbet_hw.hw.blocks import SINGLE_BLOCKS
@@ -334,18 +337,45 @@ def run_all(config: dict, build: Path) -> Path:
     from sorbet_hw.report import write_report
     # One worker process a core, on a local cluster started when the first work is due; the
     # model's own stages (evaluate, export) run here meanwhile.
-    with parallel_map() as pool:
+    with parallel_map() as pool, _remembered_interrupts() as interrupted:
         submit_ahead("blocks", "synth", "energy")            # need nothing the model makes
         for i, name in enumerate(stages, 1):
             fn, sections, files, submit = work[name]
             results[name] = run.stage(
                 i, total, name, sections,
-                lambda: fn(ahead.pop(name) if name in ahead else submit and submit()), files())
+                lambda: interrupted(fn(ahead.pop(name) if name in ahead else submit and submit())),
+                files())
             write_report(results, build / "report")      # a first report within minutes
             if name == "export":
                 submit_ahead("replay", "layer")            # they read the exported vectors
     print(f"[{total}/{total}] report: {build / 'report' / 'index.html'}", flush=True)
     return build / "report" / "index.html"
+
+
+@contextmanager
+def _remembered_interrupts():
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered: Python ignores an
+    exception raised while a gc callback runs (Dask's diagnostics register one), so a stage
+    finishing after a swallowed interrupt raises it instead of recording its result. Yields
+    ``check(result) -> result``."""
+    seen = threading.Event()
+
+    def on_interrupt(signum, frame):
+        seen.set()
+        raise KeyboardInterrupt
+
+    def check(result):
+        if seen.is_set():
+            raise KeyboardInterrupt
+        return result
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _columns(jobs: list[tuple]) -> list[list]:

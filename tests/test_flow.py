@@ -123,3 +123,26 @@ def test_stage_keys_cover_file_contents_not_just_paths(tmp_path):
     (tmp_path / "run" / "evaluate.json").write_text('{"key": ')        # damaged
     assert run.stage(1, 1, "evaluate", ("model",), work, (data,)) == {"value": 3}
     assert not list(tmp_path.glob("run/.*partial"))
+
+
+def test_an_interrupt_a_library_swallows_still_stops_the_stage():
+    """Python ignores a KeyboardInterrupt raised inside a gc callback (Dask registers one), so
+    the main job remembers Ctrl-C and a stage that finishes after it raises instead of
+    recording its result; the previous handler is back afterwards."""
+    import os
+    import signal
+    import time
+    from sorbet_hw.flow import _remembered_interrupts
+    before = signal.getsignal(signal.SIGINT)
+    with _remembered_interrupts() as check:
+        assert check({"value": 1}) == {"value": 1}
+        swallowed = False
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)                          # the handler runs here, at the latest
+        except KeyboardInterrupt:
+            swallowed = True                       # what a gc callback's caller does
+        assert swallowed
+        with pytest.raises(KeyboardInterrupt):
+            check({"value": 2})
+    assert signal.getsignal(signal.SIGINT) is before
