@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from amaranth import Mux, Signal
 
-__all__ = ["OutputRegister", "adder_tree", "balanced_tree", "or_tree", "strided_increment",
-           "weight_code", "wrapped_increment"]
+__all__ = ["OutputRegister", "adder_tree", "balanced_tree", "lowest_set", "or_tree",
+           "strided_increment", "weight_code", "wrapped_increment"]
 
 
 def wrapped_increment(value, modulus: int):
@@ -41,6 +41,20 @@ def or_tree(terms: list):
     """The OR of ``terms`` by a balanced tree: selects the one term a one-hot leaves nonzero
     in log depth (a priority chain of muxes would be n deep)."""
     return balanced_tree(terms, lambda a, b: a | b)
+
+
+def lowest_set(m, pending, words, width: int, name: str) -> tuple:
+    """(one-hot, index, word) of the lowest set bit of ``pending`` and of that lane's
+    ``width``-bit word of ``words``, by a one-hot and OR trees (log depth, no priority chain):
+    how an event-driven block picks its next nonzero lane."""
+    lanes = len(pending)
+    onehot = Signal(lanes, name=f"{name}_onehot")
+    index = Signal(range(max(2, lanes)), name=f"{name}_lane")
+    word = Signal(width, name=f"{name}_word")
+    m.d.comb += [onehot.eq(pending & (~pending + 1)),
+                 index.eq(or_tree([Mux(onehot[i], i, 0) for i in range(lanes)])),
+                 word.eq(or_tree([Mux(onehot[i], words.word_select(i, width), 0) for i in range(lanes)]))]
+    return onehot, index, word
 
 
 def weight_code(w: int, weight_kind: str) -> int:
