@@ -1,19 +1,22 @@
 """Encoder layer in RTL: cycles and simulation time of one sentence through one layer.
 
 1. The real layer 0 of the shipped SST-2 student on the default sentence, on Verilator:
-   cycles, cycles per token, Verilator build and simulation wall time (goal: under 60 s).
+   cycles, cycles per token, Verilator build and simulation wall time (goal: under 60 s),
+   on the event-driven engine (the default) or the dense IF one (``--engine if``).
 2. Scaling with lanes and with sentence length, measured on a demo layer of the same
    structure (hidden 64, 4 heads, FFN 256; Icarus, whose cycles equal Verilator's), beside
    the generator's estimate; the estimate then extrapolates the real layer.
 
 3. Synthesis (``--synth``): the tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens,
    8 lanes) through Yosys generic, iCE40 and ECP5 + nextpnr; the real layer's memory bits.
-   ``--synth-real``: the real layer 0 through Yosys for the ECP5 (resources, fit; ~40 min).
+   ``--synth-real``: the real layer 0 through Yosys for the ECP5 and, on the event engine,
+   nextpnr-ecp5 on the LFE5U-85F (resources, fit, Fmax; the dense IF engine does not fit).
 4. Energy from measured activity (``--activity``): the tiny demo layer's gate netlist runs
    one random sentence in Icarus (bit exact), toggles x 1/2 C V^2 (:mod:`synth.activity`).
 
-    python benchmarks/encoder_layer.py [--lanes 32] [--skip-real] [--skip-scaling] [--synth]
-                                       [--synth-real [--synth-real-lanes 16]] [--activity]
+    python benchmarks/encoder_layer.py [--engine event|if] [--lanes 32] [--skip-real]
+                                       [--skip-scaling] [--synth]
+                                       [--synth-real [--synth-real-lanes 48]] [--activity]
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from sorbet_hw.sim.runner import run_bench  # noqa: E402
 DEMO = dict(hidden=64, heads=4, ffn=256)
 
 
-def real_layer(lanes: int, build: Path) -> None:
+def real_layer(lanes: int, build: Path, engine: str) -> None:
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.model.vectors import load_vectors
@@ -41,7 +44,7 @@ def real_layer(lanes: int, build: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         manifest = export_vectors(model, DEFAULT_SENTENCE, Path(tmp) / "v", source="benchmark")
         vectors = load_vectors(Path(tmp) / "v" / "layer0.encoder_layer.npz")
-    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
+    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes, engine=engine)
     tokens = len(manifest["token_ids"])
     started = time.time()
     result = run_bench(vectors, "verilator", build_root=build)
@@ -49,19 +52,20 @@ def real_layer(lanes: int, build: Path) -> None:
     layer = EncoderLayer(**vectors.params)
     layer._MustUse__silence = True             # built for its figures, not elaborated
     estimate = layer.cycles_estimate()
-    print(f"real layer 0 (384 hidden, 12 heads, FFN 1536, T = 16), {tokens} tokens, {lanes} lanes:")
+    print(f"real layer 0 (384 hidden, 12 heads, FFN 1536), {engine} engine, {tokens} tokens, "
+          f"{lanes} lanes:")
     print(f"  {'bit exact' if result.passed else 'MISMATCH: ' + result.first_mismatch}")
     print(f"  cycles {result.cycles:,} ({result.cycles // tokens:,} per token; estimate {estimate:,})")
     print(f"  Verilator build {result.build_seconds:.1f} s (short if reused), simulation "
           f"{result.sim_seconds:.1f} s, total {total:.1f} s")
 
 
-def scaling(build: Path) -> None:
-    print(f"demo layer {DEMO}, one random sentence, Icarus:")
+def scaling(build: Path, engine: str) -> None:
+    print(f"demo layer {DEMO}, {engine} engine, one random sentence, Icarus:")
     print(f"{'tokens':>6} {'lanes':>5} {'cycles':>9} {'per token':>9} {'bound':>9} {'sim s':>6}")
     for tokens, lanes in ((4, 16), (8, 16), (16, 16), (8, 4), (8, 8), (8, 32)):
         params = get_block("encoder_layer").resolve(
-            dict(DEMO, tokens=tokens, lanes=lanes, inputs_per_cycle=lanes))
+            dict(DEMO, tokens=tokens, lanes=lanes, inputs_per_cycle=lanes, engine=engine))
         result = run_bench(make_vectors(params, 1, seed=tokens), "icarus", build_root=build)
         if not result.passed:
             raise SystemExit(f"mismatch at tokens={tokens} lanes={lanes}: {result.first_mismatch}")
@@ -72,18 +76,18 @@ def scaling(build: Path) -> None:
               f"{estimate:>9,} {result.sim_seconds:>6.1f}", flush=True)
 
 
-def real_layer_params(lanes: int, inputs_per_cycle: int) -> dict:
+def real_layer_params(lanes: int, inputs_per_cycle: int, engine: str = "event") -> dict:
     """Layer 0 of the shipped student for the default sentence's 12 tokens."""
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.encoder_layer import layer_params
     model = load_packed(shipped_checkpoint("sst2"), "sst2")
-    return dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=inputs_per_cycle)
+    return dict(layer_params(model, 0, 12), lanes=lanes, inputs_per_cycle=inputs_per_cycle, engine=engine)
 
 
-def synthesis(build: Path, lanes: int) -> None:
+def synthesis(build: Path, lanes: int, engine: str) -> None:
     from sorbet_hw.synth.flow import synthesize
-    tiny = dict(lanes=8, inputs_per_cycle=8)
-    print("tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens, 8 lanes):")
+    tiny = dict(lanes=8, inputs_per_cycle=8, engine=engine)
+    print(f"tiny demo layer (hidden 32, 2 heads, FFN 64, 4 tokens, 8 lanes, {engine} engine):")
     for target in ("generic", "ice40", "ecp5"):
         started = time.time()
         r = synthesize("encoder_layer", tiny, target, build_root=build)
@@ -94,23 +98,26 @@ def synthesis(build: Path, lanes: int) -> None:
     layer = EncoderLayer(**get_block("encoder_layer").resolve(tiny))
     layer._MustUse__silence = True
     print(f"  memory bits: {layer.memory_bits()}")
-    real = EncoderLayer(**real_layer_params(lanes, lanes))
+    real = EncoderLayer(**real_layer_params(lanes, lanes, engine))
     real._MustUse__silence = True
     bits = real.memory_bits()
     print(f"real layer 0, 12 tokens: memory bits {bits} = {sum(bits.values()) / 1e6:.2f} Mbit "
           f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
 
 
-def synthesis_real(build: Path, lanes: int) -> None:
-    """The real layer 0 through Yosys for the ECP5 (resources and fit; no place and route:
-    it does not fit the LFE5U-85F). About 40 minutes of Yosys on one core."""
+def synthesis_real(build: Path, lanes: int, engine: str) -> None:
+    """The real layer 0 through Yosys for the ECP5 and, on the event engine, nextpnr-ecp5 on
+    the LFE5U-85F. The dense IF engine's membranes in flip-flops do not fit the device: it
+    gets the resource count only (about 40 minutes of Yosys on one core)."""
     from sorbet_hw.synth.flow import synthesize
     started = time.time()
-    r = synthesize("encoder_layer", real_layer_params(lanes, 32), "ecp5", build_root=build,
-                   place_and_route=False)
-    print(f"real layer 0, 12 tokens, {lanes} lanes x 32 inputs a cycle, ECP5: LUT4 {r['luts']:,}, "
-          f"DFF {r['dffs']:,}, carry {r['carries']:,}, DP16KD {r['brams']}, DSP {r['dsps']} "
+    r = synthesize("encoder_layer", real_layer_params(lanes, 32, engine), "ecp5", build_root=build,
+                   place_and_route=engine == "event")
+    print(f"real layer 0, 12 tokens, {engine} engine, {lanes} lanes, ECP5: LUT4 {r['luts']:,}, "
+          f"DFF {r['dffs']:,}, carry {r['carries']:,}, DP16KD {r['brams']}, DSP {r['dsps']}, "
+          f"Fmax {r.get('fmax_mhz', r.get('pnr_error', 'not placed'))} MHz "
           f"(LFE5U-85F: 83,640 LUT4 and FF, 208 DP16KD; {time.time() - started:.0f} s)")
+    print(f"  every figure: {r}")
 
 
 def activity(build: Path) -> None:
@@ -132,6 +139,7 @@ def activity(build: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("event", "if"), default="event")
     parser.add_argument("--lanes", type=int, default=32)
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
@@ -139,17 +147,17 @@ def main() -> int:
     parser.add_argument("--activity", action="store_true")
     parser.add_argument("--synth-real", action="store_true",
                         help="the real layer through Yosys for the ECP5 (~40 min)")
-    parser.add_argument("--synth-real-lanes", type=int, default=16)
+    parser.add_argument("--synth-real-lanes", type=int, default=48)
     parser.add_argument("--build", type=Path, default=Path("build"))
     args = parser.parse_args()
     if not args.skip_scaling:
-        scaling(args.build)
+        scaling(args.build, args.engine)
     if not args.skip_real:
-        real_layer(args.lanes, args.build)
+        real_layer(args.lanes, args.build, args.engine)
     if args.synth:
-        synthesis(args.build, args.lanes)
+        synthesis(args.build, args.lanes, args.engine)
     if args.synth_real:
-        synthesis_real(args.build, args.synth_real_lanes)
+        synthesis_real(args.build, args.synth_real_lanes, args.engine)
     if args.activity:
         activity(args.build)
     return 0

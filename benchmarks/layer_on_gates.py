@@ -13,18 +13,21 @@ macros) and replayed on the default sentence, all its tokens, at the exported pa
 - the spiking design's attention (Q.K and P.V on spikes, PTsoftmax inside: the
   ``spiking_attention`` block on the sentence's real levels), its three rate encoders and
   five spike counters;
+- the event-driven design's attention on zero-silent events (``event_attention``, PTsoftmax
+  inside), its two event encoders (the residual stream into the attention and into the FFN)
+  and two event counters (the attention output and the FFN output back into the residual
+  stream): Q, K, V and the context travel as events from block to block, uncounted;
 - PTsoftmax on every head's score rows (the BWN design's softmax) and BSPN on both norms'
-  384 channels, which both designs share.
+  384 channels, which every design shares.
 
 The spiking layer = IF projections + spiking attention + encoders + counters + 2 BSPN. The
-BWN layer = BWN projections + PTsoftmax + 2 BSPN + its attention products Q.K and P.V (4-bit
-levels times 4-bit levels), which have no block here. The event-driven layer = event
-projections + its three event encoders and five event counters (the same conversions on
-zero-silent levels) + PTsoftmax + 2 BSPN + Q.K and P.V charged as the zero-skipping BWN
-layer's (zero levels send no event; no event-driven attention block yet). Attention products are
-charged by operation count (:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8
-figure, generous to 4 bits; a dense 110,592 a sentence, 0.03 uJ). No design's residual
-adders and buffers are on gates.
+event-driven layer = event projections + event attention + its converters + 2 BSPN, all on
+gates. The BWN layer = BWN projections + PTsoftmax + 2 BSPN + its attention products Q.K and
+P.V (4-bit levels times 4-bit levels), which have no block here: they are charged by
+operation count (:data:`synth.energy.E_MAC_INT8` a product, Horowitz's int8 figure, generous
+to 4 bits, and without the buffers an attention block needs: this favours the BWN layer; a
+dense 110,592 products a sentence, 0.03 uJ). No design's residual adders and buffers are on
+gates.
 
 Each measurement is kept under ``build/activity`` and reused; wall times are printed.
 """
@@ -50,6 +53,9 @@ from sorbet_hw.synth.energy import E_MAC_INT8  # noqa: E402
 DESIGNS = ("if_layer", "bwn_layer", "bwn_layer_skip", "event_if_layer")
 # Parts of one design only, besides its projections ("shared" parts belong to every design).
 SPIKING, BWN, EVENT = "spiking", "bwn", "event"
+# Where the event design converts between levels and events: the residual stream into the
+# attention and the FFN, and the two projections whose outputs join it.
+EVENT_ENCODED, EVENT_COUNTED = ("attention_input", "ffn_input"), ("attention_output", "output")
 
 
 def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
@@ -68,7 +74,8 @@ def loads(vectors: Path, layer: int = 0) -> dict[tuple[str, str], Vectors]:
         out[(SPIKING, f"rate_encoder.{name}")] = load_vectors(vectors / f"layer{layer}.rate_encoder.{name}.npz")
     for name in COUNTED:
         out[(SPIKING, f"spike_counter.{name}")] = load_vectors(vectors / f"layer{layer}.spike_counter.{name}.npz")
-    for block, names in (("event_encoder", RATE_ENCODED), ("event_counter", COUNTED)):
+    out[(EVENT, "event_attention")] = load_vectors(vectors / f"layer{layer}.event_attention.npz")
+    for block, names in (("event_encoder", EVENT_ENCODED), ("event_counter", EVENT_COUNTED)):
         for name in names:
             out[(EVENT, f"{block}.{name}")] = load_vectors(vectors / f"layer{layer}.{block}.{name}.npz")
     out[(BWN, "ptsoftmax")] = load_vectors(vectors / f"layer{layer}.ptsoftmax.npz")
@@ -133,7 +140,7 @@ def main() -> int:
     parts = loads(vectors)
     started = time.time()
     wanted = {*designs, "shared"} | ({SPIKING} if "if_layer" in designs else set()) \
-        | ({BWN} if set(designs) - {"if_layer"} else set()) \
+        | ({BWN} if any(d.startswith("bwn_layer") for d in designs) else set()) \
         | ({EVENT} if "event_if_layer" in designs else set())
     todo = {key: v for key, v in parts.items() if key[0] in wanted}
     # Yosys and the simulation are single-threaded: one measurement a core, the longest
@@ -150,20 +157,18 @@ def main() -> int:
         print(f"{design:<15} {part:<17} {r['cycles']:>10,} {r['energy_j'] * 1e6:>9.3f} "
               f"{r['energy_ungated_j'] * 1e6:>10.3f} {r['energy_per_element_j'] * 1e12:>10.4f} "
               f"{r['wall_s']:>7.1f}")
-    # The event-driven design's Q.K and P.V are charged as the zero-skipping BWN design's: on
-    # zero-silent events a zero level costs nothing (no event-driven attention block yet).
-    products = {design: attention_products(parts[(SPIKING, "spiking_attention")],
-                                           design.endswith("skip") or design == "event_if_layer")
-                for design in designs if design != "if_layer"}
+    # The BWN designs' Q.K and P.V, by operation count (no block).
+    products = {design: attention_products(parts[(SPIKING, "spiking_attention")], design.endswith("skip"))
+                for design in designs if design.startswith("bwn_layer")}
     for design, joules in products.items():
         print(f"{design:<15} {'Q.K + P.V (ops)':<17} {'':>10} {joules * 1e6:>9.3f} {joules * 1e6:>10.3f}")
-    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; BWN: its projections + "
-          "PTsoftmax + 2 BSPN on gates; event-driven: its projections + event converters + "
-          "PTsoftmax + 2 BSPN on gates; Q.K and P.V by operation count):")
+    print("\nper layer 0 (spiking: IF + attention + converters + 2 BSPN; event-driven: its "
+          "projections + event attention + event converters + 2 BSPN; all on gates; BWN: its "
+          "projections + PTsoftmax + 2 BSPN on gates, Q.K and P.V by operation count):")
     print(f"{'design':<15} {'gated uJ/sentence':>18} {'gated nJ/token':>15} {'ungated uJ/sentence':>20}")
     totals = {}
     for design in designs:
-        own = {"if_layer": (SPIKING,), "event_if_layer": (BWN, EVENT)}.get(design, (BWN,))
+        own = {"if_layer": (SPIKING,), "event_if_layer": (EVENT,)}.get(design, (BWN,))
         rs = [r for (d, _), r in measured.items() if d in (design, *own, "shared")]
         gated = sum(r["energy_j"] for r in rs) + products.get(design, 0.0)
         ungated = sum(r["energy_ungated_j"] for r in rs) + products.get(design, 0.0)

@@ -10,14 +10,20 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.plumbing import wrapped_increment
 from sorbet_hw.hw.bspn import BSPN
+from sorbet_hw.hw.event_attention import EventAttention
+from sorbet_hw.hw.event_counter import EventCounter
+from sorbet_hw.hw.event_encoder import EventEncoder
+from sorbet_hw.hw.event_if_layer import EventIFLayer
 from sorbet_hw.hw.if_layer import IFLayer
 from sorbet_hw.hw.rate_encoder import RateEncoder
 from sorbet_hw.hw.spike_counter import SpikeCounter
 from sorbet_hw.hw.spiking_attention import SpikingAttention
-from sorbet_hw.model.encoder_layer import PARAMS, encoder_layer, layer_student
+from sorbet_hw.model import event_attention, event_if_layer
+from sorbet_hw.model.encoder_layer import PARAMS, encoder_layer, layer_student, projection_site
+from sorbet_hw.model.event_if_layer import membrane_range
 from sorbet_hw.model.ptsoftmax import score_width
 from sorbet_hw.model.integer_model import LINEARS
-from sorbet_hw.model.params import ParameterError, check_divides, check_int
+from sorbet_hw.model.params import ParameterError, Site, check_divides, check_int, from_model, signed_width
 
 __all__ = ["EncoderLayer", "BLOCK", "default_parallelism"]
 
@@ -123,6 +129,7 @@ class EncoderLayer(wiring.Component):
             if (n_in, n_out) != want:
                 raise ParameterError(f"{name}_weights must have shape {want}, got {(n_in, n_out)}")
         common = int(np.gcd(H, ffn))
+        self.engine = checked.engine
         self.lanes = default_parallelism(H, ffn) if lanes is None else lanes
         self.inputs_per_cycle = default_parallelism(H, ffn) if inputs_per_cycle is None else inputs_per_cycle
         for name, value in (("lanes", self.lanes), ("inputs_per_cycle", self.inputs_per_cycle)):
@@ -149,18 +156,25 @@ class EncoderLayer(wiring.Component):
 
     def _check_blocks(self) -> None:
         """Build every sub-block once so that a parameter out of range fails here."""
-        for block in (self._if_layer("query"), self._attention(), self._norm("attention_norm")):
+        for block in (self._projection("query"), self._attention(), self._norm("attention_norm")):
             block._MustUse__silence = True     # checked, not elaborated: no unused warning
 
-    # -- sub-blocks ---------------------------------------------------------------------
-    def _if_layer(self, name: str) -> IFLayer:
+    # -- sub-blocks: one of each engine ---------------------------------------------------
+    def _projection(self, name: str):
         lin = self.layer.linears[name]
+        if self.engine == "event":
+            site = projection_site(self.model, self.layer, name)
+            return EventIFLayer(**from_model(event_if_layer.PARAMS, site, event_kind="graded",
+                                             lanes=self.lanes))
         return IFLayer(weights=lin.weights, bias=lin.bias, steps=self.steps,
                        threshold_shift=lin.threshold_shift, act_bits=self.act_bits,
                        weight_kind=self.model.config["weight_kind"], lanes=self.lanes,
                        inputs_per_cycle=self.inputs_per_cycle)
 
-    def _attention(self) -> SpikingAttention:
+    def _attention(self):
+        if self.engine == "event":
+            site = Site(self.model, self.layer, tokens=self.tokens)
+            return EventAttention(**from_model(event_attention.PARAMS, site))
         at, c = self.attention, self.model.config
         return SpikingAttention(heads=self.heads, tokens=self.tokens, head_dim=self.hidden // self.heads,
                                 steps=self.steps, act_bits=self.act_bits,
@@ -175,25 +189,39 @@ class EncoderLayer(wiring.Component):
                     norm_frac_bits=int(c["norm_frac_bits"]), out_width=int(c["norm_out_width"]),
                     gamma_shift=norm.gamma_shift, beta=norm.beta)
 
-    def _encoder(self, width: int) -> RateEncoder:
+    def _encoder(self, width: int):
+        if self.engine == "event":
+            return EventEncoder(width=width, act_bits=self.act_bits, signed=True, event_kind="graded")
         return RateEncoder(width=width, steps=self.steps, level_bits=self.act_bits)
 
-    def _counter(self, width: int) -> SpikeCounter:
+    def _counter(self, width: int):
+        if self.engine == "event":
+            return EventCounter(width=width, act_bits=self.act_bits, signed=True, event_kind="graded")
         return SpikeCounter(width=width, steps=self.steps, level_bits=self.act_bits)
 
     def cycles_estimate(self) -> int:
         """A bound on the cycles of one sentence with no output stall (the benchmark measures
-        the real figure; this bounds the bench's timeout): the IF windows dominate,
-        T * (M / lanes) * (N / inputs_per_cycle + 1) each."""
+        the real figure; this bounds the bench's timeout). Dense IF: the windows dominate,
+        T * (M / lanes) * (N / inputs_per_cycle + 1) each. Event-driven: at worst every input
+        level nonzero, N + (M / lanes) * (N + 5) + M per projection and token, and the
+        attention's rows."""
         T, n, H, F = self.steps, self.tokens, self.hidden, self.ffn
-        window = lambda i, o: T * (o // self.lanes) * (i // self.inputs_per_cycle + 1)  # noqa: E731
+        if self.engine == "event":
+            window = lambda i, o: i + (o // self.lanes) * (i + 5) + o + 1  # noqa: E731
+            d, off = H // self.heads, 1 << (self.act_bits - 1)
+            attention = n * self.heads * (6 + 2 * n + (off + 2) * d) + n * H
+        else:
+            window = lambda i, o: T * (o // self.lanes) * (i // self.inputs_per_cycle + 1)  # noqa: E731
+            attention = self.heads * n * n * (T + 2)
         per_token = 2 * window(H, H) + window(H, F) + window(F, H) + 4 * H + 3 * T
-        return n * per_token + self.heads * n * n * (T + 2) + n * H
+        return n * per_token + attention + n * H
 
     def memory_bits(self) -> dict:
-        """Bits of on-chip memory by use: weight ROMs (the six IF layers), the sentence's
-        activations (Q, K, V, context levels; both residual streams), and the blocks' row and
-        group buffers and coefficient ROMs."""
+        """Bits of on-chip memory by use: weight ROMs (the six projections; the event engine's
+        rows padded to a power of two of lane groups), the sentence's activations (Q, K, V,
+        context levels; both residual streams; the event engine's membranes, initial
+        membranes and event buffers), and the blocks' row and group buffers and coefficient
+        ROMs."""
         lin = self.layer.linears
         wbits = 1 if self.model.config["weight_kind"] == "binary" else 2
         n, H, b = self.tokens, self.hidden, self.act_bits
@@ -202,11 +230,25 @@ class EncoderLayer(wiring.Component):
         group = H // int(self.model.config["norm_groups"])
         at = self.attention
         stored = score_width(H // self.heads, b, at["score_left_shift"], at["frac_bits"]) - at["frac_bits"] + 1
+        buffers = 3 * n * stored + 2 * (2 * group * in_width + H * (8 + out_width))
+        residual = 2 * n * H * out_width
+        if self.engine == "event":
+            weights = membranes = 0
+            for w in lin.values():
+                inputs, outputs = w.weights.shape
+                groups = outputs // self.lanes
+                weights += inputs * (1 << (groups - 1).bit_length()) * self.lanes * wbits
+                width = signed_width(*membrane_range(inputs=inputs, bias=w.bias, act_bits=b,
+                                                     threshold_shift=w.threshold_shift))
+                event_bits = (inputs - 1).bit_length() + b + 2
+                membranes += 2 * outputs * width + inputs * event_bits
+            # Q and V rows, K columns (4 bits a level, sign included).
+            return {"weights": weights, "activations": 3 * n * H * b + residual + membranes,
+                    "buffers": buffers}
         return {
             "weights": sum(w.weights.size * wbits for w in lin.values()),
-            "activations": 4 * n * H * b + 2 * n * H * out_width,
-            "buffers": (3 * n * stored
-                        + 2 * (2 * group * in_width + H * (8 + out_width))),
+            "activations": 4 * n * H * b + residual,
+            "buffers": buffers,
         }
 
     # -- the layer ------------------------------------------------------------------------
@@ -217,17 +259,10 @@ class EncoderLayer(wiring.Component):
         in_width = self.layer.norms["attention_norm"].in_width
         sm = m.submodules
         sm.x_encoder = x_enc = self._encoder(H)
-        sm.query, sm.key, sm.value = (self._if_layer(name) for name in ("query", "key", "value"))
-        sm.q_counter, sm.k_counter, sm.v_counter = (self._counter(H) for _ in range(3))
-        sm.attention = attention = self._attention()
-        sm.c_encoder = c_enc = self._encoder(H)
-        sm.attention_output = if_o = self._if_layer("attention_output")
-        sm.a_counter = a_count = self._counter(H)
+        attention_levels = self._attention_half(m, x_enc.o_stream)
         sm.attention_norm = norm1 = self._norm("attention_norm")
         sm.f_encoder = f_enc = self._encoder(H)
-        sm.intermediate = if_in = self._if_layer("intermediate")
-        sm.output = if_out = self._if_layer("output")
-        sm.o_counter = o_count = self._counter(H)
+        ffn_levels = self._ffn_half(m, f_enc.o_stream)
         sm.output_norm = norm2 = self._norm("output_norm")
 
         # Residual inputs of both halves wait in memories (token-major, one value a word).
@@ -252,22 +287,7 @@ class EncoderLayer(wiring.Component):
             m.d.sync += sent.eq(wrapped_increment(sent, elements))
             with m.If(sent == elements - 1):
                 m.d.sync += received.eq(0)
-
-        # Q, K and V integrate the same spike trains: a beat goes when all three take it.
-        projections = (sm.query, sm.key, sm.value)
-        all_ready = sm.query.i_stream.ready & sm.key.i_stream.ready & sm.value.i_stream.ready
-        m.d.comb += x_enc.o_stream.ready.eq(all_ready)
-        for proj, counter, port in zip(projections, (sm.q_counter, sm.k_counter, sm.v_counter),
-                                       (attention.q_stream, attention.k_stream, attention.v_stream)):
-            m.d.comb += [proj.i_stream.valid.eq(x_enc.o_stream.valid & all_ready),
-                         proj.i_stream.payload.eq(x_enc.o_stream.payload)]
-            wiring.connect(m, proj.o_stream, counter.i_stream)
-            wiring.connect(m, counter.o_stream, port)
-
-        wiring.connect(m, attention.o_stream, c_enc.i_stream)
-        wiring.connect(m, c_enc.o_stream, if_o.i_stream)
-        wiring.connect(m, if_o.o_stream, a_count.i_stream)
-        self._residual(m, h_mem, a_count.o_stream, norm1.i_stream, self.attention_residual_shift,
+        self._residual(m, h_mem, attention_levels, norm1.i_stream, self.attention_residual_shift,
                        in_width)
 
         # h1 feeds the FFN's encoder and waits in its memory for the second residual add.
@@ -283,32 +303,76 @@ class EncoderLayer(wiring.Component):
         ]
         with m.If(norm1.o_stream.valid & norm1.o_stream.ready):
             m.d.sync += h1_count.eq(wrapped_increment(h1_count, elements))
-        wiring.connect(m, f_enc.o_stream, if_in.i_stream)
-        wiring.connect(m, if_in.o_stream, if_out.i_stream)
-        wiring.connect(m, if_out.o_stream, o_count.i_stream)
-        self._residual(m, h1_mem, o_count.o_stream, norm2.i_stream, self.output_residual_shift,
-                       in_width)
+        self._residual(m, h1_mem, ffn_levels, norm2.i_stream, self.output_residual_shift, in_width)
         wiring.connect(m, norm2.o_stream, wiring.flipped(self.o_stream))
         return m
 
+    def _attention_half(self, m, encoded):
+        """Q, K, V, attention and the output projection, from the encoded residual stream to
+        the attention output's levels (a stream)."""
+        H, sm = self.hidden, m.submodules
+        sm.query, sm.key, sm.value = (self._projection(name) for name in ("query", "key", "value"))
+        sm.attention = attention = self._attention()
+        sm.attention_output = projection = self._projection("attention_output")
+        sm.a_counter = counter = self._counter(H)
+        # Q, K and V integrate the same spikes (or events): a beat goes when all three take it.
+        projections = (sm.query, sm.key, sm.value)
+        all_ready = sm.query.i_stream.ready & sm.key.i_stream.ready & sm.value.i_stream.ready
+        m.d.comb += encoded.ready.eq(all_ready)
+        ports = (attention.q_stream, attention.k_stream, attention.v_stream)
+        for name, proj, port in zip("qkv", projections, ports):
+            m.d.comb += [proj.i_stream.valid.eq(encoded.valid & all_ready),
+                         proj.i_stream.payload.eq(encoded.payload)]
+            if self.engine == "event":        # events go straight on, zeros never sent
+                wiring.connect(m, proj.o_stream, port)
+            else:                             # spike trains are counted back into levels
+                sm[f"{name}_counter"] = counter_in = self._counter(H)
+                wiring.connect(m, proj.o_stream, counter_in.i_stream)
+                wiring.connect(m, counter_in.o_stream, port)
+        if self.engine == "event":
+            wiring.connect(m, attention.o_stream, projection.i_stream)
+        else:
+            sm.c_encoder = c_enc = self._encoder(H)
+            wiring.connect(m, attention.o_stream, c_enc.i_stream)
+            wiring.connect(m, c_enc.o_stream, projection.i_stream)
+        wiring.connect(m, projection.o_stream, counter.i_stream)
+        return counter.o_stream
+
+    def _ffn_half(self, m, encoded):
+        """The FFN's two projections, whose hidden layer passes spikes (or events) directly,
+        from the encoded stream to the output's levels."""
+        sm = m.submodules
+        sm.intermediate = ffn_in = self._projection("intermediate")
+        sm.output = ffn_out = self._projection("output")
+        sm.o_counter = counter = self._counter(self.hidden)
+        wiring.connect(m, encoded, ffn_in.i_stream)
+        wiring.connect(m, ffn_in.o_stream, ffn_out.i_stream)
+        wiring.connect(m, ffn_out.o_stream, counter.i_stream)
+        return counter.o_stream
+
     def _level(self, m, h, theta: int):
-        """The spike encoder's level of a residual value: clamp(floor((h + (off << theta)
-        + half) / 2**theta), 0, 2**b - 1), as :meth:`IntegerStudent.encode`."""
+        """The encoder's level of a residual value, as :meth:`IntegerStudent.encode`:
+        clamp(floor((h + (off << theta) + half) / 2**theta), 0, 2**b - 1) on offset spike
+        trains, that less off (signed, zero silent) on events."""
         b = self.act_bits
-        off, q_max = 1 << (b - 1), (1 << b) - 1
+        off = 1 << (b - 1)
+        lo, hi = (-off, off - 1) if self.engine == "event" else (0, (1 << b) - 1)
+        shift = 0 if self.engine == "event" else off << theta
         level = Signal(signed(len(h) + b + 2))
-        m.d.comb += level.eq((h + (off << theta) + ((1 << theta) >> 1)) >> theta)
-        return Mux(level < 0, 0, Mux(level > q_max, q_max, level))[:b]
+        m.d.comb += level.eq((h + shift + ((1 << theta) >> 1)) >> theta)
+        return Mux(level < lo, lo, Mux(level > hi, hi, level))[:b]
 
     def _residual(self, m, memory, levels, sink, shift: int, width: int) -> None:
-        """sink <- memory[k] + ((level - off) << shift) for the k-th level of the sentence."""
-        off = 1 << (self.act_bits - 1)
+        """sink <- memory[k] + ((level - off) << shift) for the k-th level of the sentence (the
+        level itself, signed, on events)."""
+        off = 0 if self.engine == "event" else 1 << (self.act_bits - 1)
         elements = self.tokens * self.hidden
         index = Signal(range(elements))
         read = memory.read_port(domain="comb")
         total = Signal(signed(width))
         m.d.comb += [read.addr.eq(index),
-                     total.eq(read.data + ((levels.payload - off).as_signed() << shift)),
+                     total.eq(read.data + ((levels.payload.as_signed() if off == 0 else
+                                            (levels.payload - off).as_signed()) << shift)),
                      sink.valid.eq(levels.valid), sink.payload.eq(total), levels.ready.eq(sink.ready)]
         with m.If(levels.valid & levels.ready):
             m.d.sync += index.eq(wrapped_increment(index, elements))

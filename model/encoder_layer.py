@@ -31,6 +31,8 @@ from sorbet_hw.model.ptsoftmax import ROUNDINGS
 _SIDES = {"query": ("hidden", "hidden"), "key": ("hidden", "hidden"), "value": ("hidden", "hidden"),
           "attention_output": ("hidden", "hidden"), "intermediate": ("hidden", "ffn"),
           "output": ("ffn", "hidden")}
+# The hardware's engines (hw.encoder_layer): the arithmetic is the same integer layer.
+ENGINES = ("event", "if")
 # A level's step 2**e: the layer shifts by e (and by e plus the norm's fractional bits).
 EXPONENT_LIMIT = 24
 _EXPONENT = dict(lo=-EXPONENT_LIMIT, hi=EXPONENT_LIMIT)
@@ -86,9 +88,23 @@ PARAMS = (
           lo="-(1 << (norm_out_width - 1))", hi="(1 << (norm_out_width - 1)) - 1",
           source=f"layer.norms.{name}.beta"),
 )) + (
+    Param("engine", "event", "the projections and attention: event-driven on zero-silent "
+          "signed events (membranes in block RAM), or dense IF on offset spike trains", choices=ENGINES),
     Param("lanes", None, "outputs of every IF layer computed in parallel", lo=1),
-    Param("inputs_per_cycle", None, "inputs of every IF layer summed a cycle", lo=1),
+    Param("inputs_per_cycle", None, "inputs of every IF layer summed a cycle (dense IF engine)", lo=1),
 )
+
+
+# Projections whose inputs are the model's offset levels (signed); the FFN output layer takes
+# the unsigned ReLU levels of the intermediate layer, whose own outputs are unsigned.
+UNSIGNED_INPUTS = ("output",)
+UNSIGNED_OUTPUTS = ("intermediate",)
+
+
+def projection_site(model: IntegerStudent, layer, name: str) -> Site:
+    """Where projection ``name`` of ``layer`` reads its parameters, with its levels' signs."""
+    return Site(model, layer, name, input_signed=name not in UNSIGNED_INPUTS,
+                output_signed=name not in UNSIGNED_OUTPUTS)
 
 
 def layer_params(model: IntegerStudent, index: int, tokens: int) -> dict:

@@ -18,6 +18,8 @@ carries the block's parameters, weights included) plus ``manifest.json``:
   sums of every token and the normalized stream;
 - ``layerL.spiking_attention.npz``: the layer's query, key and value levels ``[1, 3, tokens, H]``
   and its context levels ``[1, tokens, H]``;
+- ``layerL.event_attention.npz``: the same attention in the event design, on zero-silent
+  signed levels (offsets off): query, key and value ``[1, 3, tokens, H]``, context ``[1, tokens, H]``;
 - ``layerL.rate_encoder.{attention_input,context,ffn_input}.npz``: the levels the layer turns
   into spike trains ``[tokens, H]`` and the trains ``[tokens, T, H]``;
 - ``layerL.spike_counter.{query,key,value,attention_output,output}.npz``: the trains the layer
@@ -39,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sorbet_hw.model import (bspn, bwn_layer, event_encoder, event_if_layer, if_layer, ptsoftmax,
-                             rate_encoder, spike_counter, spiking_attention)
-from sorbet_hw.model.encoder_layer import layer_params
+from sorbet_hw.model import (bspn, bwn_layer, event_attention, event_encoder, event_if_layer, if_layer,
+                             ptsoftmax, rate_encoder, spike_counter, spiking_attention)
+from sorbet_hw.model.encoder_layer import layer_params, projection_site
 from sorbet_hw.model.integer_model import LINEARS, IntegerStudent
 from sorbet_hw.model.params import Site, from_model
 from sorbet_hw.model.spiking import SpikingStudent
@@ -56,19 +58,10 @@ IF_LANES, IF_INPUTS_PER_CYCLE = 16, 32
 # The event-driven layers' lanes: 48 makes G = M / lanes a power of two for 384 and 1536
 # outputs (8 and 32), so no weight-ROM word is padding.
 EVENT_LANES = 48
-# Projections whose inputs are the model's offset levels (signed); the FFN output layer takes
-# the unsigned ReLU levels of the intermediate layer, whose own outputs are unsigned.
-UNSIGNED_INPUTS = ("output",)
-UNSIGNED_OUTPUTS = ("intermediate",)
 # The layer's converters between levels and spike trains (see hw.encoder_layer): the trains
 # each rate encoder makes, and the IF outputs each spike counter turns back into levels.
 RATE_ENCODED = ("attention_input", "context", "ffn_input")
 COUNTED = ("query", "key", "value", "attention_output", "output")
-
-
-def projection_site(model: IntegerStudent, layer, name: str) -> Site:
-    return Site(model, layer, name, input_signed=name not in UNSIGNED_INPUTS,
-                output_signed=name not in UNSIGNED_OUTPUTS)
 
 
 def parallelism(site: Site, lanes: int, inputs_per_cycle: int | None = None) -> dict:
@@ -170,6 +163,9 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
         add(f"layer{i}.spiking_attention", "spiking_attention", from_model(spiking_attention.PARAMS, site),
             np.stack([levels["query"], levels["key"], levels["value"]])[None],
             t["context"].numpy().sum(axis=0)[None])
+        add(f"layer{i}.event_attention", "event_attention", from_model(event_attention.PARAMS, site),
+            np.stack([levels["query"], levels["key"], levels["value"]])[None] - m.offset,
+            t["context"].numpy().sum(axis=0)[None] - m.offset)
         for name in RATE_ENCODED:
             trains = t[name].numpy().transpose(1, 0, 2)
             add(f"layer{i}.rate_encoder.{name}", "rate_encoder", from_model(rate_encoder.PARAMS, site),

@@ -11,8 +11,9 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
 ``replay``    the exported real instances of layer 0 (PTsoftmax rows, both norms, the
               384 x 384 query projection, spiking and as the BWN baseline) replayed bit
               for bit
-``layer``     the whole encoder layer 0 of the student (:mod:`hw.encoder_layer`) generated
-              from the checkpoint and run on the sentence, checked bit for bit
+``layer``     the whole encoder layer 0 of the student (:mod:`hw.encoder_layer`, the
+              event-driven engine by default) generated from the checkpoint and run on the
+              sentence, checked bit for bit
 ``synth``     every block (the layers 4 lanes x 8 inputs a cycle): Yosys generic, iCE40 and
               ECP5 + nextpnr
 ``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
@@ -45,7 +46,7 @@ SECTIONS = {
     "design": {"blocks": BLOCK_NAMES},
     "vectors": {"sentence": ""},
     "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
-    "layer": {"replay": True, "lanes": 32, "simulator": "verilator"},
+    "layer": {"replay": True, "lanes": 32, "simulator": "verilator", "engine": "event"},
     "synth": {"targets": ["generic", "ice40", "ecp5"], "place_and_route": True},
     "energy": {"sentences": 50, "sample_tokens": 4, "method": "both"},
 }
@@ -55,6 +56,7 @@ CHOICES = {("model", "task"): tuple(TASKS),
            ("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
            ("layer", "simulator"): ("verilator", "icarus"),
+           ("layer", "engine"): ("event", "if"),
            ("synth", "targets"): ("generic", "ice40", "ecp5"),
            ("energy", "method"): ("ops", "activity", "both")}
 
@@ -259,9 +261,10 @@ def run_all(config: dict, build: Path) -> Path:
     def layer_submit():
         if not config["layer"]["replay"]:
             return None
-        lanes, simulator = config["layer"]["lanes"], config["layer"]["simulator"]
-        print(f"    layer: layer0.encoder_layer on {simulator}, {lanes} lanes", flush=True)
-        return pool.submit(_replay_layer, [str(build)], [lanes], [simulator], priority=priority("layer"))
+        lanes, simulator, engine = (config["layer"][k] for k in ("lanes", "simulator", "engine"))
+        print(f"    layer: layer0.encoder_layer on {simulator}, {engine} engine, {lanes} lanes", flush=True)
+        return pool.submit(_replay_layer, [str(build)], [lanes], [simulator], [engine],
+                           priority=priority("layer"))
 
     def synth_submit():
         jobs = [(block, target) for block in config["design"]["blocks"]
@@ -383,16 +386,17 @@ def _columns(jobs: list[tuple]) -> list[list]:
     return [list(column) for column in zip(*jobs)]
 
 
-def _replay_layer(build: str, lanes: int, simulator: str) -> dict:
-    """The student's whole encoder layer 0 on the sentence, at ``lanes`` (a Dask task)."""
+def _replay_layer(build: str, lanes: int, simulator: str, engine: str = "event") -> dict:
+    """The student's whole encoder layer 0 on the sentence, at ``lanes``, on ``engine`` (a
+    Dask task)."""
     from sorbet_hw.model.vectors import load_vectors
     from sorbet_hw.sim.runner import run_bench
     vectors = load_vectors(Path(build) / "vectors" / "layer0.encoder_layer.npz")
-    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes)
+    vectors.params.update(lanes=lanes, inputs_per_cycle=lanes, engine=engine)
     r = run_bench(vectors, simulator, build_root=Path(build))
     tokens = int(vectors.params["tokens"])
     return {"instance": "layer0.encoder_layer", **_bench_record(r), "tokens": tokens,
-            "lanes": lanes, "cycles_per_token": round(r.cycles / tokens),
+            "lanes": lanes, "engine": engine, "cycles_per_token": round(r.cycles / tokens),
             "build_seconds": round(r.build_seconds, 1), "sim_seconds": round(r.sim_seconds, 1)}
 
 

@@ -209,8 +209,11 @@ def _write(results: dict, tmp: Path) -> None:
                              "result"], rows))
     lay = results.get("layer", {})
     if lay and not lay.get("skipped"):
+        engine = {"event": "event-driven engine: zero-silent events from block to block, event "
+                  "attention, membranes in block RAM", "if": "dense IF engine: offset spike trains"}
         parts.append(f"<h2>Encoder layer 0 in RTL</h2><p>The whole spiking layer generated from the "
-                     f"checkpoint ({lay['lanes']} lanes) on the sentence's {lay['tokens']} tokens: "
+                     f"checkpoint ({engine.get(lay.get('engine', 'if'), lay.get('engine'))}; "
+                     f"{lay['lanes']} lanes) on the sentence's {lay['tokens']} tokens: "
                      f"<b>{'bit exact' if lay['passed'] else 'FAILED'}</b> on {lay['simulator']}, "
                      f"{lay['cycles']:,} cycles ({lay['cycles_per_token']:,} per token), "
                      f"simulated in {lay['sim_seconds']} s (build {lay['build_seconds']} s).</p>")

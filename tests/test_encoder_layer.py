@@ -19,8 +19,9 @@ TERNARY = dict(hidden=16, heads=4, ffn=48, tokens=3, weight_kind="ternary", seed
                inputs_per_cycle=2)
 
 
-def test_tiny_layer_with_stalls_matches_the_integer_model_on_icarus(tmp_path):
-    params = get_block("encoder_layer").resolve(TINY)
+@pytest.mark.parametrize("engine", ["event", "if"])
+def test_tiny_layer_with_stalls_matches_the_integer_model_on_icarus(engine, tmp_path):
+    params = get_block("encoder_layer").resolve({**TINY, "engine": engine})
     vectors = make_vectors(params, 2, seed=1)            # two sentences, back to back
     result = run_bench(vectors, "icarus", valid_prob=0.7, ready_prob=0.7, seed=2,
                        build_root=tmp_path)
@@ -28,12 +29,14 @@ def test_tiny_layer_with_stalls_matches_the_integer_model_on_icarus(tmp_path):
     assert result.beats_out == 2 * 4 * 32
 
 
-def test_ternary_layer_matches_on_verilator_and_is_lint_clean_and_multiplier_free(tmp_path):
-    params = get_block("encoder_layer").resolve(TERNARY)
+@pytest.mark.parametrize("engine", ["event", "if"])
+def test_ternary_layer_matches_on_verilator_and_is_lint_clean_and_multiplier_free(engine, tmp_path):
+    config = {**TERNARY, "engine": engine}
+    params = get_block("encoder_layer").resolve(config)
     result = run_bench(make_vectors(params, 2, seed=4), "verilator", build_root=tmp_path)
     assert result.passed, result.first_mismatch
-    a = generate("encoder_layer", TERNARY, tmp_path / "a")
-    b = generate("encoder_layer", TERNARY, tmp_path / "b")
+    a = generate("encoder_layer", config, tmp_path / "a")
+    b = generate("encoder_layer", config, tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
     lint = subprocess.run(["verilator", "--lint-only", "-Wall", str(a)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stderr[-2000:]
@@ -56,6 +59,7 @@ def test_a_wrong_layer_is_caught(tmp_path):
     (dict(steps=8), "act_bits"),
     (dict(input_exponent=-9), "input_exponent"),
     (dict(tokens=0), "tokens"),
+    (dict(engine="dense"), "engine"),
 ])
 def test_out_of_range_layer_parameters_name_the_parameter(change, name, tmp_path):
     params = {**get_block("encoder_layer").resolve(TINY), **change}
@@ -81,8 +85,9 @@ def test_layer_params_round_trip_the_shipped_layer():
 
 @pytest.mark.slow
 def test_real_layer_replays_the_real_sentence_bit_for_bit(tmp_path):
-    """Layer 0 of the shipped student (384 hidden, 12 heads, FFN 1536, T = 16, 32 lanes) on
-    the default sentence's 12 tokens, on Verilator (about 3 minutes, build included)."""
+    """Layer 0 of the shipped student (384 hidden, 12 heads, FFN 1536, 32 lanes) on the
+    default sentence's 12 tokens, on the event-driven engine (the default: zero-silent events
+    from block to block, event attention), on Verilator (under a minute, build included)."""
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.model.vectors import load_vectors
@@ -90,5 +95,6 @@ def test_real_layer_replays_the_real_sentence_bit_for_bit(tmp_path):
     export_vectors(model, DEFAULT_SENTENCE, tmp_path / "v", source="test")
     vectors = load_vectors(tmp_path / "v" / "layer0.encoder_layer.npz")
     assert vectors.inputs.shape == (1, 12, 384)
+    assert get_block("encoder_layer").resolve(vectors.params)["engine"] == "event"
     result = run_bench(vectors, "verilator", build_root=tmp_path)
     assert result.passed, result.first_mismatch

@@ -149,7 +149,7 @@ def test_export_manifest_and_files(exported, shipped):
     assert load_export(out) == manifest
     names = {i["name"] for i in manifest["instances"]}
     assert "layer0.query" in names and "layer5.ptsoftmax" in names and "embedding_norm" in names
-    assert len(names) == 1 + 39 * len(shipped.layers)
+    assert len(names) == 1 + 40 * len(shipped.layers)
     assert "layer5.output.bwn_layer" in names
     # Every instance agrees with its block's reference (layer 0's converters and attention
     # replay on gates in benchmarks/layer_on_gates.py).
@@ -301,3 +301,19 @@ def test_exported_event_converters_replay_bit_for_bit(exported, simulator, tmp_p
             assert np.array_equal(vectors.inputs, counted.expected - 8)
         result = run_bench(vectors, simulator, build_root=tmp_path, valid_prob=0.8, ready_prob=0.8)
         assert result.passed and result.vectors == len(vectors.inputs), result.first_mismatch
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_exported_event_attention_replays_bit_for_bit(exported, simulator, tmp_path):
+    """Layer 0's attention in the event design on the real sentence, with stalls: the spiking
+    attention's levels less the offset (the same integers), silent channels sending nothing."""
+    from sorbet_hw.sim.vectors import check_vectors
+    out, _ = exported
+    path = out / "layer0.event_attention.npz"
+    vectors = check_vectors(load_vectors(path), path, "event_attention")
+    spiking = load_vectors(out / "layer0.spiking_attention.npz")
+    assert np.array_equal(vectors.inputs, spiking.inputs - 8)
+    assert np.array_equal(vectors.expected, spiking.expected - 8)
+    assert 0 < np.count_nonzero(vectors.inputs == 0) < vectors.inputs.size
+    result = run_bench(vectors, simulator, build_root=tmp_path, valid_prob=0.8, ready_prob=0.8)
+    assert result.passed and result.vectors == 1, result.first_mismatch
