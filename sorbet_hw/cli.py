@@ -354,7 +354,7 @@ def cmd_energy(args) -> int:
     if args.json:
         import json
         keys = ("shape", "tokens", "sentences", "per_inference_uJ", "per_inference_method",
-                "events_per_synapse", "ops", "activity")
+                "events_per_synapse", "ops", "activity", "layer")
         print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
     else:
         print(report["markdown"])
@@ -491,9 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--task", default="sst2", choices=TASK_NAMES)
     en.add_argument("--checkpoint", help="packed .npz (default: the shipped one)")
     en.add_argument("--sentences", type=int, default=50, help="dev sentences to measure rates on")
-    en.add_argument("--method", choices=["ops", "activity", "both"], default="both",
+    en.add_argument("--method", choices=["ops", "activity", "both", "layer"], default="both",
                     help="ops: operation counts x spike rates; activity: gate-level switching "
-                         "on exported vectors (several minutes)")
+                         "on exported vectors, a slice of each block (several minutes); both: "
+                         "the two; layer: ops, and method 2 at real size: layer 0 of every design "
+                         "whole on gates, extrapolated per inference (about an hour from scratch, "
+                         "measurements reused)")
     en.add_argument("--sample-tokens", type=int, default=4,
                     help="tokens of the exported sentence replayed on the gates")
     en.add_argument("--build", default="build")

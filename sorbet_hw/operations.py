@@ -79,7 +79,7 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     if method in ("activity", "both") and measurements is None:
         measurements = submit_measurements(model, checkpoint, build, sample_tokens=sample_tokens,
                                            sentence=sentence, progress=progress)
-    if method in ("ops", "both"):
+    if method in ("ops", "both", "layer"):
         spiking = evaluate_spiking(model, task, sample, progress=progress)
         rates = {"offset": energy.mean_rates(spiking["spike_rates"]),
                  "+-1 spikes": energy.mean_rates(spiking["signed_spike_rates"])}
@@ -113,9 +113,30 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         results = [energy.activity_inference_energy(shape, tokens, per_element) for shape in shapes]
         report["activity"] = {"measured": measured, "results": results}
         text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
+    if method == "layer":
+        from sorbet_hw.files import file_digest
+        from sorbet_hw.synth import layer_energy
+        if progress:
+            print("layer 0 of every design on gates (method 2 at real size; minutes to an hour, "
+                  "measurements reused)...", flush=True)
+        result = layer_energy.run(model, build, designs=layer_energy.DESIGNS, sentence=sentence,
+                                  source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
+        joules = layer_energy.per_inference(result, tokens)
+        report["layer"] = {"tokens": result["tokens"], "layers": result["layers"],
+                           "measured": result["measured"],
+                           "layer0_uJ": {d: r["joules"] * 1e6 for d, r in result["layer"].items()},
+                           "layer0_ungated_uJ": {d: r["ungated_joules"] * 1e6 for d, r in result["layer"].items()},
+                           "by_part_uJ": {d: {k: v * 1e6 for k, v in r["by_part"].items()}
+                                          for d, r in result["layer"].items()},
+                           "per_inference_uJ": {d: j * 1e6 for d, j in joules.items()}}
+        text += "\n" + layer_energy.markdown(result, tokens)
     from sorbet_hw.files import atomic_write
     out = Path(build) / "energy"
-    if "activity" in report:
+    if "layer" in report:
+        report["per_inference_uJ"] = report["layer"]["per_inference_uJ"]
+        report["per_inference_method"] = ("layer 0 of every design on gates at real size, x layers "
+                                          "x mean tokens (method 2 at real size)")
+    elif "activity" in report:
         report["per_inference_uJ"] = {d: report["activity"]["results"][0][d]["joules"] * 1e6
                                       for d in energy.DESIGNS}
         report["per_inference_method"] = "activity (gate-level switching, method 2)"
@@ -178,6 +199,6 @@ def check_energy_options(sentences: int, method: str, sample_tokens: int, build:
         raise ParameterError(f"--sentences = {sentences} is out of range; allowed: 1..100000")
     if not 1 <= sample_tokens <= 64:
         raise ParameterError(f"--sample-tokens = {sample_tokens} is out of range; allowed: 1..64")
-    if method in ("activity", "both"):
+    if method in ("activity", "both", "layer"):
         from sorbet_hw.sim.runner import check_build_path
         check_build_path(build, "verilator")

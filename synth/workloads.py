@@ -42,6 +42,41 @@ PAIRS = (("ptsoftmax", "softmax"), ("bspn", "layernorm"), ("if_layer", "bwn_laye
          ("event_if_layer", "bwn_layer"), ("event_if_layer", "bwn_layer_skip"))
 
 
+def softmax_vectors(pt: Vectors, note: str) -> Vectors:
+    """The fair softmax baseline on PTsoftmax's score rows (the same integers)."""
+    from sorbet_hw.sim.bench import reference
+    sp = {k: pt.params[k] for k in ("row_length", "score_width", "frac_bits", "out_frac_bits")}
+    sp["exp_bits"] = sp["out_frac_bits"]
+    return Vectors("softmax", sp, pt.inputs, reference("softmax", sp, pt.inputs), source="export", note=note)
+
+
+def layernorm_vectors(norm: Vectors, note: str) -> Vectors:
+    """LayerNorm on a BSPN's residual sums, its channels and widths; identity gamma, zero
+    beta: the arithmetic is what is compared."""
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.sim.bench import reference
+    lp = {k: norm.params[k] for k in ("channels", "in_width", "norm_frac_bits", "out_width")}
+    lp = get_block("layernorm").resolve(lp)
+    return Vectors("layernorm", lp, norm.inputs, reference("layernorm", lp, norm.inputs),
+                   source="export", note=note)
+
+
+def mac_vectors(if_params: dict, counts: np.ndarray, note: str) -> Vectors:
+    """The 8-bit MAC layer of an IF layer's weights on its spike counts (0..15), at its lanes
+    and inputs a cycle. An 8-bit layer has 8-bit weights: the student's signs with
+    magnitudes of a trained int8 layer's spread (|N(0, 32)|, 1..127, seeded). +-1 weights
+    would let Yosys fold the multipliers away, comparing the IF layer with no conventional
+    layer at all. Bias and shift scale to match (x 32, + 5)."""
+    from sorbet_hw.sim.bench import reference
+    weights = np.asarray(if_params["weights"])
+    magnitude = np.clip(np.abs(np.random.default_rng(0).normal(0, 32, weights.shape)), 1, 127)
+    weights8 = (weights * magnitude.astype(np.int64)).astype(np.int64)
+    mp = {"weights": weights8, "bias": np.asarray(if_params["bias"]) * 32,
+          "shift": if_params["threshold_shift"] + 5, "act_width": 8, "weight_width": 8, "out_width": 8,
+          "lanes": if_params["lanes"], "inputs_per_cycle": if_params["inputs_per_cycle"]}
+    return Vectors("mac_layer", mp, counts, reference("mac_layer", mp, counts), source="export", note=note)
+
+
 def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vectors, Vectors]]:
     """(spiking, baseline) vectors of :data:`PAIRS` (see :func:`workloads`)."""
     loads = workloads(export_dir, layer, tokens)
@@ -63,10 +98,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     n_tokens = pt.params["row_length"]
     rows = (np.arange(len(pt.inputs)) % n_tokens) < tokens        # rows are head-major
     pt = Vectors("ptsoftmax", pt.params, pt.inputs[rows], pt.expected[rows], pt.source, note)
-    sp = {k: pt.params[k] for k in ("row_length", "score_width", "frac_bits", "out_frac_bits")}
-    sp["exp_bits"] = sp["out_frac_bits"]
-    softmax = Vectors("softmax", sp, pt.inputs, reference("softmax", sp, pt.inputs),
-                      source="export", note=note)
+    softmax = softmax_vectors(pt, note)
 
     norm = load_vectors(export_dir / f"layer{layer}.output_norm.npz")
     c = NORM_CHANNELS
@@ -75,11 +107,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     sums = norm.inputs[:tokens, :c]
     norm = Vectors("bspn", bp, sums, reference("bspn", bp, sums), source="export",
                    note=note + f", first {c} channels")
-    lp = {k: bp[k] for k in ("channels", "in_width", "norm_frac_bits", "out_width")}
-    from sorbet_hw.hw.blocks import get_block
-    lp = get_block("layernorm").resolve(lp)
-    layernorm = Vectors("layernorm", lp, norm.inputs, reference("layernorm", lp, norm.inputs),
-                        source="export", note=note)
+    layernorm = layernorm_vectors(norm, note)
 
     q = load_vectors(export_dir / f"layer{layer}.query.npz")
     n, m = LAYER_SLICE["inputs"], LAYER_SLICE["outputs"]
@@ -89,17 +117,8 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     spikes = q.inputs[:tokens, :, :n]
     spiking_layer = Vectors("if_layer", ip, spikes, reference("if_layer", ip, spikes),
                             source="export", note=note + ", query projection slice")
-    # An 8-bit layer has 8-bit weights: the student's signs with magnitudes of a trained
-    # int8 layer's spread (|N(0, 32)|, 1..127, seeded). +-1 weights would let Yosys fold the
-    # multipliers away, comparing the IF layer with no conventional layer at all.
-    magnitude = np.clip(np.abs(np.random.default_rng(0).normal(0, 32, ip["weights"].shape)), 1, 127)
-    weights8 = (ip["weights"] * magnitude.astype(np.int64)).astype(np.int64)
-    mp = {"weights": weights8, "bias": ip["bias"] * 32, "shift": ip["threshold_shift"] + 5,
-          "act_width": 8, "weight_width": 8, "out_width": 8, "lanes": ip["lanes"],
-          "inputs_per_cycle": ip["inputs_per_cycle"]}
     counts = spikes.sum(axis=-2)
-    mac = Vectors("mac_layer", mp, counts, reference("mac_layer", mp, counts), source="export",
-                  note=note + ", query projection slice")
+    mac = mac_vectors(ip, counts, note + ", query projection slice")
     from sorbet_hw.model.bwn_layer import signed_form
     offset = 1 << (ip["act_bits"] - 1)
     bp_dense = {"weights": ip["weights"], "bias": signed_form(ip["bias"], ip["weights"], offset),

@@ -317,3 +317,41 @@ def test_exported_event_attention_replays_bit_for_bit(exported, simulator, tmp_p
     assert 0 < np.count_nonzero(vectors.inputs == 0) < vectors.inputs.size
     result = run_bench(vectors, simulator, build_root=tmp_path, valid_prob=0.8, ready_prob=0.8)
     assert result.passed and result.vectors == 1, result.first_mismatch
+
+
+def test_real_layer_energy_charges_every_part_of_each_design(exported):
+    """Method 2 at real size (synth.layer_energy): each design's parts of layer 0, and its
+    energy against a hand count on made-up measurements."""
+    from sorbet_hw.synth import layer_energy
+    from sorbet_hw.synth.energy import E_MAC_INT8
+    out, manifest = exported
+    parts, recipe = layer_energy.design_parts(out, layer_energy.DESIGNS)
+    assert set(recipe) == set(layer_energy.DESIGNS)
+    assert all(label in parts for items in recipe.values() for label, _ in items)
+    # The event design: six projections, the event attention, two encoders, two counters
+    # and two norms; Q, K, V and the context are never counted back into levels.
+    assert sorted(label for label, _ in recipe["event_driven"]) == sorted(
+        [f"event_if_layer.{n}" for n in layer_energy.LINEARS] + ["event_attention", "bspn.attention_norm",
+         "bspn.output_norm", "event_encoder.attention_input", "event_encoder.ffn_input",
+         "event_counter.attention_output", "event_counter.output"])
+    # The MAC layer is measured on the query projection and charged for all six: 4 H^2 + 2 H F
+    # synapses over H^2 = 12 for H = 384, F = 1536.
+    assert dict(recipe["mac8"])["mac_layer.query"] == 12.0
+    assert parts["mac_layer.query"].inputs.shape == (12, 384) and parts["layernorm.output_norm"].params["channels"] == 384
+    assert parts["bwn_layer_skip.query"].params["skip_zeros"] and not parts["bwn_layer.query"].params["skip_zeros"]
+    measured = {label: {"energy_j": 1e-6 * (i + 1), "energy_ungated_j": 3e-6 * (i + 1)}
+                for i, label in enumerate(parts)}
+    attention = load_vectors(out / "layer0.spiking_attention.npz")
+    energy = layer_energy.layer_energy(parts, recipe, measured, attention)
+    q, v = attention.inputs[0, 0] - 8, attention.inputs[0, 2] - 8
+    products = {"bwn_dense": 2 * 12 * 12 * 384, "mac8": 2 * 12 * 12 * 384,
+                "bwn_skip_zeros": 12 * (np.count_nonzero(q) + np.count_nonzero(v))}
+    for design, items in recipe.items():
+        want = sum(w * 1e-6 * (list(parts).index(label) + 1) for label, w in items)
+        assert energy[design]["joules"] == pytest.approx(want + products.get(design, 0) * E_MAC_INT8)
+        assert energy[design]["ungated_joules"] == pytest.approx(3 * want + products.get(design, 0) * E_MAC_INT8)
+    inference = layer_energy.per_inference({"tokens": 12, "layers": 6, "layer": energy}, 24.5)
+    assert inference["mac8"] == pytest.approx(energy["mac8"]["joules"] / 12 * 24.5 * 6)
+    from sorbet_hw.model.params import ParameterError
+    with pytest.raises(ParameterError, match="unknown design bogus"):
+        layer_energy.run(None, out, designs=["event_driven", "bogus"])

@@ -1,0 +1,205 @@
+"""Energy method 2 at real size: a student's whole layer 0 on gates, every design, on one
+sentence, and per SST-2 inference from it.
+
+The slice method (:func:`synth.energy.activity_inference_energy`) charges a whole model at
+the energy per element of a 32 x 16 slice of one projection; at real size a synapse costs
+2 to 6 times more (a weight ROM of 384 x 384 bits costs more a bit than one of 32 x 16), and
+the verdict between designs can flip. Here every part of layer 0 is measured as built, on
+the exported sentence, all its tokens (:func:`synth.activity.measure`: Verilator SAIF on the
+Yosys netlist, memories charged per access, the clock gated per enable or not):
+
+- ``event_driven``: the six projections as event-driven IF layers (48 lanes), the event
+  attention (PTsoftmax inside), two event encoders (the residual stream into the attention
+  and into the FFN) and two event counters (the attention output and the FFN output back to
+  levels), both BSPN norms: the event engine of :mod:`hw.encoder_layer`, part by part;
+- ``bwn_dense`` / ``bwn_skip_zeros``: the six projections as BWN layers (16 lanes x 32
+  inputs a cycle; with ``skip_zeros``), PTsoftmax on every head's rows, both BSPN norms, and
+  the attention products Q.K and P.V (4-bit levels times 4-bit levels) by operation count
+  (:data:`synth.energy.E_MAC_INT8` each, Horowitz's int8 figure, and none of the buffers an
+  attention block needs: both favour these designs);
+- ``mac8``: the query projection as an 8-bit MAC layer (16 lanes x 32 inputs a cycle; the
+  student's signs, int8 magnitudes: :func:`synth.workloads.mac_vectors`), every projection
+  charged at its energy per synapse and token (the FFN's 4x larger ROMs would cost more a
+  bit: this favours the MAC design), the fair softmax on every head's rows, LayerNorm on
+  both norms' sums (all 384 channels), the attention products by operation count;
+- ``spiking`` (only when asked: the largest netlists, about 20 minutes more): today's dense
+  IF layer, its spiking attention, three rate encoders, five spike counters, both norms.
+
+No design's residual adders and buffers are on gates. Per inference: each design's layer-0
+energy per token x the layers x the mean tokens of the dev sentences (layer 0's activity
+stands for the others').
+"""
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from sorbet_hw.model.vectors import Vectors, load_vectors
+
+LINEARS = ("query", "key", "value", "attention_output", "intermediate", "output")
+DESIGNS = ("event_driven", "bwn_dense", "bwn_skip_zeros", "mac8", "spiking")
+DEFAULT_DESIGNS = DESIGNS[:4]
+# The event design's converters between levels and events, and the dense IF design's.
+EVENT_ENCODED, EVENT_COUNTED = ("attention_input", "ffn_input"), ("attention_output", "output")
+RATE_ENCODED = ("attention_input", "context", "ffn_input")
+COUNTED = ("query", "key", "value", "attention_output", "output")
+NORMS = ("attention_norm", "output_norm")
+
+
+def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0) -> tuple[dict, dict]:
+    """(label -> Vectors of every part to measure, design -> [(label, weight)]): a design's
+    energy is the sum of its parts' measured energies times their weights."""
+    from sorbet_hw.synth.workloads import layernorm_vectors, mac_vectors, softmax_vectors
+    vectors = Path(vectors)
+
+    def load(name: str) -> Vectors:
+        return load_vectors(vectors / f"layer{layer}.{name}.npz")
+
+    parts, recipe = {}, {}
+    norms = [(f"bspn.{n}", 1.0) for n in NORMS]
+    for n in NORMS:
+        parts[f"bspn.{n}"] = load(n)
+    if "event_driven" in designs:
+        for name in LINEARS:
+            parts[f"event_if_layer.{name}"] = load(f"{name}.event_if_layer")
+        parts["event_attention"] = load("event_attention")
+        converters = [f"event_encoder.{n}" for n in EVENT_ENCODED] + [f"event_counter.{n}" for n in EVENT_COUNTED]
+        for label in converters:
+            parts[label] = load(label)
+        recipe["event_driven"] = [(f"event_if_layer.{n}", 1.0) for n in LINEARS] + \
+            [("event_attention", 1.0)] + [(c, 1.0) for c in converters] + norms
+    if {"bwn_dense", "bwn_skip_zeros"} & set(designs):
+        parts["ptsoftmax"] = load("ptsoftmax")
+    for design, label in (("bwn_dense", "bwn_layer"), ("bwn_skip_zeros", "bwn_layer_skip")):
+        if design in designs:
+            for name in LINEARS:
+                bwn = load(f"{name}.bwn_layer")
+                params = {**bwn.params, "skip_zeros": design == "bwn_skip_zeros"}
+                parts[f"{label}.{name}"] = Vectors("bwn_layer", params, bwn.inputs, bwn.expected,
+                                                   bwn.source, bwn.note + f", {label}")
+            recipe[design] = [(f"{label}.{n}", 1.0) for n in LINEARS] + [("ptsoftmax", 1.0)] + norms
+    if "mac8" in designs:
+        query = load("query")
+        synapses = {n: np.size(load(f"{n}.bwn_layer").params["weights"]) for n in LINEARS}
+        parts["mac_layer.query"] = mac_vectors(query.params, query.inputs.sum(axis=-2),
+                                               query.note + ", 8-bit MAC layer")
+        parts["softmax"] = softmax_vectors(load("ptsoftmax"), "every head's score rows")
+        for n in NORMS:
+            parts[f"layernorm.{n}"] = layernorm_vectors(load(n), f"{n}, all channels")
+        recipe["mac8"] = [("mac_layer.query", sum(synapses.values()) / synapses["query"]),
+                          ("softmax", 1.0)] + [(f"layernorm.{n}", 1.0) for n in NORMS]
+    if "spiking" in designs:
+        for name in LINEARS:
+            parts[f"if_layer.{name}"] = load(name)
+        parts["spiking_attention"] = load("spiking_attention")
+        converters = [f"rate_encoder.{n}" for n in RATE_ENCODED] + [f"spike_counter.{n}" for n in COUNTED]
+        for label in converters:
+            parts[label] = load(label)
+        recipe["spiking"] = [(f"if_layer.{n}", 1.0) for n in LINEARS] + [("spiking_attention", 1.0)] + \
+            [(c, 1.0) for c in converters] + norms
+    return parts, recipe
+
+
+def attention_products(attention: Vectors, skip_zeros: bool) -> float:
+    """Joules of a non-spiking design's Q.K and P.V by operation count: one int8
+    multiply-accumulate a product of two levels, none for a zero level when ``skip_zeros``."""
+    from sorbet_hw.synth.energy import E_MAC_INT8
+    p = attention.params
+    q, v = (attention.inputs[0, i] - (1 << (p["act_bits"] - 1)) for i in (0, 2))
+    n = p["tokens"]
+    if skip_zeros:       # a query's nonzero levels meet every key; every value level, every query
+        products = np.count_nonzero(q) * n + np.count_nonzero(v) * n
+    else:
+        products = 2 * n * n * q.shape[-1]
+    return products * E_MAC_INT8
+
+
+def _cost(vectors: Vectors) -> tuple:
+    """An order of measurements by expected time: projections by size, then by replay
+    length (a gate-level replay costs its cycles times its netlist's size)."""
+    from sorbet_hw.synth.activity import expected_cycles
+    weights = vectors.params.get("weights")
+    size = int(np.size(weights)) if weights is not None else 0
+    return size, expected_cycles(vectors)
+
+
+def _timed_measure(vectors: Vectors, build: str) -> dict:
+    import time
+    from sorbet_hw.synth.activity import measure
+    t0 = time.time()
+    return {**measure(vectors, build_root=Path(build)), "wall_s": time.time() - t0}
+
+
+def measure_parts(parts: dict, build: Path, jobs: int = 2) -> dict:
+    """label -> measurement, ``jobs`` at a time, the longest first so that the cores finish
+    together (Yosys and the simulations are single-threaded); reused from build/activity."""
+    order = sorted(parts, key=lambda label: _cost(parts[label]), reverse=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {label: pool.submit(_timed_measure, parts[label], str(build)) for label in order}
+        return {label: futures[label].result() for label in parts}
+
+
+def layer_energy(parts: dict, recipe: dict, measured: dict, attention: Vectors) -> dict:
+    """Per design: joules of layer 0 on the sentence, gated and ungated clock, by part."""
+    out = {}
+    for design, items in recipe.items():
+        by_part = {label: weight * measured[label]["energy_j"] for label, weight in items}
+        ungated = sum(weight * measured[label]["energy_ungated_j"] for label, weight in items)
+        if design in ("bwn_dense", "bwn_skip_zeros", "mac8"):
+            ops = attention_products(attention, design == "bwn_skip_zeros")
+            by_part["Q.K + P.V (operation count)"] = ops
+            ungated += ops
+        out[design] = {"joules": sum(by_part.values()), "ungated_joules": ungated, "by_part": by_part}
+    return out
+
+
+def run(model, build: Path, *, designs=DEFAULT_DESIGNS, sentence: str | None = None,
+        source: str = "student", jobs: int = 2) -> dict:
+    """Export the sentence's vectors, measure every part of layer 0 for ``designs``; the
+    layer's energy per design, with the measurements and the sentence's tokens."""
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    from sorbet_hw.model.params import ParameterError
+    unknown = sorted(set(designs) - set(DESIGNS))
+    if unknown or not designs:
+        raise ParameterError(f"unknown design {', '.join(unknown) or '(none)'}; choose from "
+                             f"{', '.join(DESIGNS)}")
+    vectors = Path(build) / "layer-gates" / "vectors"
+    manifest = export_vectors(model, sentence or DEFAULT_SENTENCE, vectors, source=source)
+    parts, recipe = design_parts(vectors, designs)
+    measured = measure_parts(parts, build, jobs)
+    attention = load_vectors(vectors / "layer0.spiking_attention.npz")
+    return {"tokens": len(manifest["token_ids"]), "layers": len(model.layers), "parts": parts,
+            "measured": measured, "layer": layer_energy(parts, recipe, measured, attention)}
+
+
+def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
+    """Joules per inference of each design: layer 0's energy a token x layers x tokens."""
+    return {design: r["joules"] / result["tokens"] * dev_tokens * result["layers"]
+            for design, r in result["layer"].items()}
+
+
+def markdown(result: dict, dev_tokens: float) -> str:
+    """The measurements, layer 0 per design, and per inference."""
+    tokens, measured = result["tokens"], result["measured"]
+    lines = ["## Method 2 at real size: layer 0, whole, on gates", "",
+             f"Every part of layer 0 of the student as built, on the sentence's {tokens} tokens "
+             "(Verilator SAIF on the Yosys netlist; memories per access; clock gated per enable, "
+             "or not). Attention products of the non-spiking designs by operation count.", "",
+             "| part | block | cycles | cells | gated uJ | ungated uJ | pJ / element |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for label, r in measured.items():
+        lines.append(f"| {label} | {result['parts'][label].block} | {r['cycles']:,} | {r['cells']:,} | "
+                     f"{r['energy_j'] * 1e6:.3f} | {r['energy_ungated_j'] * 1e6:.3f} | "
+                     f"{r['energy_per_element_j'] * 1e12:.4f} |")
+    inference = per_inference(result, dev_tokens)
+    base = result["layer"].get("bwn_dense", {}).get("joules")
+    lines += ["", f"| design | layer 0, gated uJ / sentence | nJ / token | ungated uJ / sentence | "
+              f"uJ / inference ({result['layers']} layers x {dev_tokens:.1f} tokens) | / BWN dense |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for design, r in result["layer"].items():
+        ratio = f"{r['joules'] / base:.3f}" if base else ""
+        lines.append(f"| {design} | {r['joules'] * 1e6:.3f} | {r['joules'] / tokens * 1e9:.1f} | "
+                     f"{r['ungated_joules'] * 1e6:.3f} | {inference[design] * 1e6:.2f} | {ratio} |")
+    return "\n".join(lines) + "\n"
