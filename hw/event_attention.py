@@ -11,19 +11,12 @@ from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.events import EventCoding, event_layout
 from sorbet_hw.hw.plumbing import OutputRegister, lowest_set, or_tree, strided_increment
 from sorbet_hw.hw.ptsoftmax import PTSoftmax
+from sorbet_hw.hw.spiking_attention import softmax_params
 from sorbet_hw.model.event_attention import PARAMS, event_attention
 from sorbet_hw.model.event_if_layer import level_range
 from sorbet_hw.model.params import signed_width
-from sorbet_hw.model.ptsoftmax import score_width
 
 __all__ = ["EventAttention", "BLOCK"]
-
-
-def _softmax_params(p) -> dict:
-    """The PTsoftmax inside: rows of one query's scores over the sentence."""
-    return {"row_length": p.tokens, "frac_bits": p.score_frac_bits, "out_frac_bits": p.out_frac_bits,
-            "rounding": p.rounding,
-            "score_width": score_width(p.head_dim, p.act_bits, p.score_left_shift, p.score_frac_bits)}
 
 
 def _events(direction):
@@ -39,7 +32,7 @@ BLOCK = Block(
     ports={"q_stream": _events(In), "k_stream": _events(In), "v_stream": _events(In),
            "o_stream": _events(Out)},
     reference=event_attention,
-    rules=(lambda p: ptsoftmax.BLOCK.check(_softmax_params(p)),))
+    rules=(lambda p: ptsoftmax.BLOCK.check(softmax_params(p)),))
 
 
 @BLOCK.generates
@@ -49,14 +42,9 @@ class EventAttention(wiring.Component):
 
     Parameters
     ----------
-    heads, tokens, head_dim : int
-        Heads, sentence length n (PTsoftmax rows are n long) and dimensions per head d.
-    act_bits : int
-        Level width b: levels -2**(b-1) .. 2**(b-1) - 1.
-    score_left_shift, score_frac_bits, out_frac_bits, rounding
-        PTsoftmax's alignment and parameters (:meth:`IntegerStudent.attention_params`).
-    context_shift : int
-        theta, the context neurons' threshold shift.
+    heads, tokens, head_dim, act_bits, score_left_shift, score_frac_bits, out_frac_bits, rounding, context_shift
+        As :class:`hw.spiking_attention.SpikingAttention`'s (no time steps: events have no
+        window); levels are signed, -2**(b-1) .. 2**(b-1) - 1.
 
     Ports
     -----
@@ -97,7 +85,7 @@ class EventAttention(wiring.Component):
         self.heads, self.tokens, self.head_dim, self.act_bits = p.heads, p.tokens, p.head_dim, p.act_bits
         self.score_left_shift, self.score_frac_bits = p.score_left_shift, p.score_frac_bits
         self.out_frac_bits, self.rounding, self.context_shift = p.out_frac_bits, p.rounding, p.context_shift
-        self.softmax_params = _softmax_params(p)
+        self.softmax_params = softmax_params(p)
         self.layout = event_layout(p.heads * p.head_dim, p.act_bits + 1)
         super().__init__(BLOCK.signature(p))
 

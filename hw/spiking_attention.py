@@ -14,11 +14,11 @@ from sorbet_hw.model.ptsoftmax import score_width
 from sorbet_hw.model.params import signed_width
 from sorbet_hw.model.spiking_attention import PARAMS, spiking_attention
 
-__all__ = ["SpikingAttention", "BLOCK"]
+__all__ = ["SpikingAttention", "BLOCK", "softmax_params"]
 
 
-def _softmax_params(p) -> dict:
-    """The PTsoftmax inside: rows of one query's scores over the sentence."""
+def softmax_params(p) -> dict:
+    """The PTsoftmax inside an attention block: rows of one query's scores over the sentence."""
     return {"row_length": p.tokens, "frac_bits": p.score_frac_bits, "out_frac_bits": p.out_frac_bits,
             "rounding": p.rounding,
             "score_width": score_width(p.head_dim, p.act_bits, p.score_left_shift, p.score_frac_bits)}
@@ -33,7 +33,7 @@ BLOCK = Block(
     ports={"q_stream": _level, "k_stream": _level, "v_stream": _level,
            "o_stream": Stream(Out, lambda p: unsigned(p.act_bits))},
     reference=spiking_attention,
-    rules=(lambda p: ptsoftmax.BLOCK.check(_softmax_params(p)),))
+    rules=(lambda p: ptsoftmax.BLOCK.check(softmax_params(p)),))
 
 
 @BLOCK.generates
@@ -83,7 +83,7 @@ class SpikingAttention(wiring.Component):
 
     def __init__(self, **params):
         p = BLOCK.check(params)
-        self.score_width = _softmax_params(p)["score_width"]
+        self.score_width = softmax_params(p)["score_width"]
         self.heads, self.tokens, self.head_dim = p.heads, p.tokens, p.head_dim
         self.steps, self.act_bits = p.steps, p.act_bits
         self.score_left_shift, self.score_frac_bits = p.score_left_shift, p.score_frac_bits

@@ -16,7 +16,9 @@ interrupted run leaves nothing that looks finished and resumes where it stopped:
               sentence, checked bit for bit
 ``synth``     every block (the layers 4 lanes x 8 inputs a cycle): Yosys generic, iCE40 and
               ECP5 + nextpnr
-``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`)
+``energy``    both energy methods (:mod:`synth.energy`, :mod:`synth.activity`); with
+              ``method = "layer"``, method 2 on layer 0 of every design at real size
+              (:mod:`synth.layer_energy`, about an hour from scratch)
 ``report``    ``build/report/index.html`` with tables and plots
 
 The simulations, syntheses and gate-level runs are Dask tasks (:mod:`sorbet_hw.executor`),
@@ -58,7 +60,7 @@ CHOICES = {("model", "task"): tuple(TASKS),
            ("layer", "simulator"): ("verilator", "icarus"),
            ("layer", "engine"): ("event", "if"),
            ("synth", "targets"): ("generic", "ice40", "ecp5"),
-           ("energy", "method"): ("ops", "activity", "both")}
+           ("energy", "method"): ("ops", "activity", "both", "layer")}
 
 
 def load_config(path: Path | None) -> dict:
@@ -276,7 +278,7 @@ def run_all(config: dict, build: Path) -> Path:
     def energy_submit():
         from sorbet_hw.operations import submit_measurements
         e = config["energy"]
-        if e["method"] == "ops":
+        if e["method"] in ("ops", "layer"):       # "layer" measures whole layers itself
             return None
         return submit_measurements(model, checkpoint, build, sample_tokens=e["sample_tokens"],
                                    sentence=config["vectors"]["sentence"] or None,
