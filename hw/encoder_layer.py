@@ -368,11 +368,17 @@ class EncoderLayer(wiring.Component):
         off = 0 if self.engine == "event" else 1 << (self.act_bits - 1)
         elements = self.tokens * self.hidden
         index = Signal(range(elements))
-        read = memory.read_port(domain="comb")
+        following = wrapped_increment(index, elements)
+        advance = levels.valid & levels.ready
+        # A synchronous read (block RAM; an asynchronous one became a wide LUT-RAM mux on
+        # the ECP5, the layer's critical path) of the address the index holds next cycle, so
+        # that data is memory[index] whenever a level arrives. Every word is written long
+        # before it is read (a token's residual waits for its whole attention or FFN pass).
+        read = memory.read_port()
         total = Signal(signed(width))
-        m.d.comb += [read.addr.eq(index),
+        m.d.comb += [read.addr.eq(Mux(advance, following, index)),
                      total.eq(read.data + ((levels.payload.as_signed() if off == 0 else
                                             (levels.payload - off).as_signed()) << shift)),
                      sink.valid.eq(levels.valid), sink.payload.eq(total), levels.ready.eq(sink.ready)]
-        with m.If(levels.valid & levels.ready):
-            m.d.sync += index.eq(wrapped_increment(index, elements))
+        with m.If(advance):
+            m.d.sync += index.eq(following)
