@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
-from sorbet_hw.hw.plumbing import wrapped_increment
+from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.hw.bspn import BSPN
 from sorbet_hw.hw.event_attention import EventAttention
 from sorbet_hw.hw.event_counter import EventCounter
@@ -369,16 +369,20 @@ class EncoderLayer(wiring.Component):
         elements = self.tokens * self.hidden
         index = Signal(range(elements))
         following = wrapped_increment(index, elements)
-        advance = levels.valid & levels.ready
+        # The sum leaves from a register: a block-RAM read, the add and the norm's first
+        # stage in one cycle were the placed layer's critical path.
+        output = OutputRegister(m, sink)
+        advance = levels.valid & output.free
         # A synchronous read (block RAM; an asynchronous one became a wide LUT-RAM mux on
-        # the ECP5, the layer's critical path) of the address the index holds next cycle, so
-        # that data is memory[index] whenever a level arrives. Every word is written long
-        # before it is read (a token's residual waits for its whole attention or FFN pass).
+        # the ECP5) of the address the index holds next cycle, so that data is
+        # memory[index] whenever a level arrives. Every word is written long before it is
+        # read (a token's residual waits for its whole attention or FFN pass).
         read = memory.read_port()
         total = Signal(signed(width))
         m.d.comb += [read.addr.eq(Mux(advance, following, index)),
                      total.eq(read.data + ((levels.payload.as_signed() if off == 0 else
                                             (levels.payload - off).as_signed()) << shift)),
-                     sink.valid.eq(levels.valid), sink.payload.eq(total), levels.ready.eq(sink.ready)]
+                     levels.ready.eq(output.free)]
         with m.If(advance):
+            output.load(total)
             m.d.sync += index.eq(following)
