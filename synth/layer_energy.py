@@ -125,20 +125,34 @@ def _cost(vectors: Vectors) -> tuple:
     return size, expected_cycles(vectors)
 
 
-def _timed_measure(vectors: Vectors, build: str) -> dict:
+def _timed_measure(group: list, build: str) -> list[dict]:
     import time
     from sorbet_hw.synth.activity import measure
-    t0 = time.time()
-    return {**measure(vectors, build_root=Path(build)), "wall_s": time.time() - t0}
+    out = []
+    for vectors in group:
+        t0 = time.time()
+        out.append({**measure(vectors, build_root=Path(build)), "wall_s": time.time() - t0})
+    return out
 
 
 def measure_parts(parts: dict, build: Path, jobs: int = 2) -> dict:
     """label -> measurement, ``jobs`` at a time, the longest first so that the cores finish
-    together (Yosys and the simulations are single-threaded); reused from build/activity."""
-    order = sorted(parts, key=lambda label: _cost(parts[label]), reverse=True)
+    together (Yosys and the simulations are single-threaded); reused from build/activity.
+    Parts of one configuration (the two norms' LayerNorms, the spike counters) share a
+    netlist and its folder: they run one after another in one task, so that no worker
+    waits on another's lock."""
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.sim.runner import config_key
+    groups: dict[tuple, list[str]] = {}
+    for label, v in parts.items():
+        key = (v.block, config_key(v.block, get_block(v.block).resolve(v.params)))
+        groups.setdefault(key, []).append(label)
+    order = sorted(groups.values(), key=lambda labels: max(_cost(parts[x]) for x in labels), reverse=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {label: pool.submit(_timed_measure, parts[label], str(build)) for label in order}
-        return {label: futures[label].result() for label in parts}
+        futures = [(labels, pool.submit(_timed_measure, [parts[x] for x in labels], str(build)))
+                   for labels in order]
+        measured = {label: r for labels, f in futures for label, r in zip(labels, f.result())}
+    return {label: measured[label] for label in parts}
 
 
 def layer_energy(parts: dict, recipe: dict, measured: dict, attention: Vectors) -> dict:
