@@ -75,10 +75,13 @@ class EncoderLayer(wiring.Component):
         The layer's flat parameters (:mod:`model.encoder_layer`: weights, biases and
         threshold shifts of the six linears, both norms' shifts and offsets, the exponents,
         heads, tokens, T, widths), held in on-chip ROMs.
+    engine : "event" or "if"
+        The projections and attention: event-driven on zero-silent signed events (the
+        default) or dense IF on offset spike trains. The arithmetic is the same layer.
     lanes, inputs_per_cycle : int
-        Parallelism of every IF layer (:class:`hw.if_layer.IFLayer`): output neurons updated
-        together, input spikes added per neuron per cycle. Each must divide both the hidden
-        and the FFN size. Defaults: 32 and 32 (or the largest common divisor below).
+        Parallelism of every projection: output neurons updated together, and (dense IF
+        engine only) input spikes added per neuron per cycle. Each must divide both the
+        hidden and the FFN size. Defaults: 32 and 32 (or the largest common divisor below).
 
     Ports
     -----
@@ -89,23 +92,33 @@ class EncoderLayer(wiring.Component):
 
     Architecture
     ------------
-    A chain of streams, one sentence at a time::
+    A chain of streams, one sentence at a time. On the event engine::
+
+        in -> levels -> EventEncoder -> EventIF(Q), EventIF(K), EventIF(V) -> EventAttention
+           -> EventIF(O) -> EventCounter -> + residual -> BSPN -> levels
+           -> EventEncoder -> EventIF(FFN in) -> EventIF(FFN out) -> EventCounter -> + residual
+           -> BSPN -> out
+
+    A signed level (zero sends nothing) travels as one graded event; Q, K, V and the context
+    go from block to block as events (:mod:`hw.event_if_layer`, :mod:`hw.event_attention`),
+    membranes in block RAM. On the dense IF engine::
 
         in -> levels -> RateEncoder -> IF(Q), IF(K), IF(V) -> SpikeCounters -> SpikingAttention
            -> RateEncoder -> IF(O) -> SpikeCounter -> + residual -> BSPN -> levels
            -> RateEncoder -> IF(FFN in) -> IF(FFN out) -> SpikeCounter -> + residual -> BSPN -> out
 
-    Every projection is an accumulate-only IF layer with 1-bit (or ternary) weights in a ROM;
-    the residual stream is encoded into spike trains by IF neurons driven by a constant
-    current (level = clamp(floor(h / 2**theta + 1/2) + offset), spikes in its first steps);
-    the two FFN IF layers pass spikes directly. The residual inputs wait in memories of
-    tokens x H entries.
+    every projection an accumulate-only IF layer over T steps, the residual stream encoded
+    into offset spike trains (level = clamp(floor(h / 2**theta + 1/2) + offset)). Either
+    way weights sit in ROMs and the residual inputs wait in memories of tokens x H entries,
+    read synchronously, the sum into each norm leaving from a register.
 
     Latency and throughput: one sentence at a time (a new one is accepted once the previous
-    one has left). The IF windows dominate: T * (M / lanes) * (N / inputs_per_cycle + 1)
-    cycles each per token, plus heads * tokens**2 * (T + 2) for the scores
-    (:meth:`cycles_estimate` bounds the total). Measured: the MiniLM-shaped layer with 32
-    lanes and 32 inputs a cycle takes 275,720 cycles for a 12-token sentence.
+    one has left); :meth:`cycles_estimate` bounds the total. Event engine: per token and
+    projection E + (M / lanes) * (E + 5) + nonzero outputs cycles for E nonzero inputs;
+    measured, the MiniLM-shaped layer 0 on its real 12-token sentence takes 204,401 cycles
+    at 48 lanes (297,810 at 32). Dense IF engine: T * (M / lanes) * (N / inputs_per_cycle +
+    1) cycles each per token, plus heads * tokens**2 * (T + 2) for the scores; 275,720
+    cycles at 32 lanes and 32 inputs a cycle.
     """
 
     def __init__(self, **params):
