@@ -134,19 +134,23 @@ class Run:
                            "environment": self._environment}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def reusable(self, name: str, sections: tuple[str, ...], files: tuple[Path, ...] = ()) -> bool:
-        """Whether ``name`` finished before with these inputs (its record will be reused)."""
+    def _finished(self, name: str, key: str) -> dict | None:
+        """The record of ``name`` if it finished before with inputs of this ``key``."""
         from sorbet_hw.files import read_record
         record = read_record(self.records / f"{name}.json")
-        return record is not None and record.get("key") == self.key(sections, files) and "result" in record
+        return record if record is not None and record.get("key") == key and "result" in record else None
+
+    def reusable(self, name: str, sections: tuple[str, ...], files: tuple[Path, ...] = ()) -> bool:
+        """Whether ``name`` finished before with these inputs (its record will be reused)."""
+        return self._finished(name, self.key(sections, files)) is not None
 
     def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work,
               files: tuple[Path, ...] = ()) -> dict:
-        from sorbet_hw.files import atomic_write, read_record
+        from sorbet_hw.files import atomic_write
         path = self.records / f"{name}.json"
         key = self.key(sections, files)
-        record = read_record(path)
-        if record is not None and record.get("key") == key and "result" in record:
+        record = self._finished(name, key)
+        if record is not None:
             print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
             return record["result"]
         print(f"[{index}/{total}] {name}...", flush=True)
