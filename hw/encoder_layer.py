@@ -20,10 +20,10 @@ from sorbet_hw.hw.spike_counter import SpikeCounter
 from sorbet_hw.hw.spiking_attention import SpikingAttention
 from sorbet_hw.model import event_attention, event_if_layer
 from sorbet_hw.model.encoder_layer import PARAMS, encoder_layer, layer_student, projection_site
-from sorbet_hw.model.event_if_layer import membrane_range
+from sorbet_hw.model.event_if_layer import level_range
 from sorbet_hw.model.ptsoftmax import score_width
 from sorbet_hw.model.integer_model import LINEARS
-from sorbet_hw.model.params import ParameterError, Site, check_divides, check_int, from_model, signed_width
+from sorbet_hw.model.params import ParameterError, Site, check_divides, check_int, from_model
 
 __all__ = ["EncoderLayer", "BLOCK", "default_parallelism"]
 
@@ -174,11 +174,11 @@ class EncoderLayer(wiring.Component):
 
     # -- sub-blocks: one of each engine ---------------------------------------------------
     def _projection(self, name: str):
-        lin = self.layer.linears[name]
         if self.engine == "event":
             site = projection_site(self.model, self.layer, name)
             return EventIFLayer(**from_model(event_if_layer.PARAMS, site, event_kind="graded",
                                              lanes=self.lanes))
+        lin = self.layer.linears[name]
         return IFLayer(weights=lin.weights, bias=lin.bias, steps=self.steps,
                        threshold_shift=lin.threshold_shift, act_bits=self.act_bits,
                        weight_kind=self.model.config["weight_kind"], lanes=self.lanes,
@@ -247,14 +247,13 @@ class EncoderLayer(wiring.Component):
         residual = 2 * n * H * out_width
         if self.engine == "event":
             weights = membranes = 0
-            for w in lin.values():
-                inputs, outputs = w.weights.shape
-                groups = outputs // self.lanes
-                weights += inputs * (1 << (groups - 1).bit_length()) * self.lanes * wbits
-                width = signed_width(*membrane_range(inputs=inputs, bias=w.bias, act_bits=b,
-                                                     threshold_shift=w.threshold_shift))
-                event_bits = (inputs - 1).bit_length() + b + 2
-                membranes += 2 * outputs * width + inputs * event_bits
+            for name in LINEARS:           # each projection's own geometry, as it builds it
+                proj = self._projection(name)
+                proj._MustUse__silence = True
+                words = proj.inputs << proj.group_bits
+                weights += words * proj.lanes * proj.weight_bits
+                # Membrane RAM and initial-membrane ROM; the event buffer.
+                membranes += 2 * proj.outputs * proj.membrane_shape.width + proj.batch * proj.input_layout.size
             # Q and V rows, K columns (4 bits a level, sign included).
             return {"weights": weights, "activations": 3 * n * H * b + residual + membranes,
                     "buffers": buffers}
@@ -368,9 +367,8 @@ class EncoderLayer(wiring.Component):
         clamp(floor((h + (off << theta) + half) / 2**theta), 0, 2**b - 1) on offset spike
         trains, that less off (signed, zero silent) on events."""
         b = self.act_bits
-        off = 1 << (b - 1)
-        lo, hi = (-off, off - 1) if self.engine == "event" else (0, (1 << b) - 1)
-        shift = 0 if self.engine == "event" else off << theta
+        lo, hi = level_range(b, signed=self.engine == "event")
+        shift = 0 if self.engine == "event" else (1 << (b - 1)) << theta
         level = Signal(signed(len(h) + b + 2))
         m.d.comb += level.eq((h + shift + ((1 << theta) >> 1)) >> theta)
         return Mux(level < lo, lo, Mux(level > hi, hi, level))[:b]
