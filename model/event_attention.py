@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sorbet_hw.model.event_if_layer import level_range
-from sorbet_hw.model.params import ParameterError
+from sorbet_hw.model.event_encoder import event_levels
 from sorbet_hw.model.spiking_attention import PARAMS as _SPIKING_PARAMS
 from sorbet_hw.model.spiking_attention import spiking_attention
 
@@ -31,15 +30,9 @@ def event_attention(q, k, v, *, heads: int, act_bits: int, score_left_shift: int
                     trace: dict | None = None) -> np.ndarray:
     """Signed context levels ``[..., n, H]`` of signed query, key and value levels
     ``[..., n, H]`` (H = heads x head dimension, head-major channels)."""
-    lo, hi = level_range(act_bits, True)
-    levels = [np.asarray(t) for t in (q, k, v)]
-    for name, t in zip("qkv", levels):
-        if t.size and not np.issubdtype(t.dtype, np.integer):
-            raise ParameterError(f"{name} levels must be integers, got {t.dtype}")
-        if t.size and (t.min() < lo or t.max() > hi):
-            raise ParameterError(f"{name} levels must lie in {lo}..{hi}, got {t.min()}..{t.max()}")
     off = 1 << (act_bits - 1)
-    q, k, v = (t.astype(np.int64) + off for t in levels)
+    # Signed levels, checked as the event converters check theirs, then offset.
+    q, k, v = (event_levels(t, act_bits=act_bits, signed=True) + off for t in (q, k, v))
     return spiking_attention(q, k, v, heads=heads, act_bits=act_bits,
                              score_left_shift=score_left_shift, score_frac_bits=score_frac_bits,
                              out_frac_bits=out_frac_bits, rounding=rounding,
