@@ -200,6 +200,14 @@ def compare(vectors, got: np.ndarray) -> dict:
     return {"vectors": len(expected), "mismatching_vectors": int(bad.size), "first_mismatch": first}
 
 
+def sparse_levels(rng: np.random.Generator, shape, lo: int, hi: int) -> np.ndarray:
+    """Random levels in lo..hi whose density of nonzero ones is itself random (d**2 for a
+    uniform d, or dense one time in three or so): the event benches' inputs, from silent to
+    dense."""
+    density = rng.random() ** 2 if rng.random() < 0.7 else 1.0
+    return np.where(rng.random(shape) < density, rng.integers(lo, hi + 1, shape), 0)
+
+
 def reference(block: str, params: dict, inputs: np.ndarray) -> np.ndarray:
     """The expected outputs of ``inputs``: the block's reference (its declaration's)."""
     from sorbet_hw.hw.blocks import get_block

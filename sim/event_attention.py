@@ -16,7 +16,7 @@ import cocotb
 
 from sorbet_hw.model.event_if_layer import level_range
 from sorbet_hw.model.vectors import Vectors
-from sorbet_hw.sim.bench import reference, replay
+from sorbet_hw.sim.bench import reference, replay, sparse_levels
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
@@ -27,10 +27,7 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
     lo, hi = level_range(params["act_bits"], True)
     rng = np.random.default_rng(seed)
     directed = [np.zeros(shape), np.full(shape, lo), np.full(shape, hi), rng.choice([lo, hi], size=shape)]
-    sentences = []
-    for _ in range(count):
-        density = rng.random() ** 2 if rng.random() < 0.7 else 1.0
-        sentences.append(np.where(rng.random(shape) < density, rng.integers(lo, hi + 1, shape), 0))
+    sentences = [sparse_levels(rng, shape, lo, hi) for _ in range(count)]
     inputs = np.stack(directed + sentences).astype(np.int64)
     return Vectors("event_attention", dict(params), inputs, reference("event_attention", params, inputs),
                    source="random", note=f"{len(directed)} directed + {count} random sentences, seed {seed}")

@@ -14,7 +14,7 @@ import cocotb
 
 from sorbet_hw.model.event_if_layer import level_range
 from sorbet_hw.model.vectors import Vectors
-from sorbet_hw.sim.bench import reference, replay
+from sorbet_hw.sim.bench import reference, replay, sparse_levels
 
 
 def token_levels(params: dict, count: int, seed: int) -> np.ndarray:
@@ -30,9 +30,7 @@ def token_levels(params: dict, count: int, seed: int) -> np.ndarray:
             one = np.zeros(n)
             one[j] = level
             tokens.append(one)
-    for _ in range(count):
-        density = rng.random() ** 2 if rng.random() < 0.7 else 1.0
-        tokens.append(np.where(rng.random(n) < density, rng.integers(lo, hi + 1, n), 0))
+    tokens += [sparse_levels(rng, n, lo, hi) for _ in range(count)]
     return np.stack(tokens).astype(np.int64)
 
 

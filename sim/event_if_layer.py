@@ -13,7 +13,7 @@ import cocotb
 
 from sorbet_hw.model.event_if_layer import level_range
 from sorbet_hw.model.vectors import Vectors
-from sorbet_hw.sim.bench import reference, replay
+from sorbet_hw.sim.bench import reference, replay, sparse_levels
 
 
 def make_vectors(params: dict, count: int, seed: int) -> Vectors:
@@ -30,10 +30,7 @@ def make_vectors(params: dict, count: int, seed: int) -> Vectors:
             one[j] = level
             directed.append(one)
     tokens = [t.astype(np.int64) for t in directed]
-    for _ in range(count):
-        density = rng.random() ** 2 if rng.random() < 0.7 else 1.0
-        levels = rng.integers(lo, hi + 1, n)
-        tokens.append(np.where(rng.random(n) < density, levels, 0))
+    tokens += [sparse_levels(rng, n, lo, hi) for _ in range(count)]
     inputs = np.stack(tokens)
     return Vectors("event_if_layer", dict(params), inputs, reference("event_if_layer", params, inputs),
                    source="random", note=f"{len(directed)} directed + {count} random tokens, seed {seed}")
