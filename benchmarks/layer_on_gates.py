@@ -19,17 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
+from sorbet_hw.model.glue import get_task  # noqa: E402
+from sorbet_hw.operations import dev_sample, mean_tokens  # noqa: E402
 from sorbet_hw.synth import layer_energy  # noqa: E402
-
-
-def mean_dev_tokens(model, sentences: int) -> float:
-    """Mean tokens of the first ``sentences`` SST-2 dev sentences (as `sorbet-hw energy`)."""
-    from sorbet_hw.model.evaluate import tokenize
-    from sorbet_hw.model.glue import Examples, get_task, glue_dir, read_tsv
-    task = get_task("sst2")
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
-    sample = Examples(dev.text_a[:sentences], None, dev.labels[:sentences])
-    return float(sum(len(ids) for ids, _ in tokenize(model, sample)) / len(sample.labels))
 
 
 def main() -> int:
@@ -46,7 +38,7 @@ def main() -> int:
     result = layer_energy.run(model, Path(args.build), designs=[d for d in args.designs.split(",") if d],
                               source="sst2.npz", jobs=args.jobs)
     wall = time.time() - started
-    dev_tokens = mean_dev_tokens(model, args.sentences)
+    dev_tokens = mean_tokens(model, dev_sample(get_task("sst2"), args.sentences))
     print(layer_energy.markdown(result, dev_tokens))
     print("wall time by part (s): " + ", ".join(f"{label} {r['wall_s']:.0f}"
                                                for label, r in result["measured"].items()))

@@ -19,8 +19,8 @@ from sorbet_hw.model.params import ModelFileError, ParameterError
 from sorbet_hw.sim.runner import BuildError
 from sorbet_hw.model.vectors import VectorFileError
 from sorbet_hw.files import FileFormatError, OutputError
-from sorbet_hw.operations import (check_energy_options, check_run_options, check_seed, energy_report,
-                                  simulate_random)
+from sorbet_hw.operations import (check_energy_options, check_run_options, check_seed,
+                                  checkpoint_source, energy_report, simulate_random)
 from sorbet_hw.tools import ToolError
 
 ISSUES = "the sorbet-hw issue tracker"
@@ -301,7 +301,7 @@ def cmd_export_vectors(args) -> int:
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.model.glue import get_task
-    from sorbet_hw.files import check_output_directory, file_digest
+    from sorbet_hw.files import check_output_directory
     task = get_task(args.task)
     sentence = args.sentence if args.sentence is not None else DEFAULT_SENTENCE
     if not sentence.strip():
@@ -310,7 +310,7 @@ def cmd_export_vectors(args) -> int:
     path = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
     model = load_packed(path, task.name)
     manifest = export_vectors(model, sentence, Path(args.output), force=args.force,
-                              source=f"{path.name} sha256:{file_digest(path)[:16]}")
+                              source=checkpoint_source(path))
     err = manifest["ptsoftmax_error"]
     print(f"{len(manifest['instances'])} block instances for {len(manifest['token_ids'])} tokens "
           f"in {args.output} (prediction {manifest['prediction']}); PTsoftmax row L1 error "

@@ -65,14 +65,12 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     :func:`submit_measurements` sent them off ahead (the main job's, on Dask); without it
     they run here, one after another."""
     import json
-    from sorbet_hw.model.evaluate import evaluate_spiking, tokenize
-    from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
+    from sorbet_hw.model.evaluate import evaluate_spiking
     from sorbet_hw.synth import energy
     check_energy_options(sentences, method, sample_tokens, build)
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
-    n = min(sentences, len(dev))
-    sample = Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
-    tokens = round(sum(len(ids) for ids, _ in tokenize(model, sample)) / n)
+    sample = dev_sample(task, sentences)
+    n = len(sample.labels)
+    tokens = round(mean_tokens(model, sample))
     shapes = (energy.MINILM, energy.BERT_BASE)
     report: dict = {"sentences": n, "tokens": tokens}
     text = ""
@@ -114,13 +112,12 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         report["activity"] = {"measured": measured, "results": results}
         text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
     if method == "layer":
-        from sorbet_hw.files import file_digest
         from sorbet_hw.synth import layer_energy
         if progress:
             print("layer 0 of every design on gates (method 2 at real size; minutes to an hour, "
                   "measurements reused)...", flush=True)
         result = layer_energy.run(model, build, designs=layer_energy.DESIGNS, sentence=sentence,
-                                  source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
+                                  source=checkpoint_source(checkpoint))
         joules = layer_energy.per_inference(result, tokens)
         report["layer"] = {"tokens": result["tokens"], "layers": result["layers"],
                            "measured": result["measured"],
@@ -151,6 +148,26 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     return report
 
 
+def dev_sample(task, sentences: int):
+    """The first ``sentences`` examples of the task's dev set (all, if it has fewer)."""
+    from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
+    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    n = min(sentences, len(dev))
+    return Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
+
+
+def mean_tokens(model, sample) -> float:
+    """The mean tokens an example of ``sample`` takes in ``model``'s tokenizer."""
+    from sorbet_hw.model.evaluate import tokenize
+    return sum(len(ids) for ids, _ in tokenize(model, sample)) / len(sample.labels)
+
+
+def checkpoint_source(checkpoint: Path) -> str:
+    """How exported vectors name the checkpoint they came from: its name and content."""
+    from sorbet_hw.files import file_digest
+    return f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}"
+
+
 def submit_measurements(model, checkpoint: Path, build: Path, *, sample_tokens: int,
                         sentence: str | None = None, progress: bool = True,
                         submit=None, priority: int = 0) -> tuple[list[str], "Pending"]:
@@ -158,12 +175,11 @@ def submit_measurements(model, checkpoint: Path, build: Path, *, sample_tokens: 
     ``submit`` (:meth:`sorbet_hw.executor.Executor.submit`; default: run when asked for):
     (the designs, their pending results)."""
     from sorbet_hw.executor import serial_submit
-    from sorbet_hw.files import file_digest
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.synth.workloads import workloads
     vectors = Path(build) / "energy" / "vectors"
     export_vectors(model, sentence or DEFAULT_SENTENCE, vectors,
-                   source=f"{Path(checkpoint).name} sha256:{file_digest(checkpoint)[:16]}")
+                   source=checkpoint_source(checkpoint))
     loads = workloads(vectors, tokens=sample_tokens)
     print(f"gate-level activity of {', '.join(loads)}...", flush=True,
           file=sys.stdout if progress else sys.stderr)         # --json keeps stdout clean
