@@ -54,8 +54,12 @@ def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0) -> tupl
     from sorbet_hw.synth.workloads import layernorm_vectors, mac_vectors, softmax_vectors
     vectors = Path(vectors)
 
-    def load(name: str) -> Vectors:
-        return load_vectors(vectors / f"layer{layer}.{name}.npz")
+    loaded: dict[str, Vectors] = {}
+
+    def load(name: str) -> Vectors:        # each file once: several designs read the same
+        if name not in loaded:
+            loaded[name] = load_vectors(vectors / f"layer{layer}.{name}.npz")
+        return loaded[name]
 
     parts, recipe = {}, {}
     norms = [(f"bspn.{n}", 1.0) for n in NORMS]
