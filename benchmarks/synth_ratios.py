@@ -1,6 +1,6 @@
 """Each spiking block against its conventional baseline, synthesized and measured side by side.
 
-    python benchmarks/synth_ratios.py [--build DIR] [--tokens 4]
+    python benchmarks/synth_ratios.py [--build DIR] [--tokens 4] [--pairs ptsoftmax,bspn]
 
 The configurations and inputs are real (:mod:`synth.workloads`): the shipped SST-2 student's
 vectors for the default sentence, layer 0 — PTsoftmax vs softmax on its attention score rows
@@ -53,15 +53,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build")
     parser.add_argument("--tokens", type=int, default=4, help="tokens replayed for the energy")
+    parser.add_argument("--pairs", default="", help="comma-separated spiking blocks whose pairs to "
+                        f"measure (default: all; of {', '.join(dict(PAIRS))})")
     args = parser.parse_args()
+    chosen = [name for name in args.pairs.split(",") if name] or [s for s, _ in PAIRS]
+    unknown = sorted(set(chosen) - {s for s, _ in PAIRS})
+    if unknown:
+        parser.error(f"--pairs: no pair for {', '.join(unknown)}; choose from {', '.join(dict(PAIRS))}")
+    pairs = [(s, b) for s, b in PAIRS if s in chosen]
     build = Path(args.build)
     vectors = build / "ratios" / "vectors"
     export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
                    source="sst2.npz")
     loads = workloads(vectors, tokens=args.tokens)
-    measured = {label: figures(v, build) for label, v in loads.items()}
+    measured = {label: figures(loads[label], build) for label in dict.fromkeys(x for pair in pairs for x in pair)}
     print(f"{'pair':<28} {'figure':<13} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
-    for s_name, b_name in PAIRS:
+    for s_name, b_name in pairs:
         s, b = measured[s_name], measured[b_name]
         pair = f"{s_name} / {b_name}"
         for k in FIELDS:

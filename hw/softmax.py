@@ -1,12 +1,13 @@
 """Softmax generator: the conventional fixed-point baseline of PTsoftmax."""
 from __future__ import annotations
 
-from amaranth import Mux, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from sorbet_hw.hw.block import Block
-from sorbet_hw.hw.ptsoftmax import ROW_PORTS, PTSoftmax
+from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+from sorbet_hw.hw.ptsoftmax import ROW_PORTS
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
 from sorbet_hw.model.softmax import PARAMS, exp_table, softmax_fixed, sum_width
 
@@ -19,13 +20,13 @@ BLOCK = Block(
 
 
 @BLOCK.generates
-class Softmax(PTSoftmax):
+class Softmax(wiring.Component):
     """Fixed-point softmax over rows of ``row_length`` scores, as :func:`model.softmax.softmax_fixed`.
 
     Parameters
     ----------
     row_length, score_width, frac_bits, out_frac_bits : int
-        As :class:`hw.ptsoftmax.PTSoftmax`.
+        As :class:`hw.ptsoftmax.PTSoftmax` (the same row ports).
     exp_bits : int
         Fractional bits E of the exponential table's entries. Default: ``out_frac_bits``.
 
@@ -36,14 +37,20 @@ class Softmax(PTSoftmax):
 
     Architecture, latency and throughput
     ------------------------------------
-    PTsoftmax's three-stage row pipeline (same control, same one element per cycle), with the
-    conventional arithmetic, as hls4ml and I-BERT build it: the buffer keeps the whole score,
-    the *sum* stage looks e = EXP[m - x] up in a table and accumulates it, the row's
-    reciprocal 2**(P + W) // S comes from a sequential divider
+    Three stages, each a pass over one row, run concurrently on three rows held in a
+    circular buffer (one write and two synchronous read ports: block RAM on an FPGA), with
+    the conventional arithmetic, as hls4ml and I-BERT build it: *max* stores the score while
+    tracking the row maximum, *sum* looks e = EXP[m - x] up in a table and accumulates it,
+    the row's reciprocal 2**(P + W) // S comes from a sequential divider
     (:class:`hw.sequential.SequentialDivider`) taking ceil((P + W + 1) / N) quotient bits a
-    cycle, so that it finishes within the next row's N cycles, and the *output* stage
-    multiplies e by it: no divider in the per-element path. The divider adds its cycles,
-    ceil((P + W + 1) / steps), to the latency of a row and to the buffer's depth.
+    cycle, so that it finishes within the next row's N cycles, and *output* multiplies e by
+    it: no divider in the per-element path. With the output always ready it sustains one
+    element per cycle in and out; the buffer holds 2N + 2 entries plus the divider's
+    cycles, ceil((P + W + 1) / steps), which also add to a row's latency.
+
+    Why three passes when PTsoftmax needs two: finding the maximum and the sum in one pass
+    (Softermax) rescales the running sum by e**-(rise) whenever the maximum rises, a
+    multiply in the sum's path, where PTsoftmax shifts.
     """
 
     def __init__(self, **params):
@@ -72,20 +79,11 @@ class Softmax(PTSoftmax):
             shape=unsigned(self.exp_bits + 1), depth=len(self._table), init=self._table)
         self._lookups = {stage: table.read_port(domain="comb") for stage in ("sum", "output")}
 
-    def _stored(self, m, payload):
-        return payload
-
     def _exp(self, m, dist, stage: str):
         """EXP[dist], zero past the table's end (its last entry is the last non-zero one)."""
         port = self._lookups[stage]
         m.d.comb += port.addr.eq(dist)
         return Mux(dist < len(self._table), port.data, 0)
-
-    def _term(self, m, dist, stage: str):
-        return self._exp(m, dist, "sum")
-
-    def _row_constant(self, m, total):
-        return total
 
     def _row_unit(self):
         # One reciprocal a row, within the row's own N cycles: a sequential divider taking
@@ -96,4 +94,127 @@ class Softmax(PTSoftmax):
                                  steps_per_cycle=steps_per_cycle(digits, self.row_length))
 
     def _output(self, m, dist, constant):
+        """p = EXP[dist] * (2**(P + W) // S) >> W."""
         return (self._exp(m, dist, "output") * constant) >> self._W
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.row_length
+        self._setup(m)
+        stored_shape = self._stored_shape
+        unit = self._row_unit()
+        latency = unit.cycles
+        # A circular buffer: the *max* stage writes a row while *sum* reads the previous one
+        # and *output* the one before; a row's constant takes `latency` cycles more. Two rows
+        # and that latency, plus the hand-over cycles, keep the input flowing.
+        depth = 2 * n + latency + 2
+        m.submodules.rows = rows = Memory(shape=stored_shape, depth=depth, init=[])
+        write = rows.write_port()
+        # Synchronous reads, as block RAM has. A one-element row is read in the cycle after
+        # it was written, hence the bypass then.
+        bypass = (write,) if n == 1 else ()
+        sum_read = rows.read_port(transparent_for=bypass)
+        out_read = rows.read_port(transparent_for=bypass)
+
+        ptr_shape = range(depth)
+        idx_shape = range(n)
+        dist_shape = unsigned(stored_shape.width)
+        sum_shape = self._sum_shape
+
+        # Every stage handles the rows in order, so each walks the buffer with its own
+        # pointer: no slot bases, no address adders.
+        def advance(ptr):
+            return wrapped_increment(ptr, depth)
+
+        # Hand-over register from *max* to *sum*: a finished row's maximum.
+        ab_full, ab_max = Signal(), Signal(stored_shape)
+        # From *sum* to *output*: a stream of (row reciprocal, row maximum) through the divider.
+        m.submodules.row_constant = unit
+        into, out_of = unit.i_stream, unit.o_stream
+
+        # Stage "max": store the score, track the row maximum.
+        a_ptr, a_idx, a_max = Signal(ptr_shape), Signal(idx_shape), Signal(stored_shape)
+        score = Signal(stored_shape)
+        m.d.comb += score.eq(self.i_stream.payload)
+        row_max = Signal(stored_shape)
+        m.d.comb += row_max.eq(Mux((a_idx == 0) | (score > a_max), score, a_max))
+
+        # Stage "sum".
+        b_busy, b_ptr, b_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
+        b_max, b_sum = Signal(stored_shape), Signal(sum_shape)
+        b_cur_max = Mux(b_busy, b_max, ab_max)
+        b_cur_idx = Mux(b_busy, b_idx, 0)
+        b_last = b_cur_idx == n - 1
+        b_active = b_busy | ab_full
+
+        # Stage "output".
+        c_busy, c_ptr, c_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
+        c_max, c_k = Signal(stored_shape), Signal(self._constant_shape)
+        c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
+        c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
+        c_cur_idx = Mux(c_busy, c_idx, 0)
+        c_last = c_cur_idx == n - 1
+
+        output = OutputRegister(m, self.o_stream)
+        out_free = output.free
+        m.d.comb += out_of.ready.eq(~c_busy & out_free)
+        c_step = (c_busy & out_free) | (out_of.valid & out_of.ready)
+        m.d.comb += into.valid.eq(b_active & b_last)
+        b_step = b_active & (~b_last | into.ready)
+        b_take = ~b_busy & b_step
+        a_step = self.i_stream.valid & self.i_stream.ready
+
+        # The buffer holds every element from its write until *output* reads it.
+        occupancy = Signal(range(depth + 1))
+        m.d.comb += self.i_stream.ready.eq(((a_idx != n - 1) | ~ab_full | b_take) & (occupancy != depth))
+        m.d.sync += occupancy.eq(occupancy + a_step - c_step)
+
+        # The read ports are given the element each stage will work on next cycle.
+        m.d.comb += [sum_read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr)),
+                     out_read.addr.eq(Mux(c_step, advance(c_ptr), c_ptr))]
+        with m.If(b_step):
+            m.d.sync += b_ptr.eq(advance(b_ptr))
+        with m.If(c_step):
+            m.d.sync += c_ptr.eq(advance(c_ptr))
+
+        # -- max stage
+        m.d.comb += [write.addr.eq(a_ptr), write.data.eq(score), write.en.eq(a_step)]
+        with m.If(b_take):
+            m.d.sync += ab_full.eq(0)
+        with m.If(a_step):
+            m.d.sync += [a_max.eq(row_max), a_ptr.eq(advance(a_ptr))]
+            with m.If(a_idx == n - 1):
+                m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_max)]
+            with m.Else():
+                m.d.sync += a_idx.eq(a_idx + 1)
+
+        # -- sum stage
+        dist = Signal(dist_shape)
+        term = Signal(sum_shape)
+        total = Signal(sum_shape)
+        m.d.comb += [
+            dist.eq(b_cur_max - sum_read.data),
+            term.eq(self._exp(m, dist, "sum")),
+            total.eq(Mux(b_busy, b_sum, 0) + term),
+            into.payload.value.eq(total),
+            into.payload.tag.eq(b_cur_max),
+        ]
+        with m.If(b_step):
+            with m.If(b_last):
+                m.d.sync += b_busy.eq(0)
+            with m.Else():
+                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_max.eq(b_cur_max),
+                             b_sum.eq(total)]
+
+        # -- output stage
+        out_dist = Signal(dist_shape)
+        m.d.comb += out_dist.eq((c_cur_max - out_read.data).as_unsigned())
+        out_value = self._output(m, out_dist, c_cur_k)
+        with m.If(c_step):
+            output.load(out_value)
+            with m.If(c_last):
+                m.d.sync += c_busy.eq(0)
+            with m.Else():
+                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_max.eq(c_cur_max),
+                             c_k.eq(c_cur_k)]
+        return m

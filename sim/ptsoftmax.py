@@ -67,6 +67,8 @@ CONFIGURATIONS = {
                          rounding="nearest"),
     "one-element": dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1),
     "max-widths": dict(row_length=5, score_width=32, frac_bits=8, out_frac_bits=24),
+    # ceilings in -1 .. 1, k up to 6: M + k outgrows the ceiling's width
+    "narrow-long": dict(row_length=40, score_width=3, frac_bits=2, out_frac_bits=6),
 }
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from sorbet_hw.model.bspn import bspn, group_shift
 from sorbet_hw.model.if_layer import fire, if_layer, initial_membrane, quantize_activation
 from sorbet_hw.model.params import ParameterError
-from sorbet_hw.model.ptsoftmax import ptsoftmax, sum_power
+from sorbet_hw.model.ptsoftmax import ptsoftmax, ptsoftmax_of_ceilings, sum_power
 
 rows = st.integers(1, 40).flatmap(
     lambda n: st.lists(st.integers(-2048, 2047), min_size=n, max_size=n))
@@ -21,6 +21,76 @@ def test_ptsoftmax_worked_example():
     # Nearest rounding: 2.2578 lies below 3 = 1.5 * 2 -> 2 -> k = 1.
     assert ptsoftmax([12, 9, 2, -16], frac_bits=2, out_frac_bits=8,
                      rounding="nearest").tolist() == [128, 128, 32, 1]
+
+
+def _online_row(ceilings, prec, rounding):
+    """PTsoftmax of one row by the plain loop of its definition (Python integers)."""
+    one = 1 << prec
+    running, total = ceilings[0], 0
+    for c in ceilings:
+        if c > running:
+            total, running = (total >> (c - running)) + one, c
+        else:
+            total += one >> (running - c) if running - c <= prec else 0
+    k = int(sum_power(np.array([total]), prec, rounding)[0])
+    return [one >> (running - c + k) if running - c + k <= prec else 0 for c in ceilings]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(0, 4), st.integers(1, 10), st.sampled_from(["up", "nearest"]))
+def test_ptsoftmax_is_its_one_pass_definition(row, frac, prec, rounding):
+    ceil = (-((-np.asarray(row)) >> frac)).tolist()
+    p = ptsoftmax(row, frac_bits=frac, out_frac_bits=prec, rounding=rounding)
+    assert p.tolist() == _online_row(ceil, prec, rounding)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(1, 10))
+def test_online_sum_is_the_two_pass_sum_plus_what_truncation_keeps(row, prec):
+    # The truncating shifts keep the integer part of the numerators that were within P of
+    # the running maximum on arrival and are not within P of the final one; when none
+    # was, the sum (so every probability) is the two-pass one.
+    from fractions import Fraction
+    c = np.asarray(row)
+    running = np.maximum.accumulate(c)
+    M = int(c.max())
+    exact = sum(1 << (prec - (M - x)) for x in c.tolist() if M - x <= prec)
+    kept = sum(Fraction(2) ** (prec - (M - x)) for x, r in zip(c.tolist(), running.tolist())
+               if r - x <= prec and M - x > prec)
+    def probabilities(total):
+        k = int(sum_power(np.array([total]), prec, "up")[0])
+        return [(1 << prec) >> (M - x + k) if M - x + k <= prec else 0 for x in c.tolist()]
+
+    p = ptsoftmax(row, frac_bits=0, out_frac_bits=prec).tolist()
+    assert p == probabilities(exact + int(kept))
+    if kept == 0:
+        assert p == probabilities(exact)
+
+
+def test_ptsoftmax_online_depends_on_order_only_through_vanished_numerators():
+    # P = 2: the two zeros arrive within P of the running maximum 0 and leave the sum
+    # 2 ones; the rise to 3 puts them 3 below it, past P, and the truncating shift keeps
+    # their quarters' sum 1/2 -> 1 + 1/2 > 1 -> k = 1. In the other order they arrive
+    # past P and add nothing.
+    assert ptsoftmax([0, 0, 3], frac_bits=0, out_frac_bits=2).tolist() == [0, 0, 2]
+    assert ptsoftmax([3, 0, 0], frac_bits=0, out_frac_bits=2).tolist() == [4, 0, 0]
+    # Within P of the final maximum, order does not matter.
+    assert ptsoftmax([0, 1, 2], frac_bits=0, out_frac_bits=2).tolist() == \
+        ptsoftmax([2, 1, 0], frac_bits=0, out_frac_bits=2).tolist()[::-1]
+
+
+def test_ptsoftmax_skips_invalid_keys_and_torch_agrees():
+    import torch
+    rng = np.random.default_rng(4)
+    c = rng.integers(-12, 12, size=(3, 2, 5, 9))
+    valid = rng.random((3, 1, 1, 9)) < 0.7
+    valid[..., 0] = True
+    p = ptsoftmax_of_ceilings(c, 4, "up", valid)
+    assert np.all(p[np.broadcast_to(~valid, p.shape)] == 0)
+    for b in range(3):       # a masked key is as if it were not there
+        keep = valid[b, 0, 0]
+        assert np.array_equal(p[b][..., keep], ptsoftmax_of_ceilings(c[b][..., keep], 4, "up"))
+    assert np.array_equal(ptsoftmax_of_ceilings(torch.as_tensor(c), 4, "up", torch.as_tensor(valid)).numpy(), p)
 
 
 def test_sum_power_rounding():
