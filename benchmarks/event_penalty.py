@@ -1,15 +1,18 @@
 """Accuracy against events: the shipped student fine-tuned with the event penalty.
 
     python benchmarks/event_penalty.py [--weights 0,0.3,1,3] [--epochs 0.1] [--lr 1e-4]
-                                       [--teacher build/teacher/sst2/teacher.pt]
+                                       [--count unit|graded] [--teacher build/teacher/sst2/teacher.pt]
 
 For each penalty weight W, ``sorbet-hw distill --stages bspn --init model/checkpoints/sst2.npz
---event-penalty W`` (resumable: a finished run is reused) into ``build/event-penalty/W``,
+--event-penalty W --event-count COUNT`` (resumable: a finished run is reused) into
+``build/event-penalty/W`` (``build/event-penalty/graded/W`` for ``--count graded``),
 then its packed student's SST-2 dev accuracy (the integer model = the spiking one) and its
 zero-silent events (:func:`model.evaluate.event_statistics` on the whole dev set): graded
 events (nonzero levels) and unit events (sum of |l|), per neuron and token and per synapse
-and inference. W = 0 is the same fine-tuning without the penalty (the control). Writes
-``build/event-penalty/curve.json`` and prints the table.
+and inference, and the weight rows the event-driven projections read as a fraction of the
+dense BWN layers' (:func:`model.evaluate.event_statistics`, ``weight_reads``). W = 0 is the
+same fine-tuning without the penalty (the control). Writes ``curve.json`` beside the runs
+and prints the table.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ def row(label: str, path: Path, task, dev) -> dict:
     r = {"label": label, "checkpoint": str(path), "accuracy": acc, **stats}
     print(f"| {label} | {acc:.2f} | {stats['mean']['graded']:.3f} | {stats['mean']['unit']:.3f} | "
           f"{stats['mean']['graded'] * stats['tokens']:.1f} | {stats['mean']['unit'] * stats['tokens']:.1f} | "
-          f"{stats['graded']['intermediate']:.3f} |", flush=True)
+          f"{stats['graded']['intermediate']:.3f} | {stats['graded']['ffn_input']:.3f} | "
+          f"{stats['weight_reads']:.3f} |", flush=True)
     return r
 
 
@@ -44,8 +48,12 @@ def main() -> int:
     ap.add_argument("--epochs", default="0.1")
     ap.add_argument("--lr", default="1e-4")
     ap.add_argument("--teacher", default="build/teacher/sst2/teacher.pt")
-    ap.add_argument("--out", type=Path, default=Path("build/event-penalty"))
+    ap.add_argument("--count", choices=["unit", "graded"], default="unit",
+                    help="what the penalty counts (distill --event-count)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default build/event-penalty, or build/event-penalty/graded")
     args = ap.parse_args()
+    args.out = args.out or Path("build/event-penalty") / ("graded" if args.count == "graded" else "")
     task = get_task("sst2")
     dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     start = time.time()
@@ -55,16 +63,18 @@ def main() -> int:
             t0 = time.time()
             cmd = [sys.executable, "-m", "sorbet_hw.cli", "distill", "--task", "sst2", "--stages", "bspn",
                    "--init", str(shipped_checkpoint("sst2")), "--epochs", args.epochs, "--lr", args.lr,
-                   "--seed", "2", "--event-penalty", w, "--teacher", args.teacher, "-o", str(out)]
+                   "--seed", "2", "--event-penalty", w, "--event-count", args.count,
+                   "--teacher", args.teacher, "-o", str(out)]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             print(f"W = {w}: trained in {time.time() - t0:.0f} s", flush=True)
     print("\n| student | SST-2 dev % | graded events / neuron / token | unit events | graded / "
-          "synapse / inference | unit / synapse / inference | FFN hidden nonzero |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "synapse / inference | unit / synapse / inference | FFN hidden nonzero | FFN input nonzero "
+          "| weight reads / BWN |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [row("shipped", shipped_checkpoint("sst2"), task, dev)]
     rows += [row(f"W = {w}", args.out / w / "student.npz", task, dev) for w in args.weights.split(",")]
     (args.out / "curve.json").write_text(json.dumps({"epochs": args.epochs, "lr": args.lr,
-                                                     "rows": rows}, indent=2))
+                                                     "count": args.count, "rows": rows}, indent=2))
     print(f"\ntotal wall time {time.time() - start:.0f} s")
     return 0
 

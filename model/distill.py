@@ -39,8 +39,11 @@ class DistillConfig:
     seed: int = 0
     checkpoint_every: int = 100
     weight_kind: str = "binary"
-    # Weight of the event penalty (:func:`expected_events`); 0 trains without it.
+    # Weight of the event penalty; 0 trains without it. What it counts: "unit", the events
+    # per neuron and token (:func:`expected_events`), or "graded", the weight rows an
+    # event-driven layer reads per synapse (:func:`expected_weight_reads`).
     event_weight: float = 0.0
+    event_count: str = "unit"
     # PTsoftmax's rounding of the row sum to train with ("up" or "nearest"); "" keeps the
     # student's (a new one's default, or a packed one's).
     softmax_rounding: str = ""
@@ -107,6 +110,42 @@ def expected_events(records: list[dict], mask: torch.Tensor) -> torch.Tensor:
     return total / (m.sum() * neurons)
 
 
+EVENT_COUNTS = ("unit", "graded")
+
+
+def graded_fan_outs(layer) -> dict:
+    """The quantizers whose nonzero levels travel as graded events into a projection, with
+    the synapses each event drives (the weight row an event-driven layer reads for it)."""
+    hidden = layer.attention_output.weight.shape[0]
+    ffn = layer.intermediate.weight.shape[0]
+    return {"attention_input": (layer.attention.input, 3 * hidden),   # query, key, value
+            "context": (layer.attention.context, hidden),
+            "ffn_input": (layer.ffn_input, ffn),
+            "intermediate": (layer.intermediate.out, hidden)}
+
+
+def track_nonzero(student, on: bool) -> None:
+    for layer in student.encoder.layers:
+        for quantizer, _ in graded_fan_outs(layer).values():
+            quantizer.track_nonzero, quantizer.soft_nonzero = on, None
+
+
+def expected_weight_reads(student, mask: torch.Tensor) -> torch.Tensor:
+    """Weight rows read per synapse and token by the event-driven projections: the mean over
+    every synapse fed by a graded event of min(|x| / step, 1), the quantizers' stand-in for
+    "its level is nonzero" (run the forward pass with :func:`track_nonzero` on). An FFN input
+    event drives 1,536 synapses, an FFN hidden one 384: this weighs them so, as the energy
+    does, where :func:`expected_events` weighs every neuron alike."""
+    m = mask[..., None].to(torch.float32)
+    total, synapses = 0.0, 0
+    for layer in student.encoder.layers:
+        for quantizer, fan_out in graded_fan_outs(layer).values():
+            soft = quantizer.soft_nonzero
+            total = total + fan_out * (soft * m).sum()
+            synapses += fan_out * soft.shape[-1]
+    return total / (m.sum() * synapses)
+
+
 def make_student(teacher: SequenceClassifier, cfg: DistillConfig, tokenizer, data: Examples) -> Student:
     """The student initialized from the teacher, activation steps calibrated on a batch."""
     student = student_from_teacher(teacher, StudentConfig(stage="quant", weight_kind=cfg.weight_kind))
@@ -144,6 +183,7 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
         student = student_from_integer(load_packed(Path(init), task.name))
     else:
         student = make_student(teacher, cfg, tokenizer, data)
+    check_choice("event_count", cfg.event_count, EVENT_COUNTS)
     if cfg.softmax_rounding:
         check_choice("softmax_rounding", cfg.softmax_rounding, ("up", "nearest"))
         student.replace_config(softmax_rounding=cfg.softmax_rounding)
@@ -179,13 +219,18 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
                                  [data.text_b[i] for i in idx] if data.text_b else None)
             with torch.no_grad():
                 t_logits, t_hidden = teacher(**batch)
-            records = [] if cfg.event_weight else None
+            records = [] if cfg.event_weight and cfg.event_count == "unit" else None
+            graded = cfg.event_weight and cfg.event_count == "graded"
+            track_nonzero(student, graded)
             s_logits, s_hidden = student(**batch, records=records)
             logit, hidden = distillation_loss(task, s_logits, t_logits, s_hidden, t_hidden,
                                               batch["attention_mask"], cfg.hidden_weight)
-            if cfg.event_weight:
-                return logit + hidden + cfg.event_weight * expected_events(records, batch["attention_mask"])
-            return logit + hidden
+            if not cfg.event_weight:
+                return logit + hidden
+            mask = batch["attention_mask"]
+            events = expected_weight_reads(student, mask) if graded else expected_events(records, mask)
+            track_nonzero(student, False)
+            return logit + hidden + cfg.event_weight * events
 
         loop = LoopConfig(batch_size=cfg.batch_size, epochs=stage_epochs, warmup=cfg.warmup,
                           seed=cfg.seed, checkpoint_every=cfg.checkpoint_every)

@@ -85,7 +85,8 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
     """Zero-silent events of the integer model's activations on ``data``, per layer kind:
     ``unit`` mean |l| and ``graded`` the fraction of nonzero levels, per neuron and token (the
     spiking simulation's signed spike counts equal these levels exactly); and ``per_synapse``
-    graded and unit events per synapse per inference (times the mean tokens)."""
+    graded and unit events per synapse per inference (times the mean tokens); ``weight_reads``
+    the fraction of the weight bits of dense BWN projections an event-driven one reads."""
     items = tokenize(model, data)
     by_length: dict[int, list[int]] = {}
     for i, (ids, _) in enumerate(items):
@@ -111,4 +112,10 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
            "graded": {k: graded[k] / slots[k] for k in EVENT_KINDS}, "tokens": tokens}
     out["per_synapse"] = {name: {k: v * tokens for k, v in out[name].items()} for name in ("unit", "graded")}
     out["mean"] = {name: float(np.mean(list(out[name].values()))) for name in ("unit", "graded")}
+    # The event-driven projections read one weight row per nonzero input level: their weight
+    # reads as a fraction of the dense BWN layers', every projection weighed by its synapses.
+    hidden, ffn = model.bert["hidden_size"], model.bert["intermediate_size"]
+    synapses = {"attention_input": 3 * hidden * hidden, "context": hidden * hidden,
+                "ffn_input": hidden * ffn, "intermediate": ffn * hidden}
+    out["weight_reads"] = sum(out["graded"][k] * n for k, n in synapses.items()) / sum(synapses.values())
     return out

@@ -114,6 +114,11 @@ class QuantAct(nn.Module):
         self.bits, self.signed = bits, signed
         self.log2_step = nn.Parameter(torch.tensor(0.0))
         self.calibrating = False
+        # When set, forward keeps min(|x| / step, 1) per element in ``soft_nonzero``: a
+        # differentiable stand-in for "level != 0" (a level is nonzero from |x| >= step / 2),
+        # whose gradient reaches the step too (a larger step makes more zeros).
+        self.track_nonzero = False
+        self.soft_nonzero = None
 
     @property
     def offset(self) -> int:
@@ -136,6 +141,8 @@ class QuantAct(nn.Module):
         e = self.exponent(lo, hi)
         # The step's gradient flows through 2**log2_step (LSQ), its value is the power of two.
         step = _ste(2.0 ** self.log2_step, torch.tensor(2.0 ** e))
+        if self.track_nonzero:
+            self.soft_nonzero = torch.clamp((x / step).abs(), max=1.0)
         # The levels are model.if_layer's quantizer's; the gradient is the unrounded clamp's.
         exact = quantize_activation(x.detach(), e, self.bits, self.offset)
         level = _ste(torch.clamp(x / step + self.offset, 0, (1 << self.bits) - 1), exact)

@@ -9,6 +9,7 @@ import torch
 from sorbet_hw.model.bert import BertEncoder, load_tokenizer
 from sorbet_hw.model.distill import DistillConfig, run_distillation
 from sorbet_hw.model.glue import Examples, get_task
+from sorbet_hw.model.params import ParameterError
 from sorbet_hw.model.teacher import SequenceClassifier
 
 from tests.test_student import TINY
@@ -120,6 +121,50 @@ def test_the_event_penalty_counts_spikes_and_trains_toward_silence(tmp_path):
 
 
 WEIGHT = 50.0
+GRADED_WEIGHT = 50.0
+
+
+def test_the_graded_penalty_trains_toward_fewer_weight_reads(tmp_path):
+    """--event-count graded: distilling with a heavy penalty on the synapse-weighted
+    nonzero levels ends with fewer weight rows read (a hand count on the integer model) than
+    without; the quantizers keep no stand-in once training ends."""
+    from sorbet_hw.model.distill import graded_fan_outs
+    from sorbet_hw.model.integer_model import from_student
+    teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
+    data = Examples(TEXTS, None, LABELS)
+    tokenizer = load_tokenizer(max_length=12)
+    reads = {}
+    for name, weight in (("plain", 0.0), ("quiet", GRADED_WEIGHT)):
+        torch.manual_seed(1)
+        # Adam moves a step's log2 by about the learning rate a step whatever the penalty:
+        # a faster one lets a few tiny epochs show the effect.
+        cfg = DistillConfig(batch_size=8, epochs=(3, 1, 2), event_weight=weight, event_count="graded",
+                            quantizer_learning_rate=0.05)
+        student = run_distillation(get_task("sst2"), teacher, tokenizer, data, data, cfg,
+                                   tmp_path / name, progress=False)[0]
+        fan_outs = {kind: f for kind, (_, f) in graded_fan_outs(student.encoder.layers[0]).items()}
+        assert all(q.soft_nonzero is None and not q.track_nonzero
+                   for layer in student.encoder.layers for q, _ in graded_fan_outs(layer).values())
+        reads[name] = weight_reads(from_student(student), TEXTS[:8], fan_outs)
+    assert reads["quiet"] < 0.9 * reads["plain"], reads
+    with pytest.raises(ParameterError, match="event_count"):
+        run_distillation(get_task("sst2"), teacher, tokenizer, data, data,
+                         DistillConfig(event_count="levels"), tmp_path / "bad", progress=False)
+
+
+def weight_reads(model, texts, fan_outs: dict) -> float:
+    """Nonzero levels weighted by the synapses each drives, per synapse and token."""
+    from sorbet_hw.model.evaluate import tokenize
+    total = synapses = 0
+    for ids, types in tokenize(model, Examples(texts, None, np.zeros(len(texts), np.int64))):
+        trace = []
+        model.forward(ids, types, trace)
+        for layer in trace[1:]:
+            for kind, fan_out in fan_outs.items():
+                offset = 0 if kind == "intermediate" else model.offset
+                total += fan_out * np.count_nonzero(layer[kind] != offset)
+                synapses += fan_out * layer[kind].size
+    return total / synapses
 
 
 def hand_count(model, texts) -> float:
