@@ -3,6 +3,7 @@ inference, every design measured as built (:mod:`synth.layer_energy`, method 2 a
 
     python benchmarks/layer_on_gates.py [--build DIR] [--jobs 2] [--sentences 50]
                                         [--designs event_driven,bwn_dense,bwn_skip_zeros,mac8,spiking]
+                                        [--checkpoint student.npz]
 
 Default designs: the event-driven layer, BWN dense and skipping zeros, the 8-bit MAC layer;
 ``spiking`` adds today's dense IF layer (its netlists are the largest: about 20 minutes
@@ -19,8 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
+from sorbet_hw.model.evaluate import event_statistics  # noqa: E402
 from sorbet_hw.model.glue import get_task  # noqa: E402
-from sorbet_hw.operations import dev_sample, mean_tokens  # noqa: E402
+from sorbet_hw.operations import checkpoint_source, dev_sample, mean_tokens  # noqa: E402
 from sorbet_hw.synth import layer_energy  # noqa: E402
 
 
@@ -32,17 +34,29 @@ def main() -> int:
                         help="SST-2 dev sentences whose mean length the per-inference figures take")
     parser.add_argument("--designs", default=",".join(layer_energy.DEFAULT_DESIGNS),
                         help=f"of {', '.join(layer_energy.DESIGNS)}")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a packed SST-2 student (default: the shipped one)")
     args = parser.parse_args()
-    model = load_packed(shipped_checkpoint("sst2"), "sst2")
+    checkpoint = args.checkpoint or shipped_checkpoint("sst2")
+    model = load_packed(checkpoint, "sst2")
     started = time.time()
     result = layer_energy.run(model, Path(args.build), designs=[d for d in args.designs.split(",") if d],
-                              source="sst2.npz", jobs=args.jobs)
+                              source=checkpoint_source(checkpoint) if args.checkpoint else "sst2.npz",
+                              jobs=args.jobs)
     wall = time.time() - started
-    dev_tokens = mean_tokens(model, dev_sample(get_task("sst2"), args.sentences))
-    print(layer_energy.markdown(result, dev_tokens))
+    sample = dev_sample(get_task("sst2"), args.sentences)
+    dev_tokens = mean_tokens(model, sample)
+    nonzero = event_statistics(model, get_task("sst2"), sample)["graded_by_layer"]
+    print(layer_energy.markdown(result, dev_tokens, nonzero))
     print("wall time by part (s): " + ", ".join(f"{label} {r['wall_s']:.0f}"
                                                for label, r in result["measured"].items()))
     energy = {d: r["joules"] for d, r in result["layer"].items()}
+    scaled = layer_energy.per_inference_by_layer(result, dev_tokens, nonzero)
+    print("nonzero input fractions by layer (dev): " + "; ".join(
+        f"{k} " + " ".join(f"{f:.3f}" for f in nonzero[k]) for k in dict.fromkeys(layer_energy.PROJECTION_INPUT.values())))
+    for a, b in (("event_driven", "bwn_dense"), ("event_driven", "bwn_skip_zeros")):
+        if a in scaled and b in scaled:
+            print(f"{a} / {b}, sparse layers scaled by their nonzero inputs: {scaled[a] / scaled[b]:.3f}x")
     for a, b in (("event_driven", "bwn_dense"), ("event_driven", "bwn_skip_zeros"),
                  ("event_driven", "mac8"), ("event_driven", "spiking"), ("spiking", "bwn_dense")):
         if a in energy and b in energy:

@@ -85,7 +85,8 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
     """Zero-silent events of the integer model's activations on ``data``, per layer kind:
     ``unit`` mean |l| and ``graded`` the fraction of nonzero levels, per neuron and token (the
     spiking simulation's signed spike counts equal these levels exactly); and ``per_synapse``
-    graded and unit events per synapse per inference (times the mean tokens); ``weight_reads``
+    graded and unit events per synapse per inference (times the mean tokens);
+    ``graded_by_layer`` the nonzero fractions per kind and encoder layer; ``weight_reads``
     the fraction of the weight bits of dense BWN projections an event-driven one reads."""
     items = tokenize(model, data)
     by_length: dict[int, list[int]] = {}
@@ -94,6 +95,8 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
     unit = {k: 0.0 for k in EVENT_KINDS}
     graded = {k: 0.0 for k in EVENT_KINDS}
     slots = {k: 0 for k in EVENT_KINDS}
+    layers = len(model.layers)
+    by_layer = {k: np.zeros((layers, 2)) for k in EVENT_KINDS}      # nonzero, slots
     with single_threaded_blas():
         for idx in by_length.values():
             for j in range(0, len(idx), batch_size):
@@ -101,15 +104,17 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
                 trace: list = []
                 model.forward(np.stack([items[i][0] for i in chunk]),
                               np.stack([items[i][1] for i in chunk]), trace)
-                for layer in trace[1:]:
+                for i, layer in enumerate(trace[1:]):
                     for kind, signed in EVENT_KINDS.items():
                         levels = layer[kind] - (model.offset if signed else 0)
                         unit[kind] += float(np.abs(levels).sum())
                         graded[kind] += float(np.count_nonzero(levels))
                         slots[kind] += levels.size
+                        by_layer[kind][i] += (np.count_nonzero(levels), levels.size)
     tokens = sum(len(ids) for ids, _ in items) / max(len(items), 1)
     out = {"unit": {k: unit[k] / slots[k] for k in EVENT_KINDS},
            "graded": {k: graded[k] / slots[k] for k in EVENT_KINDS}, "tokens": tokens}
+    out["graded_by_layer"] = {k: (v[:, 0] / np.maximum(v[:, 1], 1)).tolist() for k, v in by_layer.items()}
     out["per_synapse"] = {name: {k: v * tokens for k, v in out[name].items()} for name in ("unit", "graded")}
     out["mean"] = {name: float(np.mean(list(out[name].values()))) for name in ("unit", "graded")}
     # The event-driven projections read one weight row per nonzero input level: their weight

@@ -126,7 +126,9 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
                            "by_part_uJ": {d: {k: v * 1e6 for k, v in r["by_part"].items()}
                                           for d, r in result["layer"].items()},
                            "per_inference_uJ": {d: j * 1e6 for d, j in joules.items()}}
-        text += "\n" + layer_energy.markdown(result, tokens)
+        by_layer = layer_energy.per_inference_by_layer(result, tokens, spiking["nonzero_levels"])
+        report["layer"]["per_inference_by_layer_uJ"] = {d: j * 1e6 for d, j in by_layer.items()}
+        text += "\n" + layer_energy.markdown(result, tokens, spiking["nonzero_levels"])
     from sorbet_hw.files import atomic_write
     out = Path(build) / "energy"
     if "layer" in report:

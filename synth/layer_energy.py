@@ -198,7 +198,36 @@ def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
             for design, r in result["layer"].items()}
 
 
-def markdown(result: dict, dev_tokens: float) -> str:
+# The activation whose nonzero levels a projection's sparse designs work on.
+PROJECTION_INPUT = {"query": "attention_input", "key": "attention_input", "value": "attention_input",
+                    "attention_output": "context", "intermediate": "ffn_input", "output": "intermediate"}
+SPARSE_PROJECTIONS = {"event_driven": "event_if_layer", "bwn_skip_zeros": "bwn_layer_skip"}
+
+
+def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> dict[str, float]:
+    """As :func:`per_inference`, but layer L's projections in the designs that work per
+    nonzero input (event-driven, BWN skipping zeros) cost layer 0's times the ratio of their
+    input's nonzero fraction in layer L to layer 0's (``nonzero[kind][layer]``, on the dev
+    sentences): layer 0 is the densest, and a penalty may thin some layers only. Everything
+    else, and the dense designs, as layer 0 in every layer. Proportional to the nonzero
+    levels: both designs' fixed cost per token (under 2 % of the event layer's at real
+    size) is scaled with them."""
+    out = {}
+    for design, r in result["layer"].items():
+        prefix = SPARSE_PROJECTIONS.get(design)
+        total = 0.0
+        for label, joules in r["by_part"].items():
+            block, _, name = label.partition(".")
+            if block == prefix and name in PROJECTION_INPUT:
+                fractions = nonzero[PROJECTION_INPUT[name]]
+                total += joules * sum(f / fractions[0] for f in fractions)
+            else:
+                total += joules * result["layers"]
+        out[design] = total / result["tokens"] * dev_tokens
+    return out
+
+
+def markdown(result: dict, dev_tokens: float, nonzero: dict | None = None) -> str:
     """The measurements, layer 0 per design, and per inference."""
     tokens, measured = result["tokens"], result["measured"]
     lines = ["## Method 2 at real size: layer 0, whole, on gates", "",
@@ -212,12 +241,19 @@ def markdown(result: dict, dev_tokens: float) -> str:
                      f"{r['energy_j'] * 1e6:.3f} | {r['energy_ungated_j'] * 1e6:.3f} | "
                      f"{r['energy_per_element_j'] * 1e12:.4f} |")
     inference = per_inference(result, dev_tokens)
+    scaled = per_inference_by_layer(result, dev_tokens, nonzero) if nonzero else None
     base = result["layer"].get("bwn_dense", {}).get("joules")
+    extra = (" uJ / inference, sparse layers scaled by their nonzero inputs | / BWN dense |"
+             if scaled else "")
     lines += ["", f"| design | layer 0, gated uJ / sentence | nJ / token | ungated uJ / sentence | "
-              f"uJ / inference ({result['layers']} layers x {dev_tokens:.1f} tokens) | / BWN dense |",
-              "|---|---:|---:|---:|---:|---:|"]
+              f"uJ / inference ({result['layers']} layers x {dev_tokens:.1f} tokens) | / BWN dense |" + extra,
+              "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if scaled else "")]
     for design, r in result["layer"].items():
         ratio = f"{r['joules'] / base:.3f}" if base else ""
-        lines.append(f"| {design} | {r['joules'] * 1e6:.3f} | {r['joules'] / tokens * 1e9:.1f} | "
-                     f"{r['ungated_joules'] * 1e6:.3f} | {inference[design] * 1e6:.2f} | {ratio} |")
+        line = (f"| {design} | {r['joules'] * 1e6:.3f} | {r['joules'] / tokens * 1e9:.1f} | "
+                f"{r['ungated_joules'] * 1e6:.3f} | {inference[design] * 1e6:.2f} | {ratio} |")
+        if scaled:
+            scaled_ratio = f"{scaled[design] / scaled['bwn_dense']:.3f}" if "bwn_dense" in scaled else ""
+            line += f" {scaled[design] * 1e6:.2f} | {scaled_ratio} |"
+        lines.append(line)
     return "\n".join(lines) + "\n"

@@ -352,6 +352,19 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
         assert energy[design]["ungated_joules"] == pytest.approx(3 * want + products.get(design, 0) * E_MAC_INT8)
     inference = layer_energy.per_inference({"tokens": 12, "layers": 6, "layer": energy}, 24.5)
     assert inference["mac8"] == pytest.approx(energy["mac8"]["joules"] / 12 * 24.5 * 6)
+    # Layers scaled by their nonzero inputs: only the sparse designs' projections move; here
+    # layer L's FFN input is (L + 1) times sparser than layer 0's, the rest as dense.
+    result = {"tokens": 12, "layers": 6, "layer": energy}
+    nonzero = {k: [0.5] * 6 for k in layer_energy.PROJECTION_INPUT.values()}
+    nonzero["ffn_input"] = [0.9 / (i + 1) for i in range(6)]
+    scaled = layer_energy.per_inference_by_layer(result, 24.5, nonzero)
+    thinner = sum(1 / (i + 1) for i in range(6))
+    for design, inter in (("event_driven", "event_if_layer.intermediate"),
+                          ("bwn_skip_zeros", "bwn_layer_skip.intermediate")):
+        part = energy[design]["by_part"][inter]
+        assert scaled[design] == pytest.approx(inference[design] - part / 12 * 24.5 * (6 - thinner))
+    for design in ("bwn_dense", "mac8", "spiking"):
+        assert scaled[design] == pytest.approx(inference[design])
     from sorbet_hw.model.params import ParameterError
     with pytest.raises(ParameterError, match="unknown design bogus"):
         layer_energy.run(None, out, designs=["event_driven", "bogus"])
