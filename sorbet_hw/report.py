@@ -97,9 +97,11 @@ def _plots(results: dict, out: Path) -> dict[str, str]:
     curve = training.get("event_penalty_curve") or []
     if curve:        # the shipped student's fine-tuning with the event penalty (its sidecar)
         fig, ax = plt.subplots(figsize=(6, 3))
-        xs = [r["graded_per_synapse"] for r in curve]
-        ys = [r["accuracy"] for r in curve]
-        ax.plot(xs, ys, marker="o")
+        for count in dict.fromkeys(r.get("count", "unit") for r in curve):   # one line a penalty
+            rows = [r for r in curve if r.get("count", "unit") == count]
+            ax.plot([r["graded_per_synapse"] for r in rows], [r["accuracy"] for r in rows],
+                    marker="o", label=f"{count} penalty")
+        ax.legend(fontsize=7)
         for r in curve:
             ax.annotate(r["label"], (r["graded_per_synapse"], r["accuracy"]), fontsize=7,
                         textcoords="offset points", xytext=(4, 4))
