@@ -34,6 +34,9 @@ def main() -> int:
                         help="SST-2 dev sentences whose mean length the per-inference figures take")
     parser.add_argument("--designs", default=",".join(layer_energy.DEFAULT_DESIGNS),
                         help=f"of {', '.join(layer_energy.DESIGNS)}")
+    parser.add_argument("--layer", type=int, default=0,
+                        help="measure this encoder layer instead of layer 0 (its own figures; the "
+                        "per-inference columns still extrapolate it as if it were layer 0)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a packed SST-2 student (default: the shipped one)")
     args = parser.parse_args()
@@ -42,7 +45,7 @@ def main() -> int:
     started = time.time()
     result = layer_energy.run(model, Path(args.build), designs=[d for d in args.designs.split(",") if d],
                               source=checkpoint_source(checkpoint) if args.checkpoint else "sst2.npz",
-                              jobs=args.jobs)
+                              jobs=args.jobs, layer=args.layer)
     wall = time.time() - started
     sample = dev_sample(get_task("sst2"), args.sentences)
     dev_tokens = mean_tokens(model, sample)

@@ -174,20 +174,23 @@ def layer_energy(parts: dict, recipe: dict, measured: dict, attention: Vectors) 
 
 
 def run(model, build: Path, *, designs=DEFAULT_DESIGNS, sentence: str | None = None,
-        source: str = "student", jobs: int = 2) -> dict:
-    """Export the sentence's vectors, measure every part of layer 0 for ``designs``; the
-    layer's energy per design, with the measurements and the sentence's tokens."""
+        source: str = "student", jobs: int = 2, layer: int = 0) -> dict:
+    """Export the sentence's vectors, measure every part of layer ``layer`` (0: the one the
+    per-inference figures extrapolate) for ``designs``; the layer's energy per design, with
+    the measurements and the sentence's tokens."""
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.model.params import ParameterError
     unknown = sorted(set(designs) - set(DESIGNS))
     if unknown or not designs:
         raise ParameterError(f"unknown design {', '.join(unknown) or '(none)'}; choose from "
                              f"{', '.join(DESIGNS)}")
+    if not 0 <= layer < len(model.layers):
+        raise ParameterError(f"layer {layer} is out of range; the student has layers 0..{len(model.layers) - 1}")
     vectors = Path(build) / "layer-gates" / "vectors"
     manifest = export_vectors(model, sentence or DEFAULT_SENTENCE, vectors, source=source)
-    parts, recipe = design_parts(vectors, designs)
+    parts, recipe = design_parts(vectors, designs, layer)
     measured = measure_parts(parts, build, jobs)
-    attention = load_vectors(vectors / "layer0.spiking_attention.npz")
+    attention = load_vectors(vectors / f"layer{layer}.spiking_attention.npz")
     return {"tokens": len(manifest["token_ids"]), "layers": len(model.layers), "parts": parts,
             "measured": measured, "layer": layer_energy(parts, recipe, measured, attention)}
 

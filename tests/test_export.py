@@ -368,3 +368,5 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
     from sorbet_hw.model.params import ParameterError
     with pytest.raises(ParameterError, match="unknown design bogus"):
         layer_energy.run(None, out, designs=["event_driven", "bogus"])
+    with pytest.raises(ParameterError, match="layer 6 is out of range"):
+        layer_energy.run(type("Model", (), {"layers": [None] * 6})(), out, layer=6)
