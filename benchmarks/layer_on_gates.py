@@ -56,7 +56,7 @@ def main() -> int:
     energy = {d: r["joules"] for d, r in result["layer"].items()}
     scaled = layer_energy.per_inference_by_layer(result, dev_tokens, nonzero)
     print("nonzero input fractions by layer (dev): " + "; ".join(
-        f"{k} " + " ".join(f"{f:.3f}" for f in nonzero[k]) for k in dict.fromkeys(layer_energy.PROJECTION_INPUT.values())))
+        f"{k} " + " ".join(f"{f:.3f}" for f in nonzero[k]) for k in dict.fromkeys(layer_energy.PROJECTION_INPUTS.values())))
     for a, b in (("event_driven", "bwn_dense"), ("event_driven", "bwn_skip_zeros")):
         if a in scaled and b in scaled:
             print(f"{a} / {b}, sparse layers scaled by their nonzero inputs: {scaled[a] / scaled[b]:.3f}x")

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from sorbet_hw.model.bert import encode_batch
 from sorbet_hw.model.glue import Examples, Task
+from sorbet_hw.model.integer_model import PROJECTION_INPUTS
 from sorbet_hw.model.params import ModelFileError, ParameterError, check_choice
 from sorbet_hw.model.student import STAGES, Student, StudentConfig, student_from_teacher
 from sorbet_hw.model.teacher import SequenceClassifier, evaluate, new_teacher
@@ -115,13 +116,16 @@ EVENT_COUNTS = ("unit", "graded")
 
 def graded_fan_outs(layer) -> dict:
     """The quantizers whose nonzero levels travel as graded events into a projection, with
-    the synapses each event drives (the weight row an event-driven layer reads for it)."""
-    hidden = layer.attention_output.weight.shape[0]
-    ffn = layer.intermediate.weight.shape[0]
-    return {"attention_input": (layer.attention.input, 3 * hidden),   # query, key, value
-            "context": (layer.attention.context, hidden),
-            "ffn_input": (layer.ffn_input, ffn),
-            "intermediate": (layer.intermediate.out, hidden)}
+    the synapses each event drives (the weight rows an event-driven layer reads for it: the
+    outputs of every projection that reads the activation)."""
+    projections = {"query": layer.attention.query, "key": layer.attention.key,
+                   "value": layer.attention.value, "attention_output": layer.attention_output,
+                   "intermediate": layer.intermediate, "output": layer.output}
+    quantizers = {"attention_input": layer.attention.input, "context": layer.attention.context,
+                  "ffn_input": layer.ffn_input, "intermediate": layer.intermediate.out}
+    return {kind: (quantizer, sum(projections[name].weight.shape[0]
+                                  for name, read in PROJECTION_INPUTS.items() if read == kind))
+            for kind, quantizer in quantizers.items()}
 
 
 def track_nonzero(student, on: bool) -> None:

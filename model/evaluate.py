@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sorbet_hw.model.glue import Examples, Task, metrics
-from sorbet_hw.model.integer_model import IntegerStudent
+from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS, IntegerStudent
 
 
 def single_threaded_blas():
@@ -93,10 +93,7 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
     for i, (ids, _) in enumerate(items):
         by_length.setdefault(len(ids), []).append(i)
     unit = {k: 0.0 for k in EVENT_KINDS}
-    graded = {k: 0.0 for k in EVENT_KINDS}
-    slots = {k: 0 for k in EVENT_KINDS}
-    layers = len(model.layers)
-    by_layer = {k: np.zeros((layers, 2)) for k in EVENT_KINDS}      # nonzero, slots
+    by_layer = {k: np.zeros((len(model.layers), 2)) for k in EVENT_KINDS}      # nonzero, slots
     with single_threaded_blas():
         for idx in by_length.values():
             for j in range(0, len(idx), batch_size):
@@ -108,19 +105,17 @@ def event_statistics(model: IntegerStudent, task: Task, data: Examples,
                     for kind, signed in EVENT_KINDS.items():
                         levels = layer[kind] - (model.offset if signed else 0)
                         unit[kind] += float(np.abs(levels).sum())
-                        graded[kind] += float(np.count_nonzero(levels))
-                        slots[kind] += levels.size
                         by_layer[kind][i] += (np.count_nonzero(levels), levels.size)
     tokens = sum(len(ids) for ids, _ in items) / max(len(items), 1)
+    nonzero, slots = ({k: float(v[:, j].sum()) for k, v in by_layer.items()} for j in (0, 1))
     out = {"unit": {k: unit[k] / slots[k] for k in EVENT_KINDS},
-           "graded": {k: graded[k] / slots[k] for k in EVENT_KINDS}, "tokens": tokens}
+           "graded": {k: nonzero[k] / slots[k] for k in EVENT_KINDS}, "tokens": tokens}
     out["graded_by_layer"] = {k: (v[:, 0] / np.maximum(v[:, 1], 1)).tolist() for k, v in by_layer.items()}
     out["per_synapse"] = {name: {k: v * tokens for k, v in out[name].items()} for name in ("unit", "graded")}
     out["mean"] = {name: float(np.mean(list(out[name].values()))) for name in ("unit", "graded")}
     # The event-driven projections read one weight row per nonzero input level: their weight
     # reads as a fraction of the dense BWN layers', every projection weighed by its synapses.
-    hidden, ffn = model.bert["hidden_size"], model.bert["intermediate_size"]
-    synapses = {"attention_input": 3 * hidden * hidden, "context": hidden * hidden,
-                "ffn_input": hidden * ffn, "intermediate": ffn * hidden}
-    out["weight_reads"] = sum(out["graded"][k] * n for k, n in synapses.items()) / sum(synapses.values())
+    synapses = {name: model.layers[0].linears[name].weights.size for name in LINEARS}
+    out["weight_reads"] = (sum(out["graded"][PROJECTION_INPUTS[n]] * s for n, s in synapses.items())
+                           / sum(synapses.values()))
     return out

@@ -44,7 +44,7 @@ import numpy as np
 from sorbet_hw.model import (bspn, bwn_layer, event_attention, event_encoder, event_if_layer, if_layer,
                              ptsoftmax, rate_encoder, spike_counter, spiking_attention)
 from sorbet_hw.model.encoder_layer import layer_params, projection_site
-from sorbet_hw.model.integer_model import LINEARS, IntegerStudent
+from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS, IntegerStudent
 from sorbet_hw.model.params import Site, from_model
 from sorbet_hw.model.spiking import SpikingStudent
 from sorbet_hw.model.vectors import VectorFileError, Vectors, save_vectors
@@ -132,9 +132,7 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
     add("embedding_norm", "bspn", from_model(bspn.PARAMS, Site(m, name="embedding_norm")),
         trace[0]["embedding"], trace[0]["embedding_norm"])
     for i, (layer, t) in enumerate(zip(m.layers, trace[1:])):
-        spikes_in = {"query": t["attention_input"], "key": t["attention_input"],
-                     "value": t["attention_input"], "attention_output": t["context"],
-                     "intermediate": t["ffn_input"], "output": t["intermediate"]}
+        spikes_in = {name: t[PROJECTION_INPUTS[name]] for name in LINEARS}
         for name in LINEARS:
             site = projection_site(m, layer, name)
             add(f"layer{i}.{name}", "if_layer",

@@ -34,6 +34,9 @@ from sorbet_hw.model.params import ParameterError
 from sorbet_hw.model.spiking_attention import spiking_attention
 
 LINEARS = ("query", "key", "value", "attention_output", "intermediate", "output")
+# The activation each projection reads: its input levels (spikes, events).
+PROJECTION_INPUTS = {"query": "attention_input", "key": "attention_input", "value": "attention_input",
+                     "attention_output": "context", "intermediate": "ffn_input", "output": "intermediate"}
 NORMS = ("attention_norm", "output_norm")
 
 

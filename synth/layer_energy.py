@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS
 from sorbet_hw.model.vectors import Vectors, load_vectors
 
-LINEARS = ("query", "key", "value", "attention_output", "intermediate", "output")
 DESIGNS = ("event_driven", "bwn_dense", "bwn_skip_zeros", "mac8", "spiking")
 DEFAULT_DESIGNS = DESIGNS[:4]
 # The event design's converters between levels and events, and the dense IF design's.
@@ -201,9 +201,6 @@ def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
             for design, r in result["layer"].items()}
 
 
-# The activation whose nonzero levels a projection's sparse designs work on.
-PROJECTION_INPUT = {"query": "attention_input", "key": "attention_input", "value": "attention_input",
-                    "attention_output": "context", "intermediate": "ffn_input", "output": "intermediate"}
 SPARSE_PROJECTIONS = {"event_driven": "event_if_layer", "bwn_skip_zeros": "bwn_layer_skip"}
 
 
@@ -221,8 +218,8 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
         total = 0.0
         for label, joules in r["by_part"].items():
             block, _, name = label.partition(".")
-            if block == prefix and name in PROJECTION_INPUT:
-                fractions = nonzero[PROJECTION_INPUT[name]]
+            if block == prefix and name in PROJECTION_INPUTS:
+                fractions = nonzero[PROJECTION_INPUTS[name]]
                 total += joules * sum(f / fractions[0] for f in fractions)
             else:
                 total += joules * result["layers"]

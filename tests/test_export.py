@@ -355,7 +355,7 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
     # Layers scaled by their nonzero inputs: only the sparse designs' projections move; here
     # layer L's FFN input is (L + 1) times sparser than layer 0's, the rest as dense.
     result = {"tokens": 12, "layers": 6, "layer": energy}
-    nonzero = {k: [0.5] * 6 for k in layer_energy.PROJECTION_INPUT.values()}
+    nonzero = {k: [0.5] * 6 for k in layer_energy.PROJECTION_INPUTS.values()}
     nonzero["ffn_input"] = [0.9 / (i + 1) for i in range(6)]
     scaled = layer_energy.per_inference_by_layer(result, 24.5, nonzero)
     thinner = sum(1 / (i + 1) for i in range(6))
