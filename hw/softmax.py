@@ -55,29 +55,11 @@ class Softmax(wiring.Component):
 
     def __init__(self, **params):
         p = BLOCK.check(params)
-        self.exp_bits = p.exp_bits
+        self.row_length, self.score_width = p.row_length, p.score_width
+        self.frac_bits, self.out_frac_bits, self.exp_bits = p.frac_bits, p.out_frac_bits, p.exp_bits
         self._table = exp_table(p.frac_bits, p.exp_bits)
         self._W = sum_width(p.row_length, p.exp_bits)
-        wiring.Component.__init__(self, BLOCK.signature(p))
-        self.row_length, self.score_width = p.row_length, p.score_width
-        self.frac_bits, self.out_frac_bits = p.frac_bits, p.out_frac_bits
-
-    @property
-    def _stored_shape(self):
-        return signed(self.score_width)
-
-    @property
-    def _sum_shape(self):
-        return unsigned(self._W)
-
-    @property
-    def _constant_shape(self):
-        return unsigned(self.out_frac_bits + self._W + 1)
-
-    def _setup(self, m) -> None:
-        m.submodules.exp_table = table = Memory(
-            shape=unsigned(self.exp_bits + 1), depth=len(self._table), init=self._table)
-        self._lookups = {stage: table.read_port(domain="comb") for stage in ("sum", "output")}
+        super().__init__(BLOCK.signature(p))
 
     def _exp(self, m, dist, stage: str):
         """EXP[dist], zero past the table's end (its last entry is the last non-zero one)."""
@@ -85,24 +67,17 @@ class Softmax(wiring.Component):
         m.d.comb += port.addr.eq(dist)
         return Mux(dist < len(self._table), port.data, 0)
 
-    def _row_unit(self):
-        # One reciprocal a row, within the row's own N cycles: a sequential divider taking
-        # as few quotient bits a cycle as keep up with the rows.
-        digits = self.out_frac_bits + self._W + 1
-        return SequentialDivider(numerator=1 << (self.out_frac_bits + self._W), divisor_width=self._W,
-                                 tag_shape=self._stored_shape,
-                                 steps_per_cycle=steps_per_cycle(digits, self.row_length))
-
-    def _output(self, m, dist, constant):
-        """p = EXP[dist] * (2**(P + W) // S) >> W."""
-        return (self._exp(m, dist, "output") * constant) >> self._W
-
     def elaborate(self, platform):
         m = Module()
-        n = self.row_length
-        self._setup(m)
-        stored_shape = self._stored_shape
-        unit = self._row_unit()
+        n, W, prec = self.row_length, self._W, self.out_frac_bits
+        m.submodules.exp_table = table = Memory(
+            shape=unsigned(self.exp_bits + 1), depth=len(self._table), init=self._table)
+        self._lookups = {stage: table.read_port(domain="comb") for stage in ("sum", "output")}
+        stored_shape = signed(self.score_width)
+        # One reciprocal a row, within the row's own N cycles: a sequential divider taking
+        # as few quotient bits a cycle as keep up with the rows.
+        unit = SequentialDivider(numerator=1 << (prec + W), divisor_width=W, tag_shape=stored_shape,
+                                 steps_per_cycle=steps_per_cycle(prec + W + 1, n))
         latency = unit.cycles
         # A circular buffer: the *max* stage writes a row while *sum* reads the previous one
         # and *output* the one before; a row's constant takes `latency` cycles more. Two rows
@@ -119,7 +94,7 @@ class Softmax(wiring.Component):
         ptr_shape = range(depth)
         idx_shape = range(n)
         dist_shape = unsigned(stored_shape.width)
-        sum_shape = self._sum_shape
+        sum_shape = unsigned(W)
 
         # Every stage handles the rows in order, so each walks the buffer with its own
         # pointer: no slot bases, no address adders.
@@ -149,7 +124,7 @@ class Softmax(wiring.Component):
 
         # Stage "output".
         c_busy, c_ptr, c_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
-        c_max, c_k = Signal(stored_shape), Signal(self._constant_shape)
+        c_max, c_k = Signal(stored_shape), Signal(unsigned(prec + W + 1))
         c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
         c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
         c_cur_idx = Mux(c_busy, c_idx, 0)
@@ -209,7 +184,7 @@ class Softmax(wiring.Component):
         # -- output stage
         out_dist = Signal(dist_shape)
         m.d.comb += out_dist.eq((c_cur_max - out_read.data).as_unsigned())
-        out_value = self._output(m, out_dist, c_cur_k)
+        out_value = (self._exp(m, out_dist, "output") * c_cur_k) >> W      # EXP[d] * 2**(P+W) // S >> W
         with m.If(c_step):
             output.load(out_value)
             with m.If(c_last):
