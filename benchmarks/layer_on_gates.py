@@ -35,8 +35,8 @@ def main() -> int:
     parser.add_argument("--designs", default=",".join(layer_energy.DEFAULT_DESIGNS),
                         help=f"of {', '.join(layer_energy.DESIGNS)}")
     parser.add_argument("--layer", type=int, default=0,
-                        help="measure this encoder layer instead of layer 0 (its own figures; the "
-                        "per-inference columns still extrapolate it as if it were layer 0)")
+                        help="measure this encoder layer instead of layer 0 (the per-inference "
+                        "columns then extrapolate from it)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a packed SST-2 student (default: the shipped one)")
     args = parser.parse_args()

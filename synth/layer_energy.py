@@ -191,8 +191,8 @@ def run(model, build: Path, *, designs=DEFAULT_DESIGNS, sentence: str | None = N
     parts, recipe = design_parts(vectors, designs, layer)
     measured = measure_parts(parts, build, jobs)
     attention = load_vectors(vectors / f"layer{layer}.spiking_attention.npz")
-    return {"tokens": len(manifest["token_ids"]), "layers": len(model.layers), "parts": parts,
-            "measured": measured, "layer": layer_energy(parts, recipe, measured, attention)}
+    return {"tokens": len(manifest["token_ids"]), "layers": len(model.layers), "index": layer,
+            "parts": parts, "measured": measured, "layer": layer_energy(parts, recipe, measured, attention)}
 
 
 def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
@@ -206,9 +206,10 @@ SPARSE_PROJECTIONS = {"event_driven": "event_if_layer", "bwn_skip_zeros": "bwn_l
 
 def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> dict[str, float]:
     """As :func:`per_inference`, but layer L's projections in the designs that work per
-    nonzero input (event-driven, BWN skipping zeros) cost layer 0's times the ratio of their
-    input's nonzero fraction in layer L to layer 0's (``nonzero[kind][layer]``, on the dev
-    sentences): layer 0 is the densest, and a penalty may thin some layers only. Everything
+    nonzero input (event-driven, BWN skipping zeros) cost the measured layer's (``index``,
+    0 unless :func:`run` was given another) times the ratio of their input's nonzero fraction
+    in layer L to the measured layer's (``nonzero[kind][layer]``, on the dev sentences):
+    layer 0 is the densest, and a penalty may thin some layers only. Everything
     else, and the dense designs, as layer 0 in every layer. Proportional to the nonzero
     levels: both designs' fixed cost per token (under 2 % of the event layer's at real
     size) is scaled with them."""
@@ -220,7 +221,7 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
             block, _, name = label.partition(".")
             if block == prefix and name in PROJECTION_INPUTS:
                 fractions = nonzero[PROJECTION_INPUTS[name]]
-                total += joules * sum(f / fractions[0] for f in fractions)
+                total += joules * sum(f / fractions[result.get("index", 0)] for f in fractions)
             else:
                 total += joules * result["layers"]
         out[design] = total / result["tokens"] * dev_tokens
@@ -228,10 +229,12 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
 
 
 def markdown(result: dict, dev_tokens: float, nonzero: dict | None = None) -> str:
-    """The measurements, layer 0 per design, and per inference."""
+    """The measurements, the measured layer (0 unless :func:`run` was given another) per
+    design, and per inference."""
     tokens, measured = result["tokens"], result["measured"]
-    lines = ["## Method 2 at real size: layer 0, whole, on gates", "",
-             f"Every part of layer 0 of the student as built, on the sentence's {tokens} tokens "
+    index = result.get("index", 0)
+    lines = [f"## Method 2 at real size: layer {index}, whole, on gates", "",
+             f"Every part of layer {index} of the student as built, on the sentence's {tokens} tokens "
              "(Verilator SAIF on the Yosys netlist; memories per access; clock gated per enable, "
              "or not). Attention products of the non-spiking designs by operation count.", "",
              "| part | block | cycles | cells | gated uJ | ungated uJ | pJ / element |",
@@ -245,7 +248,7 @@ def markdown(result: dict, dev_tokens: float, nonzero: dict | None = None) -> st
     base = result["layer"].get("bwn_dense", {}).get("joules")
     extra = (" uJ / inference, sparse layers scaled by their nonzero inputs | / BWN dense |"
              if scaled else "")
-    lines += ["", f"| design | layer 0, gated uJ / sentence | nJ / token | ungated uJ / sentence | "
+    lines += ["", f"| design | layer {index}, gated uJ / sentence | nJ / token | ungated uJ / sentence | "
               f"uJ / inference ({result['layers']} layers x {dev_tokens:.1f} tokens) | / BWN dense |" + extra,
               "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if scaled else "")]
     for design, r in result["layer"].items():

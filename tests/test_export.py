@@ -365,6 +365,11 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
         assert scaled[design] == pytest.approx(inference[design] - part / 12 * 24.5 * (6 - thinner))
     for design in ("bwn_dense", "mac8", "spiking"):
         assert scaled[design] == pytest.approx(inference[design])
+    # Measured on layer 3 instead, the other layers scale from layer 3's fractions.
+    from_three = layer_energy.per_inference_by_layer({**result, "index": 3}, 24.5, nonzero)
+    part = energy["event_driven"]["by_part"]["event_if_layer.intermediate"]
+    assert from_three["event_driven"] == pytest.approx(
+        inference["event_driven"] - part / 12 * 24.5 * (6 - 4 * thinner))
     from sorbet_hw.model.params import ParameterError
     with pytest.raises(ParameterError, match="unknown design bogus"):
         layer_energy.run(None, out, designs=["event_driven", "bogus"])
