@@ -101,6 +101,10 @@ class Block:
         declared = {p.name: p for p in self.params}
         merged = {**self.defaults(), **params}
         exact = {k: _exact(self.name, k, v, declared.get(k)) for k, v in merged.items()}
+        # Completion may size arrays by scalar parameters (BSPN's zero affine part by its
+        # channels): their ranges first, so that an absurd one allocates nothing.
+        check_params(self.params, {k: v for k, v in exact.items()
+                                   if k in declared and not declared[k].shape and v is not None})
         return self.complete(exact)
 
     def check(self, params: dict) -> Parameters:

@@ -185,6 +185,14 @@ def _fractional_param(v):
     return v
 
 
+def _huge_channels(v):
+    # Without gamma_shift and beta, completing BSPN's parameters makes them zero arrays of
+    # `channels` entries: 32 GiB here, unless the range is checked first.
+    v.params = {k: x for k, x in v.params.items() if k not in ("gamma_shift", "beta")}
+    v.params["channels"] = 1 << 32
+    return v
+
+
 def _raw_fractional(tmp: Path) -> Path:
     """save_vectors stores int64 parameters, so a float one has to be written by hand."""
     path = _vector_file(tmp)
@@ -213,6 +221,8 @@ VECTORS = [
      ["is out of the block's input range"]),
     ("vectors-one-bit", lambda t: ["simulate", "bspn", "--vectors", _vector_file(t, _one_bit),
                                    "--build", t], 1, ["differ from the reference model's"]),
+    ("vectors-huge-channels", lambda t: ["simulate", "bspn", "--vectors", _vector_file(t, _huge_channels),
+                                         "--build", t], 1, ["channels = 4294967296 is out of range"]),
     ("vectors-fractional-param", lambda t: ["simulate", "bspn", "--vectors", _raw_fractional(t),
                                             "--build", t], 1, ["beta must hold integers"]),
     ("vectors-empty-file", lambda t: ["simulate", "bspn", "--vectors", _empty(t, "v.npz"),
