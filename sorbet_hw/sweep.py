@@ -166,9 +166,13 @@ def run_point(index: int, block: str, params: dict, flow: dict, build: str, out:
     """Generate, replay, synthesize and measure one point; a row of figures, or of its
     one-line error (the sweep goes on). A point already in ``out/points`` is not run again."""
     fault = os.environ.get(FAULT_ENV)
-    if fault and Path(fault).exists():
-        Path(fault).unlink()
-        os._exit(1)                       # the worker dies mid-point (a test of recovery)
+    if fault:
+        try:                             # one claim: two workers may race for the marker
+            os.unlink(fault)
+        except FileNotFoundError:
+            pass
+        else:
+            os._exit(1)                  # the worker dies mid-point (a test of recovery)
     row = {"point": index, "block": block, **{f"param.{k}": _plain(v) for k, v in params.items()}}
     started = time.time()
     try:
