@@ -55,24 +55,23 @@ def evaluate_spiking(model: IntegerStudent, task: Task, data: Examples, time_ste
                      progress: bool = False) -> dict:
     """Metrics of the spike-level simulation, its agreement with the integer model, and the
     average spike rate per layer kind and layer."""
-    from sorbet_hw.model.spiking import SpikingStudent, nonzero_levels, spike_rates
+    from sorbet_hw.model.spiking import SpikeTally, SpikingStudent
     spiking = SpikingStudent(model, time_steps)
     items = tokenize(model, data)
     if progress:
         from tqdm import tqdm
         items = tqdm(items, desc=f"spiking {task.name}", unit="ex", mininterval=2, leave=False)
-    logits, traces = [], []
+    logits, tally = [], SpikeTally(model.offset)
     with single_threaded_blas():
         for ids, types in items:
-            trace = []
+            trace: list = []
             logits.append(spiking.forward(ids, types, trace))
-            traces.append(trace)
+            tally.add(trace)            # totals only: a dev set's spike trains fill the memory
     logits = np.stack(logits)
     pred = logits[:, 0] if task.regression else logits.argmax(-1)
     return {"metrics": metrics(task, pred, data.labels), "time_steps": spiking.steps,
-            "spike_rates": spike_rates(traces, spiking.steps),
-            "signed_spike_rates": spike_rates(traces, spiking.steps, signed_offset=model.offset),
-            "nonzero_levels": nonzero_levels(traces, model.offset)}
+            "spike_rates": tally.rates(), "signed_spike_rates": tally.rates(signed=True),
+            "nonzero_levels": tally.nonzero_levels()}
 
 
 # The activations that travel as spikes, and whether each is signed (offset 8 removed).

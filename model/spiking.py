@@ -23,7 +23,7 @@ Two encodings of the same levels (``encoding``):
   biases are the same layers' on signed levels (:func:`model.event_if_layer.signed_bias`).
 
 Spike counts (minus the offset) equal the integer model's levels exactly in both; a test
-checks it on real sentences, layer by layer. :func:`spike_rates` reports the average firing
+checks it on real sentences, layer by layer. :class:`SpikeTally` reports the average firing
 rate per layer kind (:func:`model.evaluate.event_statistics` counts events on the integer
 model, whose levels the signed spikes carry exactly).
 """
@@ -178,41 +178,45 @@ class SpikingStudent:
         return h2
 
 
-def nonzero_levels(traces: list[list[dict]], offset: int) -> dict[str, list[float]]:
-    """Fraction of nonzero levels (spike count - ``offset`` for the signed kinds, the count
-    for the FFN hidden layer) per layer kind and encoder layer: the work left to a layer
-    that skips zero inputs (the BWN baseline with ``skip_zeros``)."""
-    nonzero, slots = defaultdict(float), defaultdict(float)
-    for trace in traces:
+class SpikeTally:
+    """Running totals of the spike trains of sentence after sentence (:meth:`add` one trace,
+    then drop it: a dev set's trains would fill the memory), per layer kind and encoder layer.
+
+    - :meth:`rates`: average spikes per neuron per time step; with ``signed``, the rates the
+      zero-silent encoding of the same levels would have (a signed level c - offset as
+      |c - offset| spikes of its sign) for every kind but the FFN hidden layer (unsigned: the
+      IF clamp is its ReLU).
+    - :meth:`nonzero_levels`: the fraction of nonzero levels (spike count - offset for the
+      signed kinds, the count for the FFN hidden layer): the work left to a layer that skips
+      zero inputs (the BWN baseline with ``skip_zeros``).
+    """
+
+    def __init__(self, offset: int):
+        self.offset = offset
+        self._totals = defaultdict(float)     # (figure, kind, layer) -> sum
+        self.layers = 0
+
+    def add(self, trace: list[dict]) -> None:
         for i, layer in enumerate(trace[1:]):
             for kind in KINDS:
-                counts = layer[kind].sum(0)
-                zero = 0 if kind == "intermediate" else offset
-                nonzero[kind, i] += float((counts != zero).sum())
-                slots[kind, i] += counts.numel() if hasattr(counts, "numel") else counts.size
-    layers = max(i for _, i in nonzero) + 1 if nonzero else 0
-    return {kind: [nonzero[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
+                s = torch.as_tensor(layer[kind])
+                counts = s.sum(0)
+                zero = 0 if kind == "intermediate" else self.offset
+                signed = counts if kind == "intermediate" else (counts - self.offset).abs()
+                for figure, value in (("spikes", s.sum()), ("signed", signed.sum()),
+                                      ("nonzero", (counts != zero).sum()),
+                                      ("steps", s.numel()), ("levels", counts.numel())):
+                    self._totals[figure, kind, i] += float(value)
+            self.layers = max(self.layers, i + 1)
 
+    def _ratio(self, figure: str, slots: str) -> dict[str, list[float]]:
+        t = self._totals
+        return {kind: [t[figure, kind, i] / t[slots, kind, i] for i in range(self.layers)] for kind in KINDS}
 
-def spike_rates(traces: list[list[dict]], steps: int, signed_offset: int | None = None
-                ) -> dict[str, list[float]]:
-    """Average spikes per neuron per time step, per layer kind and encoder layer, over the
-    traces of several sentences.
+    def rates(self, signed: bool = False) -> dict[str, list[float]]:
+        return self._ratio("signed" if signed else "spikes", "steps")
 
-    With ``signed_offset``, the rates another encoding of the same levels would have: a
-    signed level c - offset sent as |c - offset| spikes of its sign (+-1 spikes, so zero is
-    silent), for every kind but the FFN hidden layer (unsigned: the IF clamp is its ReLU)."""
-    spikes, slots = defaultdict(float), defaultdict(float)
-    for trace in traces:
-        for i, layer in enumerate(trace[1:]):
-            for kind in KINDS:
-                s = layer[kind]
-                if signed_offset is not None and kind != "intermediate":
-                    spikes[kind, i] += float((s.sum(0) - signed_offset).abs().sum())
-                else:
-                    spikes[kind, i] += float(s.sum())
-                slots[kind, i] += s.numel() if hasattr(s, "numel") else s.size
-    layers = max(i for _, i in spikes) + 1 if spikes else 0
-    return {kind: [spikes[kind, i] / slots[kind, i] for i in range(layers)] for kind in KINDS}
+    def nonzero_levels(self) -> dict[str, list[float]]:
+        return self._ratio("nonzero", "levels")
 
 

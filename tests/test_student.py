@@ -12,7 +12,7 @@ from sorbet_hw.model.if_layer import if_layer
 from sorbet_hw.model.integer_model import from_student
 from sorbet_hw.model.params import ParameterError
 from sorbet_hw.model.ptsoftmax import ptsoftmax
-from sorbet_hw.model.spiking import SpikingStudent
+from sorbet_hw.model.spiking import KINDS, SpikeTally, SpikingStudent
 from sorbet_hw.model.student import (Norm, QuantAct, SpikingLinear, Student, StudentConfig, ptsoftmax_torch,
                            round_half_up)
 
@@ -166,3 +166,33 @@ def test_too_few_time_steps_is_an_error():
     student, _ = tiny_student()
     with pytest.raises(ParameterError, match="at least 15"):
         SpikingStudent(from_student(student), time_steps=8)
+
+
+def test_spike_tally_counts_what_the_integer_levels_say():
+    """The running totals of `eval --spiking` (kept instead of every sentence's trains): rates
+    and nonzero fractions per kind and layer, from the integer model's levels by hand."""
+    student, batch = tiny_student()
+    integer = from_student(student)
+    spiking = SpikingStudent(integer)
+    tally, levels, steps = SpikeTally(integer.offset), [], {}
+    for i in range(len(SENTENCES)):
+        n = int(batch["attention_mask"][i].sum())
+        ids, types = batch["input_ids"][i, :n].numpy(), batch["token_type_ids"][i, :n].numpy()
+        int_trace, spike_trace = [], []
+        integer.forward(ids, types, int_trace)
+        spiking.forward(ids, types, spike_trace)
+        tally.add(spike_trace)
+        levels.append(int_trace[1:])
+        steps = {k: spike_trace[1][k].shape[0] for k in KINDS}
+    assert tally.layers == len(integer.layers)
+    for kind in KINDS:
+        offset = 0 if kind == "intermediate" else integer.offset
+        for layer in range(tally.layers):
+            got = [x[layer][kind] for x in levels]
+            size = sum(g.size for g in got)
+            assert tally.nonzero_levels()[kind][layer] == pytest.approx(
+                sum(int((g != offset).sum()) for g in got) / size)
+            assert tally.rates()[kind][layer] == pytest.approx(
+                sum(int(g.sum()) for g in got) / (size * steps[kind]))
+            assert tally.rates(signed=True)[kind][layer] == pytest.approx(
+                sum(int(np.abs(g.astype(np.int64) - offset).sum()) for g in got) / (size * steps[kind]))
