@@ -3,12 +3,17 @@ inference, every design measured as built (:mod:`synth.layer_energy`, method 2 a
 
     python benchmarks/layer_on_gates.py [--build DIR] [--jobs 2] [--sentences 50]
                                         [--designs event_driven,bwn_dense,bwn_skip_zeros,mac8,spiking]
-                                        [--checkpoint student.npz]
+                                        [--checkpoint student.npz] [--layers 0 | 4 | all]
 
 Default designs: the event-driven layer, BWN dense and skipping zeros, the 8-bit MAC layer;
 ``spiking`` adds today's dense IF layer (its netlists are the largest: about 20 minutes
 more). Each measurement is kept under ``build/activity`` and reused; the wall time is
 printed (reused measurements count as zero).
+
+``--layers`` measures other encoder layers than layer 0 (``all``: every layer, then the
+energy per inference with nothing extrapolated from one layer to another, beside the
+layer-0 estimates). A layer's Verilator builds take about 4 GB under ``BUILD/sim``; they
+may be deleted once its measurements are under ``BUILD/activity``.
 """
 from __future__ import annotations
 
@@ -34,22 +39,34 @@ def main() -> int:
                         help="SST-2 dev sentences whose mean length the per-inference figures take")
     parser.add_argument("--designs", default=",".join(layer_energy.DEFAULT_DESIGNS),
                         help=f"of {', '.join(layer_energy.DESIGNS)}")
-    parser.add_argument("--layer", type=int, default=0,
-                        help="measure this encoder layer instead of layer 0 (the per-inference "
-                        "columns then extrapolate from it)")
+    parser.add_argument("--layers", default="0",
+                        help="comma-separated encoder layers to measure, or 'all' (default 0; "
+                        "another single layer: the per-inference columns extrapolate from it)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a packed SST-2 student (default: the shipped one)")
     args = parser.parse_args()
     checkpoint = args.checkpoint or shipped_checkpoint("sst2")
     model = load_packed(checkpoint, "sst2")
+    every = list(range(len(model.layers)))
+    try:
+        layers = every if args.layers == "all" else [int(x) for x in args.layers.split(",")]
+    except ValueError:
+        parser.error(f"--layers {args.layers}: give layer numbers separated by commas, or 'all'")
+    if not layers or not set(layers) <= set(every):
+        parser.error(f"--layers {args.layers}: the student has layers 0..{every[-1]}")
     started = time.time()
-    result = layer_energy.run(model, Path(args.build), designs=[d for d in args.designs.split(",") if d],
-                              source=checkpoint_source(checkpoint) if args.checkpoint else "sst2.npz",
-                              jobs=args.jobs, layer=args.layer)
+    results = [layer_energy.run(model, Path(args.build), designs=[d for d in args.designs.split(",") if d],
+                                source=checkpoint_source(checkpoint) if args.checkpoint else "sst2.npz",
+                                jobs=args.jobs, layer=layer) for layer in layers]
     wall = time.time() - started
     sample = dev_sample(get_task("sst2"), args.sentences)
     dev_tokens = mean_tokens(model, sample)
     nonzero = event_statistics(model, get_task("sst2"), sample)["graded_by_layer"]
+    for result in results[1:]:
+        print(layer_energy.markdown(result, dev_tokens, nonzero))
+    if sorted(layers) == every:
+        print(layer_energy.markdown_every_layer(results, dev_tokens, nonzero))
+    result = results[0]
     print(layer_energy.markdown(result, dev_tokens, nonzero))
     print("wall time by part (s): " + ", ".join(f"{label} {r['wall_s']:.0f}"
                                                for label, r in result["measured"].items()))

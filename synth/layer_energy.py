@@ -228,6 +228,51 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
     return out
 
 
+def per_inference_every_layer(results: list[dict], dev_tokens: float) -> dict[str, float]:
+    """Joules per inference of each design with every encoder layer measured on gates (one
+    :func:`run` result a layer): the sum of the layers' energies a token x the mean tokens.
+    Nothing extrapolates from one layer to another."""
+    from sorbet_hw.model.params import ParameterError
+    layers = results[0]["layers"] if results else 0
+    if sorted(r.get("index", 0) for r in results) != list(range(layers)) or not layers:
+        raise ParameterError(f"per inference from every layer needs each of layers 0..{layers - 1} "
+                             f"measured once; got {sorted(r.get('index', 0) for r in results)}")
+    designs = [d for d in results[0]["layer"] if all(d in r["layer"] for r in results)]
+    return {d: sum(r["layer"][d]["joules"] / r["tokens"] for r in results) * dev_tokens for d in designs}
+
+
+def markdown_every_layer(results: list[dict], dev_tokens: float, nonzero: dict) -> str:
+    """Each layer's energy per design on the sentence, and per inference three ways: every
+    layer measured, layer 0 for all (:func:`per_inference`), and layer 0 scaled by the
+    layers' nonzero inputs (:func:`per_inference_by_layer`)."""
+    results = sorted(results, key=lambda r: r.get("index", 0))
+    designs = list(per_inference_every_layer(results, dev_tokens))
+    base = "bwn_dense" if "bwn_dense" in designs else None
+    lines = ["## Every layer on gates", "",
+             f"Each encoder layer of the student measured as built on the sentence's "
+             f"{results[0]['tokens']} tokens (gated clock, uJ / sentence).", "",
+             "| layer | " + " | ".join(designs) + (" | event / BWN dense |" if base and "event_driven" in designs else " |"),
+             "|---:|" + "---:|" * len(designs) + ("---:|" if base and "event_driven" in designs else "")]
+    for r in results:
+        row = [f"{r['layer'][d]['joules'] * 1e6:.3f}" for d in designs]
+        if base and "event_driven" in designs:
+            row.append(f"{r['layer']['event_driven']['joules'] / r['layer'][base]['joules']:.3f}")
+        lines.append(f"| {r.get('index', 0)} | " + " | ".join(row) + " |")
+    every = per_inference_every_layer(results, dev_tokens)
+    first = per_inference(results[0], dev_tokens)
+    scaled = per_inference_by_layer(results[0], dev_tokens, nonzero)
+    lines += ["", f"| design | uJ / inference, every layer measured | / BWN dense | layer 0 x "
+              f"{results[0]['layers']} | / BWN dense | layer 0 scaled by sparsity | / BWN dense |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for d in designs:
+        cells = []
+        for figures in (every, first, scaled):
+            ratio = f"{figures[d] / figures[base]:.3f}" if base else ""
+            cells += [f"{figures[d] * 1e6:.2f}", ratio]
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict, dev_tokens: float, nonzero: dict | None = None) -> str:
     """The measurements, the measured layer (0 unless :func:`run` was given another) per
     design, and per inference."""

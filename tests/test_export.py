@@ -370,7 +370,16 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
     part = energy["event_driven"]["by_part"]["event_if_layer.intermediate"]
     assert from_three["event_driven"] == pytest.approx(
         inference["event_driven"] - part / 12 * 24.5 * (6 - 4 * thinner))
+    # Every layer measured: the layers' energies summed, none extrapolated; layer L here
+    # costs L + 1 times layer 0.
     from sorbet_hw.model.params import ParameterError
+    layers = [{**result, "index": i, "layer": {d: {**e, "joules": e["joules"] * (i + 1)} for d, e in energy.items()}}
+              for i in range(6)]
+    every = layer_energy.per_inference_every_layer(layers[::-1], 24.5)
+    assert every["event_driven"] == pytest.approx(energy["event_driven"]["joules"] / 12 * 24.5 * 21)
+    assert "every layer measured" in layer_energy.markdown_every_layer(layers, 24.5, nonzero)
+    with pytest.raises(ParameterError, match=r"each of layers 0..5 measured once; got \[0, 1, 2, 3, 5\]"):
+        layer_energy.per_inference_every_layer(layers[:4] + layers[5:], 24.5)
     with pytest.raises(ParameterError, match="unknown design bogus"):
         layer_energy.run(None, out, designs=["event_driven", "bogus"])
     with pytest.raises(ParameterError, match="layer 6 is out of range"):
