@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
 from sorbet_hw.model.evaluate import event_statistics  # noqa: E402
+from sorbet_hw.model.export import DEFAULT_SENTENCE  # noqa: E402
 from sorbet_hw.model.glue import get_task  # noqa: E402
 from sorbet_hw.operations import checkpoint_source, dev_sample, mean_tokens  # noqa: E402
 from sorbet_hw.synth import layer_energy  # noqa: E402
@@ -65,7 +66,9 @@ def main() -> int:
     for result in results[1:]:
         print(layer_energy.markdown(result, dev_tokens, nonzero))
     if sorted(layers) == every:
-        print(layer_energy.markdown_every_layer(results, dev_tokens, nonzero))
+        from sorbet_hw.model.glue import Examples
+        sentence = event_statistics(model, get_task("sst2"), Examples([DEFAULT_SENTENCE], None, [0]))
+        print(layer_energy.markdown_every_layer(results, dev_tokens, nonzero, sentence["graded_by_layer"]))
     result = results[0]
     print(layer_energy.markdown(result, dev_tokens, nonzero))
     print("wall time by part (s): " + ", ".join(f"{label} {r['wall_s']:.0f}"

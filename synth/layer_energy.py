@@ -228,46 +228,72 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
     return out
 
 
-def per_inference_every_layer(results: list[dict], dev_tokens: float) -> dict[str, float]:
+def per_inference_every_layer(results: list[dict], dev_tokens: float, *, sentence_nonzero: dict | None = None,
+                              dev_nonzero: dict | None = None) -> dict[str, float]:
     """Joules per inference of each design with every encoder layer measured on gates (one
     :func:`run` result a layer): the sum of the layers' energies a token x the mean tokens.
-    Nothing extrapolates from one layer to another."""
+    Nothing extrapolates from one layer to another. Given the nonzero input fractions of the
+    measured sentence and of the dev sentences (``[kind][layer]``), each layer's sparse
+    projections (as in :func:`per_inference_by_layer`) are rescaled from the sentence's
+    sparsity to the dev set's, layer by layer."""
     from sorbet_hw.model.params import ParameterError
     layers = results[0]["layers"] if results else 0
     if sorted(r.get("index", 0) for r in results) != list(range(layers)) or not layers:
         raise ParameterError(f"per inference from every layer needs each of layers 0..{layers - 1} "
                              f"measured once; got {sorted(r.get('index', 0) for r in results)}")
     designs = [d for d in results[0]["layer"] if all(d in r["layer"] for r in results)]
-    return {d: sum(r["layer"][d]["joules"] / r["tokens"] for r in results) * dev_tokens for d in designs}
+    out = {}
+    for design in designs:
+        total = 0.0
+        for r in results:
+            layer = r.get("index", 0)
+            for label, joules in r["layer"][design]["by_part"].items():
+                block, _, name = label.partition(".")
+                if dev_nonzero and block == SPARSE_PROJECTIONS.get(design) and name in PROJECTION_INPUTS:
+                    kind = PROJECTION_INPUTS[name]
+                    joules *= dev_nonzero[kind][layer] / sentence_nonzero[kind][layer]
+                total += joules / r["tokens"]
+        out[design] = total * dev_tokens
+    return out
 
 
-def markdown_every_layer(results: list[dict], dev_tokens: float, nonzero: dict) -> str:
-    """Each layer's energy per design on the sentence, and per inference three ways: every
-    layer measured, layer 0 for all (:func:`per_inference`), and layer 0 scaled by the
-    layers' nonzero inputs (:func:`per_inference_by_layer`)."""
+def markdown_every_layer(results: list[dict], dev_tokens: float, nonzero: dict,
+                         sentence_nonzero: dict) -> str:
+    """Each layer's energy per design on the sentence, and per inference: every layer
+    measured (as measured, and rescaled to the dev set's sparsity layer by layer), layer 0
+    for all (:func:`per_inference`), and layer 0 scaled by the layers' nonzero inputs
+    (:func:`per_inference_by_layer`)."""
     results = sorted(results, key=lambda r: r.get("index", 0))
-    designs = list(per_inference_every_layer(results, dev_tokens))
-    base = "bwn_dense" if "bwn_dense" in designs else None
+    every = per_inference_every_layer(results, dev_tokens)
+    designs = list(every)
+    pair = "bwn_dense" in designs and "event_driven" in designs
     lines = ["## Every layer on gates", "",
              f"Each encoder layer of the student measured as built on the sentence's "
-             f"{results[0]['tokens']} tokens (gated clock, uJ / sentence).", "",
-             "| layer | " + " | ".join(designs) + (" | event / BWN dense |" if base and "event_driven" in designs else " |"),
-             "|---:|" + "---:|" * len(designs) + ("---:|" if base and "event_driven" in designs else "")]
+             f"{results[0]['tokens']} tokens (gated clock, uJ / sentence); the nonzero fraction "
+             "of each projection input kind, on the sentence / on the dev sentences.", "",
+             "| layer | " + " | ".join(designs) + (" | event / BWN dense" if pair else "") + " | " +
+             " | ".join(dict.fromkeys(PROJECTION_INPUTS.values())) + " |",
+             "|---:|" + "---:|" * (len(designs) + pair + len(set(PROJECTION_INPUTS.values())))]
     for r in results:
+        index = r.get("index", 0)
         row = [f"{r['layer'][d]['joules'] * 1e6:.3f}" for d in designs]
-        if base and "event_driven" in designs:
-            row.append(f"{r['layer']['event_driven']['joules'] / r['layer'][base]['joules']:.3f}")
-        lines.append(f"| {r.get('index', 0)} | " + " | ".join(row) + " |")
-    every = per_inference_every_layer(results, dev_tokens)
-    first = per_inference(results[0], dev_tokens)
-    scaled = per_inference_by_layer(results[0], dev_tokens, nonzero)
-    lines += ["", f"| design | uJ / inference, every layer measured | / BWN dense | layer 0 x "
-              f"{results[0]['layers']} | / BWN dense | layer 0 scaled by sparsity | / BWN dense |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+        if pair:
+            row.append(f"{r['layer']['event_driven']['joules'] / r['layer']['bwn_dense']['joules']:.3f}")
+        row += [f"{sentence_nonzero[k][index]:.2f} / {nonzero[k][index]:.2f}"
+                for k in dict.fromkeys(PROJECTION_INPUTS.values())]
+        lines.append(f"| {index} | " + " | ".join(row) + " |")
+    columns = {"every layer measured": every,
+               "every layer, rescaled to the dev sparsity": per_inference_every_layer(
+                   results, dev_tokens, sentence_nonzero=sentence_nonzero, dev_nonzero=nonzero),
+               f"layer 0 x {results[0]['layers']}": per_inference(results[0], dev_tokens),
+               "layer 0 scaled by the dev sparsity": per_inference_by_layer(results[0], dev_tokens, nonzero)}
+    lines += ["", f"uJ per inference ({dev_tokens:.1f} tokens), and / BWN dense:", "",
+              "| design | " + " | ".join(f"{c} | /" for c in columns) + " |",
+              "|---|" + "---:|---:|" * len(columns)]
     for d in designs:
         cells = []
-        for figures in (every, first, scaled):
-            ratio = f"{figures[d] / figures[base]:.3f}" if base else ""
+        for figures in columns.values():
+            ratio = f"{figures[d] / figures['bwn_dense']:.3f}" if "bwn_dense" in figures else ""
             cells += [f"{figures[d] * 1e6:.2f}", ratio]
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

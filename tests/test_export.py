@@ -373,11 +373,20 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
     # Every layer measured: the layers' energies summed, none extrapolated; layer L here
     # costs L + 1 times layer 0.
     from sorbet_hw.model.params import ParameterError
-    layers = [{**result, "index": i, "layer": {d: {**e, "joules": e["joules"] * (i + 1)} for d, e in energy.items()}}
-              for i in range(6)]
+    layers = [{**result, "index": i, "layer": {d: {**e, "joules": e["joules"] * (i + 1), "by_part": {
+        label: j * (i + 1) for label, j in e["by_part"].items()}} for d, e in energy.items()}} for i in range(6)]
     every = layer_energy.per_inference_every_layer(layers[::-1], 24.5)
     assert every["event_driven"] == pytest.approx(energy["event_driven"]["joules"] / 12 * 24.5 * 21)
-    assert "every layer measured" in layer_energy.markdown_every_layer(layers, 24.5, nonzero)
+    # Rescaled to the dev set's sparsity: a sentence half as sparse as the dev set in the FFN
+    # input of every layer halves each layer's sparse FFN projection.
+    denser = {**nonzero, "ffn_input": [2 * f for f in nonzero["ffn_input"]]}
+    rescaled = layer_energy.per_inference_every_layer(layers, 24.5, sentence_nonzero=denser, dev_nonzero=nonzero)
+    for design, inter in (("event_driven", "event_if_layer.intermediate"),
+                          ("bwn_skip_zeros", "bwn_layer_skip.intermediate")):
+        part = energy[design]["by_part"][inter]
+        assert rescaled[design] == pytest.approx(every[design] - part / 12 * 24.5 * 21 / 2)
+    assert rescaled["bwn_dense"] == pytest.approx(every["bwn_dense"])
+    assert "every layer measured" in layer_energy.markdown_every_layer(layers, 24.5, nonzero, denser)
     with pytest.raises(ParameterError, match=r"each of layers 0..5 measured once; got \[0, 1, 2, 3, 5\]"):
         layer_energy.per_inference_every_layer(layers[:4] + layers[5:], 24.5)
     with pytest.raises(ParameterError, match="unknown design bogus"):
