@@ -14,7 +14,7 @@ of ``--changes`` with its figures in the metrics of its sidecar.
 from __future__ import annotations
 
 import argparse
-import json
+import copy
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,15 +30,23 @@ from sorbet_hw.model.glue import get_task, glue_dir, read_tsv  # noqa: E402
 INPUTS = ("attention_input", "context", "ffn_input", "intermediate")
 
 
-def figures(checkpoint: str, text: str) -> dict:
+def dev_set():
     task = get_task("sst2")
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
-    base = load_packed(Path(checkpoint), "sst2")
-    model = base if text == "none" else coarsen(base, parse_changes(text, len(base.layers)))
+    return task, read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+
+
+def evaluate(model, text: str) -> dict:
+    task, dev = dev_set()
     stats = event_statistics(model, task, dev)
     return {"changes": text, "accuracy": evaluate_integer(model, task, dev)["accuracy"],
             "weight_reads": stats["weight_reads"],
             "nonzero_by_layer": {k: stats["graded_by_layer"][k] for k in INPUTS}}
+
+
+def figures(checkpoint: str, text: str) -> dict:
+    """One candidate in a worker process: load, coarsen, evaluate."""
+    base = load_packed(Path(checkpoint), "sst2")
+    return evaluate(base if text == "none" else coarsen(base, parse_changes(text, len(base.layers))), text)
 
 
 def main() -> int:
@@ -65,14 +73,15 @@ def main() -> int:
             print(f"| {r['changes']} | {r['accuracy']:.2f} | {r['weight_reads']:.3f} | {nz} |", flush=True)
     if args.save:
         changes = parse_changes(args.changes, len(base.layers))
-        r = figures(checkpoint, args.changes)
-        metrics = json.loads(json.dumps(base.meta.get("metrics", {})))
+        model = coarsen(base, changes)
+        r = evaluate(model, args.changes)
+        metrics = copy.deepcopy(base.meta.get("metrics", {}))
         label = f"steps coarsened ({describe(changes)})"
         metrics.setdefault("stages", {})[label] = {"accuracy": r["accuracy"]}
         metrics["integer"] = {"accuracy": r["accuracy"]}
         metrics["coarsened"] = {"from": Path(checkpoint).name, "changes": describe(changes),
                                 "accuracy": r["accuracy"], "weight_reads": r["weight_reads"]}
-        save_packed(coarsen(base, changes), args.save, task="sst2", metrics=metrics)
+        save_packed(model, args.save, task="sst2", metrics=metrics)
         print(f"saved {args.save}: {r['accuracy']:.2f} % SST-2 dev, weight reads {r['weight_reads']:.3f}")
     print(f"\nwall time {time.time() - started:.0f} s")
     return 0
