@@ -79,8 +79,11 @@ def main() -> int:
         label = f"steps coarsened ({describe(changes)})"
         metrics.setdefault("stages", {})[label] = {"accuracy": r["accuracy"]}
         metrics["integer"] = {"accuracy": r["accuracy"]}
-        metrics["coarsened"] = {"from": Path(checkpoint).name, "changes": describe(changes),
-                                "accuracy": r["accuracy"], "weight_reads": r["weight_reads"]}
+        # A student coarsened again keeps the record of every earlier change, in order.
+        earlier = metrics.get("coarsened", [])
+        metrics["coarsened"] = [*(earlier if isinstance(earlier, list) else [earlier]),
+                                {"from": Path(checkpoint).name, "changes": describe(changes),
+                                 "accuracy": r["accuracy"], "weight_reads": r["weight_reads"]}]
         save_packed(model, args.save, task="sst2", metrics=metrics)
         print(f"saved {args.save}: {r['accuracy']:.2f} % SST-2 dev, weight reads {r['weight_reads']:.3f}")
     print(f"\nwall time {time.time() - started:.0f} s")

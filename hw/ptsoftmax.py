@@ -54,7 +54,8 @@ class PTSoftmax(wiring.Component):
     The two passes of :class:`hw.two_pass.TwoPass` over one row each, on a circular buffer
     of N + 3 entries with one write and one synchronous read port (block RAM on an FPGA).
     Pass 1 stores c = ceil(x) and keeps the running maximum m and sum S online: a score
-    above m shifts S right by c - m and adds one, any other adds 2**P >> (m - c). A register
+    at or above m shifts S right by c - m and adds one, any other adds 2**P >> (m - c), both
+    through one shifter and one adder. A register
     stage between the passes turns the row's (M, S) into M + k (leading-one detection).
     Pass 2 reads the row back and emits 2**P >> (M + k - c). With the output always ready
     it sustains one element per cycle in and out; a row's first probability leaves 3 cycles
@@ -79,26 +80,26 @@ class PTSoftmax(wiring.Component):
         p = TwoPass(m, self.i_stream, self.o_stream, group=self.row_length, channels=1, latency=1,
                     memory_name="rows", store=(ceil, ceil_shape))
 
-        # Pass 1: the running maximum and sum, from one subtraction d = c - m: a rise (d > 0)
-        # shifts the sum right by d and adds one; any other element adds one >> -d, which
-        # is (one >> 1) >> ~d below the maximum (~d = -d - 1): no negation.
+        # Pass 1: the running maximum and sum, from one subtraction d = c - m. At or above
+        # the maximum (d >= 0) the sum shifts right by d and one is added; below it, one
+        # shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1: no negation), and the
+        # sum is added. Either way one shifter, by d or ~d, and one adder.
         sum_shape = unsigned((self.row_length << prec).bit_length())
         a_max, new_max = Signal(ceil_shape), Signal(ceil_shape)
         a_sum, new_sum = Signal(sum_shape), Signal(sum_shape)
         diff = Signal(signed(ceil_shape.width + 1))
-        rise = Signal()
+        at_or_above = Signal()
         m.d.comb += [
             diff.eq(ceil - a_max),
-            rise.eq(p.first | (diff > 0)),
-            new_max.eq(Mux(rise, ceil, a_max)),
+            at_or_above.eq(p.first | (diff >= 0)),
+            new_max.eq(Mux(at_or_above, ceil, a_max)),
         ]
-        # A shift past the sum's width empties it: the amounts are capped to stay small.
+        # A shift past the sum's width empties it: the amount is capped to stay small.
         width = sum_shape.width
-        up = Mux(diff >= width, width, diff)[:width.bit_length()]
-        below = (~diff).as_unsigned()
-        term = Mux(diff == 0, one, Mux(below < prec, Const(one >> 1, sum_shape) >> below[:prec.bit_length()], 0))
-        kept = Mux(p.first, 0, Mux(rise, a_sum >> up, a_sum))
-        m.d.comb += new_sum.eq(kept + Mux(rise, one, term))
+        dist = Mux(at_or_above, diff, ~diff).as_unsigned()
+        dist = Mux(dist >= width, width, dist)[:width.bit_length()]
+        shifted = Mux(at_or_above, Mux(p.first, 0, a_sum), Const(one >> 1, sum_shape))
+        m.d.comb += new_sum.eq((shifted >> dist) + Mux(at_or_above, one, a_sum))
         p.accumulate(a_max, new_max)
         p.accumulate(a_sum, new_sum)
         # M + k, computed in a register stage between the passes, off pass 1's path; k <=
