@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
-from sorbet_hw.hw.plumbing import OutputRegister
-from sorbet_hw.hw.two_pass import TwoPass
+from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
 __all__ = ["PTSoftmax", "BLOCK", "ROW_PORTS"]
@@ -51,15 +51,26 @@ class PTSoftmax(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    The two passes of :class:`hw.two_pass.TwoPass` over one row each, on a circular buffer
-    of N + 3 entries with one write and one synchronous read port (block RAM on an FPGA).
-    Pass 1 stores c = ceil(x) and keeps the running maximum m and sum S online: a score
-    at or above m shifts S right by c - m and adds one, any other adds 2**P >> (m - c), both
-    through one shifter and one adder. A register
-    stage between the passes turns the row's (M, S) into M + k (leading-one detection).
-    Pass 2 reads the row back and emits 2**P >> (M + k - c). With the output always ready
-    it sustains one element per cycle in and out; a row's first probability leaves 3 cycles
-    after its last score is accepted.
+    Two passes over a row, each one element a cycle, on a buffer of two rows (2N words, one
+    write and one synchronous read port: block RAM on an FPGA): pass 1 fills one row while
+    pass 2 reads the other, and pass 1 takes a row's last score only once pass 2 is on its
+    last element of the row before, so no occupancy count is needed.
+
+    Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
+    (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
+    2**P >> -d, both through one shifter and one adder. It does not store c: it stores how
+    the score stood to the maximum when it arrived, a rise by d or a distance e = -d below
+    (as e - 1), clamped at 2**G - 1 >= P + 1 (G + 1 bits a word instead of c's
+    score_width - frac_bits + 1), and adds up the clamped rises.
+    Pass 2 recovers M - c as (the clamped rises after the score) + (its distance below),
+    counting the rises down from the row's total, and emits 2**P >> (M - c + k), where k
+    comes from S by leading-one detection. A clamped value is past P + 1 already, where
+    the probability is 0 whatever else is added, so clamping changes no output.
+
+    The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
+    rises and at a row's start. With the output always ready the block sustains one
+    element per cycle in and out; a row's first probability leaves 2 cycles after its
+    last score is accepted.
     """
 
     def __init__(self, **params):
@@ -70,54 +81,81 @@ class PTSoftmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        prec = self.out_frac_bits
+        n, prec = self.row_length, self.out_frac_bits
         one = 1 << prec
         # ceil(x) of a W-bit score with F fractional bits needs W - F + 1 signed bits.
         ceil_shape = signed(self.score_width - self.frac_bits + 1)
         ceil = Signal(ceil_shape)
         m.d.comb += ceil.eq((self.i_stream.payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits)
-        # One cycle between the passes turns a row's sum into k (see below).
-        p = TwoPass(m, self.i_stream, self.o_stream, group=self.row_length, channels=1, latency=1,
-                    memory_name="rows", store=(ceil, ceil_shape))
 
-        # Pass 1: the running maximum and sum, from one subtraction d = c - m. At or above
-        # the maximum (d >= 0) the sum shifts right by d and one is added; below it, one
-        # shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1: no negation), and the
-        # sum is added. Either way one shifter, by d or ~d, and one adder.
-        sum_shape = unsigned((self.row_length << prec).bit_length())
-        a_max, new_max = Signal(ceil_shape), Signal(ceil_shape)
-        a_sum, new_sum = Signal(sum_shape), Signal(sum_shape)
-        diff = Signal(signed(ceil_shape.width + 1))
-        at_or_above = Signal()
-        m.d.comb += [
-            diff.eq(ceil - a_max),
-            at_or_above.eq(p.first | (diff >= 0)),
-            new_max.eq(Mux(at_or_above, ceil, a_max)),
-        ]
-        # A shift past the sum's width empties it: the amount is capped to stay small.
-        width = sum_shape.width
-        dist = Mux(at_or_above, diff, ~diff).as_unsigned()
-        dist = Mux(dist >= width, width, dist)[:width.bit_length()]
-        shifted = Mux(at_or_above, Mux(p.first, 0, a_sum), Const(one >> 1, sum_shape))
-        m.d.comb += new_sum.eq((shifted >> dist) + Mux(at_or_above, one, a_sum))
-        p.accumulate(a_max, new_max)
-        p.accumulate(a_sum, new_sum)
-        # M + k, computed in a register stage between the passes, off pass 1's path; k <=
-        # bit_length(N), which may outgrow a narrow score's ceiling.
-        handed = p.hand_over({"max": (new_max, ceil_shape), "sum": (new_sum, sum_shape)})
-        base_shape = signed(max(ceil_shape.width, self.row_length.bit_length() + 1) + 1)
-        row = stream.Signature(data.StructLayout({"base": base_shape})).create(path=("row",))
-        stage = OutputRegister(m, row)
-        m.d.comb += handed.ready.eq(stage.free)
-        with m.If(handed.valid & stage.free):
-            stage.load(handed.payload.max + self._sum_power(m, handed.payload.sum))
-        row_base = p.take(row).base
+        gap_bits = (prec + 1).bit_length()
+        word = data.StructLayout({"gap": unsigned(gap_bits), "rise": unsigned(1)})
+        m.submodules.rows = rows = Memory(shape=word, depth=2 * n, init=[])
+        write = rows.write_port()
+        # A one-element row is read in the cycle it is written, hence the bypass then.
+        read = rows.read_port(transparent_for=(write,) if n == 1 else ())
+        # Each pass walks both rows with its own pointer; a row ends at N - 1 and 2N - 1.
+        a_ptr, b_ptr = Signal(range(2 * n), name="a_ptr"), Signal(range(2 * n), name="b_ptr")
+        a_first, a_last = (a_ptr == 0) | (a_ptr == n), (a_ptr == n - 1) | (a_ptr == 2 * n - 1)
+        b_first, b_last = (b_ptr == 0) | (b_ptr == n), (b_ptr == n - 1) | (b_ptr == 2 * n - 1)
 
-        # Pass 2: p = one >> (M + k - c), 0 past P.
-        shift = Signal(unsigned(base_shape.width + 1))
-        m.d.comb += shift.eq((row_base - p.stored).as_unsigned())
-        p.emit(Mux(shift <= prec, Const(one, prec + 1) >> shift[:(prec + 1).bit_length()], 0))
-        p.build()
+        # Pass 1. At or above the maximum (d >= 0) the sum shifts right by d and one is
+        # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
+        # no negation), and the sum is added. A shift past the sum's width empties it.
+        sum_shape = unsigned((n << prec).bit_length())
+        a_max, a_sum, new_sum = Signal(ceil_shape), Signal(sum_shape), Signal(sum_shape)
+        diff, at_or_above = Signal(signed(ceil_shape.width + 1)), Signal()
+        m.d.comb += [diff.eq(ceil - a_max), at_or_above.eq(a_first | (diff >= 0))]
+        amount = Mux(at_or_above, diff, ~diff).as_unsigned()
+        shift_bits = (sum_shape.width - 1).bit_length()
+        shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> amount[:shift_bits]
+        shifted = Mux(amount[shift_bits:].any(), 0, shifted)
+        m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
+        # The word stored: the clamped rise or distance below (~d), 0 for a row's first score.
+        gap = Signal(gap_bits)
+        m.d.comb += gap.eq(Mux(a_first, 0, Mux(amount[gap_bits:].any(), (1 << gap_bits) - 1,
+                                                amount[:gap_bits])))
+        rises_shape = unsigned(max(1, ((n - 1) * ((1 << gap_bits) - 1)).bit_length()))
+        a_rises, new_rises = Signal(rises_shape), Signal(rises_shape)
+        m.d.comb += new_rises.eq(a_rises + Mux(at_or_above, gap, 0))
+
+        # The figures of the row pass 2 works on; `full` while it has one.
+        full, row_rises, row_sum = Signal(), Signal(rises_shape), Signal(sum_shape)
+        output = OutputRegister(m, self.o_stream)
+        b_step = full & output.free
+        step = self.i_stream.valid & self.i_stream.ready
+        m.d.comb += self.i_stream.ready.eq(~a_last | ~full | (b_step & b_last))
+
+        m.d.comb += [write.addr.eq(a_ptr), write.data.gap.eq(gap), write.data.rise.eq(at_or_above),
+                     write.en.eq(step)]
+        with m.If(step):
+            m.d.sync += [a_sum.eq(new_sum), a_ptr.eq(wrapped_increment(a_ptr, 2 * n))]
+            with m.If(at_or_above):
+                m.d.sync += [a_max.eq(ceil), a_rises.eq(new_rises)]
+            with m.If(a_last):
+                m.d.sync += [a_rises.eq(0), a_sum.eq(0)]
+        with m.If(b_step & b_last):
+            m.d.sync += full.eq(0)
+        with m.If(step & a_last):
+            m.d.sync += [full.eq(1), row_rises.eq(new_rises), row_sum.eq(new_sum)]
+
+        # Pass 2: the read port is given the element pass 2 works on next cycle.
+        next_b_ptr = wrapped_increment(b_ptr, 2 * n)
+        m.d.comb += read.addr.eq(Mux(b_step, next_b_ptr, b_ptr))
+        stored = read.data
+        # The clamped rises after this score, then the shift M - c + k; past 2**G - 1 >= P + 1
+        # the probability is 0 whatever k, so only the low bits meet k.
+        b_rises, rest = Signal(rises_shape), Signal(rises_shape)
+        m.d.comb += rest.eq(Mux(b_first, row_rises, b_rises) - Mux(stored.rise, stored.gap, 0))
+        k = self._sum_power(m, row_sum)
+        shift = Signal(unsigned(max(gap_bits, len(k)) + 2))
+        m.d.comb += shift.eq(rest[:gap_bits] + Mux(stored.rise, 0, stored.gap + 1) + k)
+        with m.If(b_step):
+            m.d.sync += b_ptr.eq(next_b_ptr)
+            with m.If(b_first | stored.rise):
+                m.d.sync += b_rises.eq(rest)
+            output.load(Mux((rest[gap_bits:] == 0) & (shift <= prec),
+                            Const(one, prec + 1) >> shift[:(prec + 1).bit_length()], 0))
         return m
 
     def _sum_power(self, m, total):

@@ -157,7 +157,10 @@ class Softmax(wiring.Component):
         with m.If(b_take):
             m.d.sync += ab_full.eq(0)
         with m.If(a_step):
-            m.d.sync += [a_max.eq(row_max), a_ptr.eq(advance(a_ptr))]
+            m.d.sync += a_ptr.eq(advance(a_ptr))
+            # The maximum changes on a rise only: no clock on the other scores.
+            with m.If(row_max != a_max):
+                m.d.sync += a_max.eq(row_max)
             with m.If(a_idx == n - 1):
                 m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_max)]
             with m.Else():
@@ -178,8 +181,10 @@ class Softmax(wiring.Component):
             with m.If(b_last):
                 m.d.sync += b_busy.eq(0)
             with m.Else():
-                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_max.eq(b_cur_max),
-                             b_sum.eq(total)]
+                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_sum.eq(total)]
+                # A row's maximum is held from its first element on: loaded once.
+                with m.If(~b_busy):
+                    m.d.sync += b_max.eq(b_cur_max)
 
         # -- output stage
         out_dist = Signal(dist_shape)
@@ -190,6 +195,7 @@ class Softmax(wiring.Component):
             with m.If(c_last):
                 m.d.sync += c_busy.eq(0)
             with m.Else():
-                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1), c_max.eq(c_cur_max),
-                             c_k.eq(c_cur_k)]
+                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1)]
+                with m.If(~c_busy):
+                    m.d.sync += [c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
         return m

@@ -1,4 +1,4 @@
-"""The two-pass group pipeline the norms (BSPN, its LayerNorm baseline) and PTsoftmax are built on.
+"""The two-pass group pipeline the norms (BSPN, its LayerNorm baseline) are built on.
 
 A norm needs a statistic of a whole group (BSPN: sum |x| of a group; LayerNorm: sum x and
 sum x^2 of a token) before it can emit the group's first output. :class:`TwoPass` streams
@@ -14,7 +14,6 @@ unit on the way takes at most a group's cycles; the buffer holds one group, the 
 Use, inside ``elaborate``::
 
     p = TwoPass(m, self.i_stream, self.o_stream, group=n, channels=C, latency=0)
-    # or TwoPass(..., store=(value, shape)) to keep f(p.x) instead of the element itself
     total = Signal(...)
     m.d.comb += total.eq(Mux(p.first, 0, acc) + p.x)   # p.x: the accepted input element
     p.accumulate(acc, total)                           # acc <= total on every accepted element
@@ -36,14 +35,13 @@ from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 
 class TwoPass:
     def __init__(self, m, i_stream, o_stream, *, group: int, channels: int, latency: int = 0,
-                 memory_name: str = "groups", store=None):
+                 memory_name: str = "groups"):
         self.m, self.i_stream, self.o_stream = m, i_stream, o_stream
         self.group, self.channels = group, channels
         self.depth = group + latency + 2
         self.x = i_stream.payload
-        # What the buffer keeps of an element: the element, or (value, shape) computed from it.
-        self._store, shape = store if store is not None else (self.x, i_stream.payload.shape())
-        m.submodules[memory_name] = memory = Memory(shape=Shape.cast(shape), depth=self.depth, init=[])
+        m.submodules[memory_name] = memory = Memory(shape=Shape.cast(i_stream.payload.shape()),
+                                                    depth=self.depth, init=[])
         self._write = memory.write_port()
         # A synchronous read (block RAM); a one-element group is read in the cycle after it
         # was written, hence the bypass then.
@@ -108,7 +106,7 @@ class TwoPass:
         m.d.sync += occupancy.eq(occupancy + self.step - b_step)
 
         # Pass 1.
-        m.d.comb += [self._write.addr.eq(a_ptr), self._write.data.eq(self._store),
+        m.d.comb += [self._write.addr.eq(a_ptr), self._write.data.eq(self.x),
                      self._write.en.eq(self.step)]
         with m.If(handed.ready):
             m.d.sync += handed.valid.eq(0)

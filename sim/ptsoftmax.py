@@ -40,7 +40,7 @@ def score_rows(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
         np.full(n, -1),                               # just below zero: ceil rounds to 0
     ]
     rows = [np.clip(np.asarray(r, dtype=np.int64), lo, hi) for r in directed]
-    kinds = rng.integers(0, 4, size=count)
+    kinds = rng.integers(0, 5, size=count)
     for kind in kinds:
         if kind == 0:      # anything in range
             row = rng.integers(lo, hi + 1, size=n)
@@ -49,9 +49,13 @@ def score_rows(params: dict, count: int, seed: int) -> tuple[np.ndarray, int]:
             row = centre + rng.integers(-(4 << frac), (4 << frac) + 1, size=n)
         elif kind == 2:    # few distinct values, ties
             row = rng.choice(rng.integers(lo, hi + 1, size=3), size=n)
-        else:              # spread of about 2 * out_frac_bits units: partial underflow
+        elif kind == 3:    # spread of about 2 * out_frac_bits units: partial underflow
             span = (2 * params["out_frac_bits"]) << frac
             row = rng.integers(0, span + 1, size=n) + rng.integers(lo, hi + 1)
+        else:              # a walk of steps up to P + 3 units: rises and drops of every size
+            reach = params["out_frac_bits"] + 3
+            row = np.cumsum(rng.integers(-(reach << frac), (reach << frac) + 1, size=n))
+            row = row - row.min() + rng.integers(lo, hi + 1)
         rows.append(np.clip(row, lo, hi))
     return np.stack(rows).astype(np.int64), len(directed)
 
@@ -60,7 +64,7 @@ def cycles_per_beat(vectors: Vectors) -> float:
     return 1.0
 
 
-# Parameter sets the test suite replays on both simulators: the default and three others.
+# Parameter sets the test suite replays on both simulators: the default and others.
 CONFIGURATIONS = {
     "default": {},
     "nearest-wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12,
@@ -69,6 +73,8 @@ CONFIGURATIONS = {
     "max-widths": dict(row_length=5, score_width=32, frac_bits=8, out_frac_bits=24),
     # ceilings in -1 .. 1, k up to 6: M + k outgrows the ceiling's width
     "narrow-long": dict(row_length=40, score_width=3, frac_bits=2, out_frac_bits=6),
+    # P = 3: 3-bit gaps clamped at 7, odd rows, nearest rounding
+    "small-gaps": dict(row_length=7, score_width=10, frac_bits=3, out_frac_bits=3, rounding="nearest"),
 }
 
 

@@ -12,6 +12,7 @@ import importlib
 
 CASES = [
     ("ptsoftmax", {}), ("ptsoftmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)),
+    ("ptsoftmax", dict(row_length=3, score_width=8, frac_bits=1, out_frac_bits=1)),  # 2-bit gaps
     ("softmax", {}), ("softmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)),
     ("softmax", dict(row_length=3)), ("softmax", dict(row_length=24)),
     ("bspn", {}), ("layernorm", {}), ("layernorm", dict(channels=2, in_width=4, norm_frac_bits=0, out_width=4)),
