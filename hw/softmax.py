@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
 from sorbet_hw.hw.block import Block
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import ROW_PORTS
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
+from sorbet_hw.model.params import Param
 from sorbet_hw.model.softmax import PARAMS, exp_table, softmax_fixed, sum_width
 
 __all__ = ["Softmax", "BLOCK"]
 
 BLOCK = Block(
     "softmax", "conventional fixed-point softmax (exponential table, one reciprocal a row)",
-    params=PARAMS, ports=ROW_PORTS, reference=softmax_fixed, baseline_of="ptsoftmax", multiplies=True,
+    params=PARAMS + (Param("gap_buffer", False, "store each score's clamped gap to the running "
+                           "maximum instead of the score (PTsoftmax's buffer)", flag=True),),
+    ports=ROW_PORTS, reference=softmax_fixed, baseline_of="ptsoftmax", multiplies=True,
     complete=lambda p: {**p, "exp_bits": p["out_frac_bits"] if p["exp_bits"] is None else p["exp_bits"]})
 
 
@@ -29,6 +32,12 @@ class Softmax(wiring.Component):
         As :class:`hw.ptsoftmax.PTSoftmax` (the same row ports).
     exp_bits : int
         Fractional bits E of the exponential table's entries. Default: ``out_frac_bits``.
+    gap_buffer : bool
+        Store, as :class:`hw.ptsoftmax.PTSoftmax` does, how each score stood to the running
+        maximum when it arrived (a rise, or a distance below, clamped at the table's length)
+        instead of the score, and recover m - x in both later stages by counting the rises
+        down: narrower buffer words for three counters. Off by default: the conventional
+        design.
 
     Ports
     -----
@@ -57,6 +66,7 @@ class Softmax(wiring.Component):
         p = BLOCK.check(params)
         self.row_length, self.score_width = p.row_length, p.score_width
         self.frac_bits, self.out_frac_bits, self.exp_bits = p.frac_bits, p.out_frac_bits, p.exp_bits
+        self.gap_buffer = p.gap_buffer
         self._table = exp_table(p.frac_bits, p.exp_bits)
         self._W = sum_width(p.row_length, p.exp_bits)
         super().__init__(BLOCK.signature(p))
@@ -67,6 +77,37 @@ class Softmax(wiring.Component):
         m.d.comb += port.addr.eq(dist)
         return Mux(dist < len(self._table), port.data, 0)
 
+    def _store(self, m, word, score, running_max, first, step, last):
+        """The gap word of ``score`` (clamped rise above the running maximum, or distance
+        below it less one), written to ``word``; returns the row's clamped rises so far."""
+        gap_bits = self._gap_bits
+        diff, rise = Signal(signed(len(score) + 1)), Signal()
+        m.d.comb += [diff.eq(score - running_max), rise.eq(first | (diff >= 0))]
+        amount = Mux(rise, diff, ~diff).as_unsigned()
+        gap = Mux(first, 0, Mux(amount[gap_bits:].any(), (1 << gap_bits) - 1, amount[:gap_bits]))
+        m.d.comb += [word.gap.eq(gap), word.rise.eq(rise)]
+        rises, new_rises = Signal(self._figure_shape), Signal(self._figure_shape)
+        m.d.comb += new_rises.eq(rises + Mux(rise, word.gap, 0))
+        with m.If(step & (rise | last)):
+            m.d.sync += rises.eq(Mux(last, 0, new_rises))
+        return new_rises
+
+    def _distance(self, m, word, figure, first, step, stage: str):
+        """m - x of the element ``word`` a stage reads, from its row's ``figure``: the row
+        maximum less the score, or, from gap words, the clamped rises after the score (counted
+        down from the row's total) plus its distance below; a clamped gap is past the table."""
+        if not self.gap_buffer:
+            dist = Signal(unsigned(len(figure)), name=f"{stage}_dist")
+            m.d.comb += dist.eq((figure - word).as_unsigned())
+            return dist
+        rises, rest = Signal(len(figure), name=f"{stage}_rises"), Signal(len(figure), name=f"{stage}_rest")
+        m.d.comb += rest.eq(Mux(first, figure, rises) - Mux(word.rise, word.gap, 0))
+        with m.If(step & (first | word.rise)):
+            m.d.sync += rises.eq(rest)
+        dist = Signal(max(len(figure), self._gap_bits) + 1, name=f"{stage}_dist")
+        m.d.comb += dist.eq(rest + Mux(word.rise, 0, word.gap + 1))
+        return dist
+
     def elaborate(self, platform):
         m = Module()
         n, W, prec = self.row_length, self._W, self.out_frac_bits
@@ -74,16 +115,25 @@ class Softmax(wiring.Component):
             shape=unsigned(self.exp_bits + 1), depth=len(self._table), init=self._table)
         self._lookups = {stage: table.read_port(domain="comb") for stage in ("sum", "output")}
         stored_shape = signed(self.score_width)
+        # What the buffer keeps of a score, and the row's figure the later stages take: the
+        # score and the row maximum, or the gap word and the sum of the row's clamped rises.
+        if self.gap_buffer:
+            self._gap_bits = len(self._table).bit_length()      # 2**G - 1 >= the table's length
+            word_shape = data.StructLayout({"gap": unsigned(self._gap_bits), "rise": unsigned(1)})
+            figure_shape = unsigned(max(1, ((n - 1) * ((1 << self._gap_bits) - 1)).bit_length()))
+        else:
+            word_shape, figure_shape = stored_shape, stored_shape
+        self._figure_shape = figure_shape
         # One reciprocal a row, within the row's own N cycles: a sequential divider taking
         # as few quotient bits a cycle as keep up with the rows.
-        unit = SequentialDivider(numerator=1 << (prec + W), divisor_width=W, tag_shape=stored_shape,
+        unit = SequentialDivider(numerator=1 << (prec + W), divisor_width=W, tag_shape=figure_shape,
                                  steps_per_cycle=steps_per_cycle(prec + W + 1, n))
         latency = unit.cycles
         # A circular buffer: the *max* stage writes a row while *sum* reads the previous one
         # and *output* the one before; a row's constant takes `latency` cycles more. Two rows
         # and that latency, plus the hand-over cycles, keep the input flowing.
         depth = 2 * n + latency + 2
-        m.submodules.rows = rows = Memory(shape=stored_shape, depth=depth, init=[])
+        m.submodules.rows = rows = Memory(shape=word_shape, depth=depth, init=[])
         write = rows.write_port()
         # Synchronous reads, as block RAM has. A one-element row is read in the cycle after
         # it was written, hence the bypass then.
@@ -93,7 +143,6 @@ class Softmax(wiring.Component):
 
         ptr_shape = range(depth)
         idx_shape = range(n)
-        dist_shape = unsigned(stored_shape.width)
         sum_shape = unsigned(W)
 
         # Every stage handles the rows in order, so each walks the buffer with its own
@@ -102,7 +151,7 @@ class Softmax(wiring.Component):
             return wrapped_increment(ptr, depth)
 
         # Hand-over register from *max* to *sum*: a finished row's maximum.
-        ab_full, ab_max = Signal(), Signal(stored_shape)
+        ab_full, ab_max = Signal(), Signal(figure_shape)
         # From *sum* to *output*: a stream of (row reciprocal, row maximum) through the divider.
         m.submodules.row_constant = unit
         into, out_of = unit.i_stream, unit.o_stream
@@ -116,7 +165,7 @@ class Softmax(wiring.Component):
 
         # Stage "sum".
         b_busy, b_ptr, b_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
-        b_max, b_sum = Signal(stored_shape), Signal(sum_shape)
+        b_max, b_sum = Signal(figure_shape), Signal(sum_shape)
         b_cur_max = Mux(b_busy, b_max, ab_max)
         b_cur_idx = Mux(b_busy, b_idx, 0)
         b_last = b_cur_idx == n - 1
@@ -124,7 +173,7 @@ class Softmax(wiring.Component):
 
         # Stage "output".
         c_busy, c_ptr, c_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
-        c_max, c_k = Signal(stored_shape), Signal(unsigned(prec + W + 1))
+        c_max, c_k = Signal(figure_shape), Signal(unsigned(prec + W + 1))
         c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
         c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
         c_cur_idx = Mux(c_busy, c_idx, 0)
@@ -153,7 +202,11 @@ class Softmax(wiring.Component):
             m.d.sync += c_ptr.eq(advance(c_ptr))
 
         # -- max stage
-        m.d.comb += [write.addr.eq(a_ptr), write.data.eq(score), write.en.eq(a_step)]
+        m.d.comb += [write.addr.eq(a_ptr), write.en.eq(a_step)]
+        row_figure = self._store(m, write.data, score, a_max, a_idx == 0, a_step, a_idx == n - 1) \
+            if self.gap_buffer else row_max
+        if not self.gap_buffer:
+            m.d.comb += write.data.eq(score)
         with m.If(b_take):
             m.d.sync += ab_full.eq(0)
         with m.If(a_step):
@@ -162,16 +215,15 @@ class Softmax(wiring.Component):
             with m.If(row_max != a_max):
                 m.d.sync += a_max.eq(row_max)
             with m.If(a_idx == n - 1):
-                m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_max)]
+                m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_figure)]
             with m.Else():
                 m.d.sync += a_idx.eq(a_idx + 1)
 
         # -- sum stage
-        dist = Signal(dist_shape)
+        dist = self._distance(m, sum_read.data, b_cur_max, ~b_busy, b_step, "sum")
         term = Signal(sum_shape)
         total = Signal(sum_shape)
         m.d.comb += [
-            dist.eq(b_cur_max - sum_read.data),
             term.eq(self._exp(m, dist, "sum")),
             total.eq(Mux(b_busy, b_sum, 0) + term),
             into.payload.value.eq(total),
@@ -187,8 +239,7 @@ class Softmax(wiring.Component):
                     m.d.sync += b_max.eq(b_cur_max)
 
         # -- output stage
-        out_dist = Signal(dist_shape)
-        m.d.comb += out_dist.eq((c_cur_max - out_read.data).as_unsigned())
+        out_dist = self._distance(m, out_read.data, c_cur_max, ~c_busy, c_step, "output")
         out_value = (self._exp(m, out_dist, "output") * c_cur_k) >> W      # EXP[d] * 2**(P+W) // S >> W
         with m.If(c_step):
             output.load(out_value)

@@ -29,6 +29,8 @@ CONFIGURATIONS = {
     "wide": dict(row_length=64, score_width=16, frac_bits=4, out_frac_bits=12),
     "one-element": dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1),
     "coarse-table": dict(row_length=7, score_width=10, frac_bits=1, out_frac_bits=10, exp_bits=4),
+    # PTsoftmax's buffer of gaps: a table of 25 steps, 5-bit gaps clamped at 31
+    "gap-buffer": dict(row_length=12, score_width=12, frac_bits=2, out_frac_bits=8, gap_buffer=True),
 }
 
 

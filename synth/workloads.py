@@ -3,8 +3,9 @@
 From one sentence's exported vectors (:mod:`model.export`), for energy method 2 and the
 ratio benchmark; every pair sees the same numbers:
 
-- ``ptsoftmax`` / ``softmax``: every head's attention score rows of a layer, at the
-  exported PTsoftmax configuration (row length = the sentence's tokens);
+- ``ptsoftmax`` / ``softmax`` / ``softmax_gaps``: every head's attention score rows of a
+  layer, at the exported PTsoftmax configuration (row length = the sentence's tokens); the
+  softmax as built conventionally, and with PTsoftmax's gap buffer (``gap_buffer``);
 - ``bspn`` / ``layernorm``: the residual sums entering a layer's output norm, its first 32
   channels with their gamma shifts and offsets (4 groups of 8: BSPN's configuration in
   ``benchmarks/synth_ratios.py``; the whole 384-channel LayerNorm takes Yosys over ten
@@ -37,16 +38,18 @@ NORM_CHANNELS = 32
 
 
 # (spiking, baseline) workloads compared by the ratios benchmark and the energy report.
-PAIRS = (("ptsoftmax", "softmax"), ("bspn", "layernorm"), ("if_layer", "bwn_layer"),
+PAIRS = (("ptsoftmax", "softmax"), ("ptsoftmax", "softmax_gaps"), ("bspn", "layernorm"), ("if_layer", "bwn_layer"),
          ("if_layer", "bwn_layer_skip"), ("if_layer", "mac_layer"),
          ("event_if_layer", "bwn_layer"), ("event_if_layer", "bwn_layer_skip"))
 
 
-def softmax_vectors(pt: Vectors, note: str) -> Vectors:
+def softmax_vectors(pt: Vectors, note: str, gap_buffer: bool = False) -> Vectors:
     """The fair softmax baseline on PTsoftmax's score rows (the same integers)."""
     from sorbet_hw.sim.bench import reference
     sp = {k: pt.params[k] for k in ("row_length", "score_width", "frac_bits", "out_frac_bits")}
     sp["exp_bits"] = sp["out_frac_bits"]
+    if gap_buffer:
+        sp["gap_buffer"] = True
     return Vectors("softmax", sp, pt.inputs, reference("softmax", sp, pt.inputs), source="export", note=note)
 
 
@@ -99,6 +102,7 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     rows = (np.arange(len(pt.inputs)) % n_tokens) < tokens        # rows are head-major
     pt = Vectors("ptsoftmax", pt.params, pt.inputs[rows], pt.expected[rows], pt.source, note)
     softmax = softmax_vectors(pt, note)
+    softmax_gaps = softmax_vectors(pt, note, gap_buffer=True)
 
     norm = load_vectors(export_dir / f"layer{layer}.output_norm.npz")
     c = NORM_CHANNELS
@@ -142,5 +146,5 @@ def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Ve
     event = Vectors("event_if_layer", ep, levels, reference("event_if_layer", ep, levels),
                     source="export", note=note + ", query projection slice, graded events")
     assert np.array_equal(event.expected, bwn["bwn_layer"].expected - offset)
-    return {"ptsoftmax": pt, "softmax": softmax, "bspn": norm, "layernorm": layernorm,
+    return {"ptsoftmax": pt, "softmax": softmax, "softmax_gaps": softmax_gaps, "bspn": norm, "layernorm": layernorm,
             "if_layer": spiking_layer, **bwn, "mac_layer": mac, "event_if_layer": event}

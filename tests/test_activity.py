@@ -158,9 +158,12 @@ def test_workload_pairs_share_their_real_inputs(tmp_path):
     loads = workloads(tmp_path, tokens=3)
     pt, softmax, norm, layernorm = (loads[k] for k in ("ptsoftmax", "softmax", "bspn", "layernorm"))
     spiking, mac, bwn, skip = (loads[k] for k in ("if_layer", "mac_layer", "bwn_layer", "bwn_layer_skip"))
-    assert len(pairs(tmp_path, tokens=3)) == len(PAIRS) == 7
+    assert len(pairs(tmp_path, tokens=3)) == len(PAIRS) == 8
     heads, n = 12, pt.params["row_length"]
     assert pt.inputs.shape == (heads * 3, n) and np.array_equal(pt.inputs, softmax.inputs)
+    gaps = loads["softmax_gaps"]
+    assert np.array_equal(gaps.inputs, softmax.inputs) and np.array_equal(gaps.expected, softmax.expected)
+    assert gaps.params["gap_buffer"] and "gap_buffer" not in softmax.params
     assert norm.inputs.shape == (3, NORM_CHANNELS) and np.array_equal(norm.inputs, layernorm.inputs)
     assert spiking.inputs.shape == (3, 16, LAYER_SLICE["inputs"])
     assert np.array_equal(mac.inputs, spiking.inputs.sum(1))                 # the spike counts

@@ -15,6 +15,8 @@ CASES = [
     ("ptsoftmax", dict(row_length=3, score_width=8, frac_bits=1, out_frac_bits=1)),  # 2-bit gaps
     ("softmax", {}), ("softmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)),
     ("softmax", dict(row_length=3)), ("softmax", dict(row_length=24)),
+    ("softmax", dict(gap_buffer=True)), ("softmax", dict(row_length=1, score_width=4, frac_bits=0,
+                                                         out_frac_bits=1, gap_buffer=True)),
     ("bspn", {}), ("layernorm", {}), ("layernorm", dict(channels=2, in_width=4, norm_frac_bits=0, out_width=4)),
     ("layernorm", dict(channels=48, in_width=16, norm_frac_bits=8, out_width=16, gamma_width=12,
                        gamma_frac_bits=8)),
