@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
+from sorbet_hw.hw.gap_buffer import below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
@@ -58,14 +59,11 @@ class PTSoftmax(wiring.Component):
 
     Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
     (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
-    2**P >> -d, both through one shifter and one adder. It does not store c: it stores how
-    the score stood to the maximum when it arrived, a rise by d or a distance e = -d below
-    (as e - 1), clamped at 2**G - 1 >= P + 1 (G + 1 bits a word instead of c's
-    score_width - frac_bits + 1), and adds up the clamped rises.
-    Pass 2 recovers M - c as (the clamped rises after the score) + (its distance below),
-    counting the rises down from the row's total, and emits 2**P >> (M - c + k), where k
-    comes from S by leading-one detection. A clamped value is past P + 1 already, where
-    the probability is 0 whatever else is added, so clamping changes no output.
+    2**P >> -d, both through one shifter and one adder. It does not store c but the score's
+    gap to the running maximum (:mod:`hw.gap_buffer`), clamped past P + 1, where a
+    probability is 0 whatever k: G + 1 = bit_length(P + 1) + 1 bits a word instead of c's
+    score_width - frac_bits + 1. Pass 2 recovers M - c from the gaps and emits
+    2**P >> (M - c + k), k from S by leading-one detection.
 
     The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
     rises and at a row's start. With the output always ready the block sustains one
@@ -88,9 +86,9 @@ class PTSoftmax(wiring.Component):
         ceil = Signal(ceil_shape)
         m.d.comb += ceil.eq((self.i_stream.payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits)
 
-        gap_bits = (prec + 1).bit_length()
-        word = data.StructLayout({"gap": unsigned(gap_bits), "rise": unsigned(1)})
-        m.submodules.rows = rows = Memory(shape=word, depth=2 * n, init=[])
+        # The buffer keeps gaps (hw.gap_buffer): past P + 1 below M a probability is 0.
+        bits = gap_bits(prec + 1)
+        m.submodules.rows = rows = Memory(shape=gap_layout(bits), depth=2 * n, init=[])
         write = rows.write_port()
         # A one-element row is read in the cycle it is written, hence the bypass then.
         read = rows.read_port(transparent_for=(write,) if n == 1 else ())
@@ -111,29 +109,23 @@ class PTSoftmax(wiring.Component):
         shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> amount[:shift_bits]
         shifted = Mux(amount[shift_bits:].any(), 0, shifted)
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
-        # The word stored: the clamped rise or distance below (~d), 0 for a row's first score.
-        gap = Signal(gap_bits)
-        m.d.comb += gap.eq(Mux(a_first, 0, Mux(amount[gap_bits:].any(), (1 << gap_bits) - 1,
-                                                amount[:gap_bits])))
-        rises_shape = unsigned(max(1, ((n - 1) * ((1 << gap_bits) - 1)).bit_length()))
-        a_rises, new_rises = Signal(rises_shape), Signal(rises_shape)
-        m.d.comb += new_rises.eq(a_rises + Mux(at_or_above, gap, 0))
+        step = self.i_stream.valid & self.i_stream.ready
+        total_shape = rises_shape(n, bits)
+        new_rises = count_rises(m, write.data, diff, at_or_above, a_first, step, a_last, total_shape)
 
         # The figures of the row pass 2 works on; `full` while it has one.
-        full, row_rises, row_sum = Signal(), Signal(rises_shape), Signal(sum_shape)
+        full, row_rises, row_sum = Signal(), Signal(total_shape), Signal(sum_shape)
         output = OutputRegister(m, self.o_stream)
         b_step = full & output.free
-        step = self.i_stream.valid & self.i_stream.ready
         m.d.comb += self.i_stream.ready.eq(~a_last | ~full | (b_step & b_last))
 
-        m.d.comb += [write.addr.eq(a_ptr), write.data.gap.eq(gap), write.data.rise.eq(at_or_above),
-                     write.en.eq(step)]
+        m.d.comb += [write.addr.eq(a_ptr), write.en.eq(step)]
         with m.If(step):
             m.d.sync += [a_sum.eq(new_sum), a_ptr.eq(wrapped_increment(a_ptr, 2 * n))]
             with m.If(at_or_above):
-                m.d.sync += [a_max.eq(ceil), a_rises.eq(new_rises)]
+                m.d.sync += a_max.eq(ceil)
             with m.If(a_last):
-                m.d.sync += [a_rises.eq(0), a_sum.eq(0)]
+                m.d.sync += a_sum.eq(0)
         with m.If(b_step & b_last):
             m.d.sync += full.eq(0)
         with m.If(step & a_last):
@@ -143,18 +135,15 @@ class PTSoftmax(wiring.Component):
         next_b_ptr = wrapped_increment(b_ptr, 2 * n)
         m.d.comb += read.addr.eq(Mux(b_step, next_b_ptr, b_ptr))
         stored = read.data
-        # The clamped rises after this score, then the shift M - c + k; past 2**G - 1 >= P + 1
-        # the probability is 0 whatever k, so only the low bits meet k.
-        b_rises, rest = Signal(rises_shape), Signal(rises_shape)
-        m.d.comb += rest.eq(Mux(b_first, row_rises, b_rises) - Mux(stored.rise, stored.gap, 0))
+        # The shift M - c + k; past 2**G - 1 >= P + 1 rises after the score the probability is
+        # 0 whatever k, so only their low bits meet k.
+        rest = rises_after(m, stored, row_rises, b_first, b_step, "b")
         k = self._sum_power(m, row_sum)
-        shift = Signal(unsigned(max(gap_bits, len(k)) + 2))
-        m.d.comb += shift.eq(rest[:gap_bits] + Mux(stored.rise, 0, stored.gap + 1) + k)
+        shift = Signal(unsigned(max(bits, len(k)) + 2))
+        m.d.comb += shift.eq(rest[:bits] + below(stored) + k)
         with m.If(b_step):
             m.d.sync += b_ptr.eq(next_b_ptr)
-            with m.If(b_first | stored.rise):
-                m.d.sync += b_rises.eq(rest)
-            output.load(Mux((rest[gap_bits:] == 0) & (shift <= prec),
+            output.load(Mux((rest[bits:] == 0) & (shift <= prec),
                             Const(one, prec + 1) >> shift[:(prec + 1).bit_length()], 0))
         return m
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from sorbet_hw.hw.block import Block
+from sorbet_hw.hw.gap_buffer import below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import ROW_PORTS
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
@@ -77,35 +78,16 @@ class Softmax(wiring.Component):
         m.d.comb += port.addr.eq(dist)
         return Mux(dist < len(self._table), port.data, 0)
 
-    def _store(self, m, word, score, running_max, first, step, last):
-        """The gap word of ``score`` (clamped rise above the running maximum, or distance
-        below it less one), written to ``word``; returns the row's clamped rises so far."""
-        gap_bits = self._gap_bits
-        diff, rise = Signal(signed(len(score) + 1)), Signal()
-        m.d.comb += [diff.eq(score - running_max), rise.eq(first | (diff >= 0))]
-        amount = Mux(rise, diff, ~diff).as_unsigned()
-        gap = Mux(first, 0, Mux(amount[gap_bits:].any(), (1 << gap_bits) - 1, amount[:gap_bits]))
-        m.d.comb += [word.gap.eq(gap), word.rise.eq(rise)]
-        rises, new_rises = Signal(self._figure_shape), Signal(self._figure_shape)
-        m.d.comb += new_rises.eq(rises + Mux(rise, word.gap, 0))
-        with m.If(step & (rise | last)):
-            m.d.sync += rises.eq(Mux(last, 0, new_rises))
-        return new_rises
-
     def _distance(self, m, word, figure, first, step, stage: str):
         """m - x of the element ``word`` a stage reads, from its row's ``figure``: the row
-        maximum less the score, or, from gap words, the clamped rises after the score (counted
-        down from the row's total) plus its distance below; a clamped gap is past the table."""
+        maximum less the score, or from a gap word (:mod:`hw.gap_buffer`)."""
         if not self.gap_buffer:
             dist = Signal(unsigned(len(figure)), name=f"{stage}_dist")
             m.d.comb += dist.eq((figure - word).as_unsigned())
             return dist
-        rises, rest = Signal(len(figure), name=f"{stage}_rises"), Signal(len(figure), name=f"{stage}_rest")
-        m.d.comb += rest.eq(Mux(first, figure, rises) - Mux(word.rise, word.gap, 0))
-        with m.If(step & (first | word.rise)):
-            m.d.sync += rises.eq(rest)
-        dist = Signal(max(len(figure), self._gap_bits) + 1, name=f"{stage}_dist")
-        m.d.comb += dist.eq(rest + Mux(word.rise, 0, word.gap + 1))
+        rest = rises_after(m, word, figure, first, step, stage)
+        dist = Signal(max(len(figure), len(word.gap)) + 1, name=f"{stage}_dist")
+        m.d.comb += dist.eq(rest + below(word))
         return dist
 
     def elaborate(self, platform):
@@ -118,12 +100,10 @@ class Softmax(wiring.Component):
         # What the buffer keeps of a score, and the row's figure the later stages take: the
         # score and the row maximum, or the gap word and the sum of the row's clamped rises.
         if self.gap_buffer:
-            self._gap_bits = len(self._table).bit_length()      # 2**G - 1 >= the table's length
-            word_shape = data.StructLayout({"gap": unsigned(self._gap_bits), "rise": unsigned(1)})
-            figure_shape = unsigned(max(1, ((n - 1) * ((1 << self._gap_bits) - 1)).bit_length()))
+            bits = gap_bits(len(self._table))                  # past the table, e = 0
+            word_shape, figure_shape = gap_layout(bits), rises_shape(n, bits)
         else:
             word_shape, figure_shape = stored_shape, stored_shape
-        self._figure_shape = figure_shape
         # One reciprocal a row, within the row's own N cycles: a sequential divider taking
         # as few quotient bits a cycle as keep up with the rows.
         unit = SequentialDivider(numerator=1 << (prec + W), divisor_width=W, tag_shape=figure_shape,
@@ -203,10 +183,15 @@ class Softmax(wiring.Component):
 
         # -- max stage
         m.d.comb += [write.addr.eq(a_ptr), write.en.eq(a_step)]
-        row_figure = self._store(m, write.data, score, a_max, a_idx == 0, a_step, a_idx == n - 1) \
-            if self.gap_buffer else row_max
-        if not self.gap_buffer:
+        if self.gap_buffer:
+            diff = Signal(signed(self.score_width + 1))
+            m.d.comb += diff.eq(score - a_max)
+            first = a_idx == 0
+            row_figure = count_rises(m, write.data, diff, first | (diff >= 0), first, a_step,
+                                     a_idx == n - 1, figure_shape)
+        else:
             m.d.comb += write.data.eq(score)
+            row_figure = row_max
         with m.If(b_take):
             m.d.sync += ab_full.eq(0)
         with m.If(a_step):

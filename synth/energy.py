@@ -174,10 +174,6 @@ def inference_elements(shape: Shape, tokens: int) -> dict[str, int]:
             "norm": (2 * shape.layers + 1) * tokens * shape.hidden}
 
 
-KIND_OF = {"event_if_layer": "layer", "if_layer": "layer", "mac_layer": "layer", "bwn_layer": "layer", "bwn_layer_skip": "layer",
-           "ptsoftmax": "softmax", "softmax": "softmax", "bspn": "norm", "layernorm": "norm"}
-
-
 # Method 2's designs: the measured workload (synth.workloads label) standing for each kind.
 # The BWN designs are the same integer model built without spikes, so they keep PTsoftmax
 # and BSPN; the 8-bit design is the conventional one.
