@@ -130,7 +130,8 @@ class Softmax(wiring.Component):
         def advance(ptr):
             return wrapped_increment(ptr, depth)
 
-        # Hand-over register from *max* to *sum*: a finished row's maximum.
+        # Hand-over register from *max* to *sum*: a finished row's figure (its maximum, or
+        # with the gap buffer its clamped rises; so are b_max and c_max).
         ab_full, ab_max = Signal(), Signal(figure_shape)
         # From *sum* to *output*: a stream of (row reciprocal, row maximum) through the divider.
         m.submodules.row_constant = unit
