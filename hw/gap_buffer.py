@@ -26,7 +26,7 @@ from __future__ import annotations
 from amaranth import Mux, Signal, unsigned
 from amaranth.lib import data
 
-__all__ = ["below", "count_rises", "gap_bits", "gap_layout", "rises_after", "rises_shape"]
+__all__ = ["amount", "below", "count_rises", "gap_bits", "gap_layout", "rises_after", "rises_shape"]
 
 
 def gap_bits(limit: int) -> int:
@@ -43,13 +43,18 @@ def rises_shape(row_length: int, bits: int):
     return unsigned(max(1, ((row_length - 1) * ((1 << bits) - 1)).bit_length()))
 
 
+def amount(diff, rise):
+    """The unclamped gap of a score ``diff`` = score - running maximum from it: the rise d,
+    or the distance below less one, ~d = -d - 1 (no negation)."""
+    return Mux(rise, diff, ~diff).as_unsigned()
+
+
 def count_rises(m, word, diff, rise, first, step, last, shape):
     """Fill ``word`` for the score of ``diff`` (score - running maximum, signed) and return
     the row's clamped rises including it; the running count, clocked on rises only, starts
     again after the row's ``last`` score."""
-    bits = len(word.gap)
-    amount = Mux(rise, diff, ~diff).as_unsigned()
-    m.d.comb += [word.gap.eq(Mux(first, 0, Mux(amount[bits:].any(), (1 << bits) - 1, amount[:bits]))),
+    bits, gap = len(word.gap), amount(diff, rise)
+    m.d.comb += [word.gap.eq(Mux(first, 0, Mux(gap[bits:].any(), (1 << bits) - 1, gap[:bits]))),
                  word.rise.eq(rise)]
     rises, total = Signal(shape, name="rises"), Signal(shape, name="rises_total")
     m.d.comb += total.eq(rises + Mux(rise, word.gap, 0))

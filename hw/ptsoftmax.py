@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
-from sorbet_hw.hw.gap_buffer import below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
+from sorbet_hw.hw.gap_buffer import amount, below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
@@ -94,8 +94,10 @@ class PTSoftmax(wiring.Component):
         read = rows.read_port(transparent_for=(write,) if n == 1 else ())
         # Each pass walks both rows with its own pointer; a row ends at N - 1 and 2N - 1.
         a_ptr, b_ptr = Signal(range(2 * n), name="a_ptr"), Signal(range(2 * n), name="b_ptr")
-        a_first, a_last = (a_ptr == 0) | (a_ptr == n), (a_ptr == n - 1) | (a_ptr == 2 * n - 1)
-        b_first, b_last = (b_ptr == 0) | (b_ptr == n), (b_ptr == n - 1) | (b_ptr == 2 * n - 1)
+
+        def row_ends(ptr):
+            return (ptr == 0) | (ptr == n), (ptr == n - 1) | (ptr == 2 * n - 1)
+        (a_first, a_last), (b_first, b_last) = row_ends(a_ptr), row_ends(b_ptr)
 
         # Pass 1. At or above the maximum (d >= 0) the sum shifts right by d and one is
         # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
@@ -104,10 +106,10 @@ class PTSoftmax(wiring.Component):
         a_max, a_sum, new_sum = Signal(ceil_shape), Signal(sum_shape), Signal(sum_shape)
         diff, at_or_above = Signal(signed(ceil_shape.width + 1)), Signal()
         m.d.comb += [diff.eq(ceil - a_max), at_or_above.eq(a_first | (diff >= 0))]
-        amount = Mux(at_or_above, diff, ~diff).as_unsigned()
+        by = amount(diff, at_or_above)
         shift_bits = (sum_shape.width - 1).bit_length()
-        shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> amount[:shift_bits]
-        shifted = Mux(amount[shift_bits:].any(), 0, shifted)
+        shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> by[:shift_bits]
+        shifted = Mux(by[shift_bits:].any(), 0, shifted)
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
         step = self.i_stream.valid & self.i_stream.ready
         total_shape = rises_shape(n, bits)

@@ -141,8 +141,8 @@ class Softmax(wiring.Component):
         a_ptr, a_idx, a_max = Signal(ptr_shape), Signal(idx_shape), Signal(stored_shape)
         score = Signal(stored_shape)
         m.d.comb += score.eq(self.i_stream.payload)
-        row_max = Signal(stored_shape)
-        m.d.comb += row_max.eq(Mux((a_idx == 0) | (score > a_max), score, a_max))
+        row_max, rise = Signal(stored_shape), Signal()
+        m.d.comb += [rise.eq((a_idx == 0) | (score >= a_max)), row_max.eq(Mux(rise, score, a_max))]
 
         # Stage "sum".
         b_busy, b_ptr, b_idx = Signal(), Signal(ptr_shape), Signal(idx_shape)
@@ -187,9 +187,8 @@ class Softmax(wiring.Component):
         if self.gap_buffer:
             diff = Signal(signed(self.score_width + 1))
             m.d.comb += diff.eq(score - a_max)
-            first = a_idx == 0
-            row_figure = count_rises(m, write.data, diff, first | (diff >= 0), first, a_step,
-                                     a_idx == n - 1, figure_shape)
+            row_figure = count_rises(m, write.data, diff, rise, a_idx == 0, a_step, a_idx == n - 1,
+                                     figure_shape)
         else:
             m.d.comb += write.data.eq(score)
             row_figure = row_max
@@ -198,8 +197,8 @@ class Softmax(wiring.Component):
         with m.If(a_step):
             m.d.sync += a_ptr.eq(advance(a_ptr))
             # The maximum changes on a rise only: no clock on the other scores.
-            with m.If(row_max != a_max):
-                m.d.sync += a_max.eq(row_max)
+            with m.If(rise):
+                m.d.sync += a_max.eq(score)
             with m.If(a_idx == n - 1):
                 m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_figure)]
             with m.Else():
