@@ -67,7 +67,7 @@ class EventAttention(wiring.Component):
     each of its nonzero levels q (the one-hot of the lowest pending lane) reads the key
     column of its dimension, whose n key levels are then added to (or subtracted from) n
     accumulators |q| times: Sorbet's Q spikes x K counts on signed spikes, adds only. The n
-    scores then go to PTsoftmax, one a cycle. 3 + n + sum over nonzero q of (|q| + 1) cycles.
+    scores then go to PTsoftmax, one a cycle, through a register. 3 + n + sum over nonzero q of (|q| + 1) cycles.
 
     Contexts, concurrently, per row of n probabilities: a probability p = 2**-e (or zero)
     reads value row (j, h) and adds its d levels shifted left by P - e (times p) to d
@@ -192,6 +192,9 @@ class EventAttention(wiring.Component):
         keys = [k_read.data.word_select(j, b).as_signed() for j in range(n)]
         shifted = Signal(softmax.i_stream.payload.shape())
         m.d.comb += shifted.eq(or_tree([Mux(push[j], accs[j], 0) for j in range(n)]) << self.score_left_shift)
+        # The scores reach PTsoftmax from a register: the select over n accumulators and
+        # PTsoftmax's ceiling and compare would otherwise be one path.
+        to_softmax = OutputRegister(m, softmax.i_stream)
         with m.FSM(name="scores") as fsm:
             with m.State("Idle"):
                 with m.If(run & ~done):
@@ -216,7 +219,8 @@ class EventAttention(wiring.Component):
                 with m.If(remaining == 0):
                     m.next = "Pick"
             with m.State("Push"):
-                with m.If(softmax.i_stream.ready):
+                with m.If(to_softmax.free):
+                    to_softmax.load(shifted)
                     m.d.sync += push.eq(push << 1)
                     with m.If(push[n - 1]):
                         m.d.sync += [row.eq(row + 1), base.eq(Mux(base == self.width - d, 0, base + d))]
@@ -228,9 +232,7 @@ class EventAttention(wiring.Component):
         with m.If(restart):
             m.d.sync += done.eq(0)
         m.d.comb += [q_read.addr.eq(row), q_read.en.eq(fsm.ongoing("Read")),
-                     k_read.addr.eq(base + lane), k_read.en.eq(fsm.ongoing("Pick") & (pending != 0)),
-                     softmax.i_stream.valid.eq(fsm.ongoing("Push")),
-                     softmax.i_stream.payload.eq(shifted)]
+                     k_read.addr.eq(base + lane), k_read.en.eq(fsm.ongoing("Pick") & (pending != 0))]
 
     # -- contexts ----------------------------------------------------------------------
     def _contexts(self, m, v_rows, softmax, sentence_done):

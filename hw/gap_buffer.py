@@ -13,7 +13,7 @@ was no rise). A clamped value is already >= L, so clamping changes nothing below
 Use, in the maximum's pass (``diff`` = score - running maximum, ``rise`` = first or diff >= 0)::
 
     word = Signal(gap_layout(G))
-    total = count_rises(m, word, diff, rise, first, step, last, rises_shape(n, G))
+    total = count_rises(m, word, diff, rise, first, step, rises_shape(n, G))
     # write `word`; at the row's last score, `total` is the row's figure for later passes
 
 and in a later pass, on the word it reads::
@@ -49,17 +49,18 @@ def amount(diff, rise):
     return Mux(rise, diff, ~diff).as_unsigned()
 
 
-def count_rises(m, word, diff, rise, first, step, last, shape):
+def count_rises(m, word, diff, rise, first, step, shape):
     """Fill ``word`` for the score of ``diff`` (score - running maximum, signed) and return
-    the row's clamped rises including it; the running count, clocked on rises only, starts
-    again after the row's ``last`` score."""
+    the row's clamped rises including it; the running count is clocked on rises only."""
     bits, gap = len(word.gap), amount(diff, rise)
     m.d.comb += [word.gap.eq(Mux(first, 0, Mux(gap[bits:].any(), (1 << bits) - 1, gap[:bits]))),
                  word.rise.eq(rise)]
+    # A row's first score is a rise of 0: the count starts again there, so it is clocked on
+    # rises only, with the running maximum.
     rises, total = Signal(shape, name="rises"), Signal(shape, name="rises_total")
-    m.d.comb += total.eq(rises + Mux(rise, word.gap, 0))
-    with m.If(step & (rise | last)):
-        m.d.sync += rises.eq(Mux(last, 0, total))
+    m.d.comb += total.eq(Mux(first, 0, rises + Mux(rise, word.gap, 0)))
+    with m.If(step & rise):
+        m.d.sync += rises.eq(total)
     return total
 
 

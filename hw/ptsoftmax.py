@@ -52,10 +52,11 @@ class PTSoftmax(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Two passes over a row, each one element a cycle, on a buffer of two rows (2N words, one
-    write and one synchronous read port: block RAM on an FPGA): pass 1 fills one row while
-    pass 2 reads the other, and pass 1 takes a row's last score only once pass 2 is on its
-    last element of the row before, so no occupancy count is needed.
+    Two passes over a row, each one element a cycle, on a buffer of one row (N words, one
+    write and one synchronous read port with a read enable: block RAM on an FPGA), used in
+    place: pass 1 writes word i of a row only once pass 2 has read word i of the row before,
+    so pass 1 follows pass 2 through the buffer a word behind, and no occupancy count is
+    needed. Pass 2's read port holds its word while the output stalls.
 
     Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
     (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
@@ -63,7 +64,8 @@ class PTSoftmax(wiring.Component):
     gap to the running maximum (:mod:`hw.gap_buffer`), clamped past P + 1, where a
     probability is 0 whatever k: G + 1 = bit_length(P + 1) + 1 bits a word instead of c's
     score_width - frac_bits + 1. Pass 2 recovers M - c from the gaps and emits
-    2**P >> (M - c + k), k from S by leading-one detection.
+    2**P >> (M - c + k), k from S by leading-one detection, added once a row to the rises
+    it counts down.
 
     The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
     rises and at a row's start. With the output always ready the block sustains one
@@ -88,16 +90,17 @@ class PTSoftmax(wiring.Component):
 
         # The buffer keeps gaps (hw.gap_buffer): past P + 1 below M a probability is 0.
         bits = gap_bits(prec + 1)
-        m.submodules.rows = rows = Memory(shape=gap_layout(bits), depth=2 * n, init=[])
+        m.submodules.rows = rows = Memory(shape=gap_layout(bits), depth=n, init=[])
         write = rows.write_port()
         # A one-element row is read in the cycle it is written, hence the bypass then.
         read = rows.read_port(transparent_for=(write,) if n == 1 else ())
-        # Each pass walks both rows with its own pointer; a row ends at N - 1 and 2N - 1.
-        a_ptr, b_ptr = Signal(range(2 * n), name="a_ptr"), Signal(range(2 * n), name="b_ptr")
-
-        def row_ends(ptr):
-            return (ptr == 0) | (ptr == n), (ptr == n - 1) | (ptr == 2 * n - 1)
-        (a_first, a_last), (b_first, b_last) = row_ends(a_ptr), row_ends(b_ptr)
+        # One row in place: pass 1 writes word i of a row only once pass 2 has read word i of
+        # the row before. Pass 1 is on word a_ptr; pass 2 keeps the word after its own, the
+        # one it reads next, so that is the read address as it stands.
+        a_ptr, b_next = Signal(range(n), name="a_ptr"), Signal(range(n), name="b_next", init=1 % n)
+        a_first, a_last = a_ptr == 0, a_ptr == n - 1
+        b_first, b_last = b_next == 1 % n, b_next == 0
+        next_a_ptr = wrapped_increment(a_ptr, n)
 
         # Pass 1. At or above the maximum (d >= 0) the sum shifts right by d and one is
         # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
@@ -113,17 +116,19 @@ class PTSoftmax(wiring.Component):
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
         step = self.i_stream.valid & self.i_stream.ready
         total_shape = rises_shape(n, bits)
-        new_rises = count_rises(m, write.data, diff, at_or_above, a_first, step, a_last, total_shape)
+        new_rises = count_rises(m, write.data, diff, at_or_above, a_first, step, total_shape)
 
         # The figures of the row pass 2 works on; `full` while it has one.
         full, row_rises, row_sum = Signal(), Signal(total_shape), Signal(sum_shape)
         output = OutputRegister(m, self.o_stream)
         b_step = full & output.free
-        m.d.comb += self.i_stream.ready.eq(~a_last | ~full | (b_step & b_last))
+        # With a row in pass 2 (`full`) pass 1 is at or behind it, and takes the word pass 2
+        # is on (next_a_ptr == b_next) only as pass 2 leaves it.
+        m.d.comb += self.i_stream.ready.eq(~full | (next_a_ptr != b_next) | b_step)
 
         m.d.comb += [write.addr.eq(a_ptr), write.en.eq(step)]
         with m.If(step):
-            m.d.sync += [a_sum.eq(new_sum), a_ptr.eq(wrapped_increment(a_ptr, 2 * n))]
+            m.d.sync += [a_sum.eq(new_sum), a_ptr.eq(next_a_ptr)]
             with m.If(at_or_above):
                 m.d.sync += a_max.eq(ceil)
             with m.If(a_last):
@@ -133,18 +138,18 @@ class PTSoftmax(wiring.Component):
         with m.If(step & a_last):
             m.d.sync += [full.eq(1), row_rises.eq(new_rises), row_sum.eq(new_sum)]
 
-        # Pass 2: the read port is given the element pass 2 works on next cycle.
-        next_b_ptr = wrapped_increment(b_ptr, 2 * n)
-        m.d.comb += read.addr.eq(Mux(b_step, next_b_ptr, b_ptr))
+        # Pass 2: the read port holds its word while pass 2 waits, and while it has no row
+        # reads word 0, the first it takes.
+        m.d.comb += [read.addr.eq(Mux(full, b_next, 0)), read.en.eq(b_step | ~full)]
         stored = read.data
-        # The shift M - c + k; past 2**G - 1 >= P + 1 rises after the score the probability is
-        # 0 whatever k, so only their low bits meet k.
-        rest = rises_after(m, stored, row_rises, b_first, b_step, "b")
+        # The shift M - c + k: the count down starts at the row's rises + k, so `rest` is the
+        # clamped rises after the score + k; past 2**G - 1 >= P + 1 the probability is 0.
         k = self._sum_power(m, row_sum)
-        shift = Signal(unsigned(max(bits, len(k)) + 2))
-        m.d.comb += shift.eq(rest[:bits] + below(stored) + k)
+        rest = rises_after(m, stored, row_rises + k, b_first, b_step, "b")
+        shift = Signal(unsigned(bits + 2))
+        m.d.comb += shift.eq(rest[:bits] + below(stored))
         with m.If(b_step):
-            m.d.sync += b_ptr.eq(next_b_ptr)
+            m.d.sync += b_next.eq(wrapped_increment(b_next, n))
             output.load(Mux((rest[bits:] == 0) & (shift <= prec),
                             Const(one, prec + 1) >> shift[:(prec + 1).bit_length()], 0))
         return m

@@ -187,8 +187,7 @@ class Softmax(wiring.Component):
         if self.gap_buffer:
             diff = Signal(signed(self.score_width + 1))
             m.d.comb += diff.eq(score - a_max)
-            row_figure = count_rises(m, write.data, diff, rise, a_idx == 0, a_step, a_idx == n - 1,
-                                     figure_shape)
+            row_figure = count_rises(m, write.data, diff, rise, a_idx == 0, a_step, figure_shape)
         else:
             m.d.comb += write.data.eq(score)
             row_figure = row_max
