@@ -19,14 +19,14 @@ Use, in the maximum's pass (``diff`` = score - running maximum, ``rise`` = first
 and in a later pass, on the word it reads::
 
     rest = rises_after(m, word, figure, first, step, "sum")   # clamped rises after the score
-    m_minus_x = rest + below(word)
+    m_minus_x = add_below(rest, word)
 """
 from __future__ import annotations
 
 from amaranth import Mux, Signal, unsigned
 from amaranth.lib import data
 
-__all__ = ["amount", "below", "count_rises", "gap_bits", "gap_layout", "rises_after", "rises_shape"]
+__all__ = ["add_below", "amount", "count_rises", "gap_bits", "gap_layout", "rises_after", "rises_shape"]
 
 
 def gap_bits(limit: int) -> int:
@@ -74,6 +74,7 @@ def rises_after(m, word, figure, first, step, name: str):
     return rest
 
 
-def below(word):
-    """The score's distance below the maximum when it arrived (0 for a rise)."""
-    return Mux(word.rise, 0, word.gap + 1)
+def add_below(value, word):
+    """``value`` + the score's distance below the maximum when it arrived (0 for a rise):
+    the gap, and its + 1 as the adder's carry in, not an incrementer of its own."""
+    return value + Mux(word.rise, 0, word.gap) + ~word.rise

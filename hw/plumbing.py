@@ -71,14 +71,22 @@ class OutputRegister:
     payload is being taken); ``load(payload)``, under the condition of the cycles that
     produce one (which must imply ``free``), fills it. ``valid`` drops once the payload is
     taken and nothing new is loaded. Construct it before the ``load`` statements: a later
-    statement wins in Amaranth, so loading must come after the default clear."""
+    statement wins in Amaranth, so loading must come after the default clear.
 
-    def __init__(self, m, o_stream):
+    With ``held`` (a shape) and ``decode``, the register holds a narrower code of the payload
+    and the payload is ``decode(code)``: a function of flip-flops only, as a state machine's
+    decoded outputs are; ``load`` then takes the code."""
+
+    def __init__(self, m, o_stream, held=None, decode=None):
         self._m, self._stream = m, o_stream
         self.free = Signal(name="out_free")
         m.d.comb += self.free.eq(~o_stream.valid | o_stream.ready)
         with m.If(self.free):
             m.d.sync += o_stream.valid.eq(0)
+        self._register = o_stream.payload
+        if held is not None:
+            self._register = Signal(held, name="out_code")
+            m.d.comb += o_stream.payload.eq(decode(self._register))
 
     def load(self, payload) -> None:
-        self._m.d.sync += [self._stream.valid.eq(1), self._stream.payload.eq(payload)]
+        self._m.d.sync += [self._stream.valid.eq(1), self._register.eq(payload)]

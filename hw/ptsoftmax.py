@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
-from sorbet_hw.hw.gap_buffer import amount, below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
+from sorbet_hw.hw.gap_buffer import add_below, amount, count_rises, gap_bits, gap_layout, rises_after, rises_shape
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
@@ -68,9 +68,10 @@ class PTSoftmax(wiring.Component):
     it counts down.
 
     The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
-    rises and at a row's start. With the output always ready the block sustains one
-    element per cycle in and out; a row's first probability leaves 2 cycles after its
-    last score is accepted.
+    rises and at a row's start. The output register holds e (P + 1 for a zero), not p: the
+    payload is decoded from flip-flops only. With the output always ready the block
+    sustains one element per cycle in and out; a row's first probability leaves 2 cycles
+    after its last score is accepted.
     """
 
     def __init__(self, **params):
@@ -120,7 +121,9 @@ class PTSoftmax(wiring.Component):
 
         # The figures of the row pass 2 works on; `full` while it has one.
         full, row_rises, row_sum = Signal(), Signal(total_shape), Signal(sum_shape)
-        output = OutputRegister(m, self.o_stream)
+        # The output register holds e of p = 2**-e, P + 1 for 0: fewer bits than p.
+        output = OutputRegister(m, self.o_stream, held=range(prec + 2), decode=lambda e: Mux(
+            e <= prec, Const(one, prec + 1) >> e[:(prec + 1).bit_length()], 0))
         b_step = full & output.free
         # With a row in pass 2 (`full`) pass 1 is at or behind it, and takes the word pass 2
         # is on (next_a_ptr == b_next) only as pass 2 leaves it.
@@ -147,11 +150,10 @@ class PTSoftmax(wiring.Component):
         k = self._sum_power(m, row_sum)
         rest = rises_after(m, stored, row_rises + k, b_first, b_step, "b")
         shift = Signal(unsigned(bits + 2))
-        m.d.comb += shift.eq(rest[:bits] + below(stored))
+        m.d.comb += shift.eq(add_below(rest[:bits], stored))
         with m.If(b_step):
             m.d.sync += b_next.eq(wrapped_increment(b_next, n))
-            output.load(Mux((rest[bits:] == 0) & (shift <= prec),
-                            Const(one, prec + 1) >> shift[:(prec + 1).bit_length()], 0))
+            output.load(Mux((rest[bits:] == 0) & (shift <= prec), shift, prec + 1))
         return m
 
     def _sum_power(self, m, total):

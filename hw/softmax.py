@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from sorbet_hw.hw.block import Block
-from sorbet_hw.hw.gap_buffer import below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
+from sorbet_hw.hw.gap_buffer import add_below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
 from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
 from sorbet_hw.hw.ptsoftmax import ROW_PORTS
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
@@ -87,7 +87,7 @@ class Softmax(wiring.Component):
             return dist
         rest = rises_after(m, word, figure, first, step, stage)
         dist = Signal(max(len(figure), len(word.gap)) + 1, name=f"{stage}_dist")
-        m.d.comb += dist.eq(rest + below(word))
+        m.d.comb += dist.eq(add_below(rest, word))
         return dist
 
     def elaborate(self, platform):
