@@ -16,7 +16,8 @@
 
     python benchmarks/encoder_layer.py [--engine event|if] [--lanes 32] [--skip-real]
                                        [--skip-scaling] [--synth]
-                                       [--synth-real [--synth-real-lanes 48]] [--activity]
+                                       [--synth-real [--synth-real-lanes 48] [--seeds 1,2,3]]
+                                       [--activity]
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sorbet_hw.hw.blocks import get_block  # noqa: E402
 from sorbet_hw.hw.encoder_layer import EncoderLayer  # noqa: E402
+from sorbet_hw.cli import parse_seeds  # noqa: E402
 from sorbet_hw.sim.encoder_layer import make_vectors  # noqa: E402
 from sorbet_hw.sim.runner import run_bench  # noqa: E402
 
@@ -105,18 +107,20 @@ def synthesis(build: Path, lanes: int, engine: str) -> None:
           f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
 
 
-def synthesis_real(build: Path, lanes: int, engine: str) -> None:
+def synthesis_real(build: Path, lanes: int, engine: str, seeds: tuple[int, ...]) -> None:
     """The real layer 0 through Yosys for the ECP5 and, on the event engine, nextpnr-ecp5 on
     the LFE5U-85F. The dense IF engine's membranes in flip-flops do not fit the device: it
     gets the resource count only (about 40 minutes of Yosys on one core)."""
     from sorbet_hw.synth.flow import synthesize
     started = time.time()
     r = synthesize("encoder_layer", real_layer_params(lanes, 32, engine), "ecp5", build_root=build,
-                   place_and_route=engine == "event")
+                   place_and_route=engine == "event", seeds=seeds)
     print(f"real layer 0, 12 tokens, {engine} engine, {lanes} lanes, ECP5: LUT4 {r['luts']:,}, "
           f"DFF {r['dffs']:,}, carry {r['carries']:,}, DP16KD {r['brams']}, DSP {r['dsps']}, "
           f"Fmax {r.get('fmax_mhz', r.get('pnr_error', 'not placed'))} MHz "
           f"(LFE5U-85F: 83,640 LUT4 and FF, 208 DP16KD; {time.time() - started:.0f} s)")
+    if len(r.get("fmax_by_seed", {})) > 1:
+        print("  Fmax by nextpnr seed: " + ", ".join(f"seed {s} {v} MHz" for s, v in r["fmax_by_seed"].items()))
     print(f"  every figure: {r}")
 
 
@@ -148,6 +152,8 @@ def main() -> int:
     parser.add_argument("--synth-real", action="store_true",
                         help="the real layer through Yosys for the ECP5 (~40 min)")
     parser.add_argument("--synth-real-lanes", type=int, default=48)
+    parser.add_argument("--seeds", default="1", help="nextpnr placement seeds for --synth-real, "
+                        "comma-separated (default 1; each ~10 min, two at a time on two cores)")
     parser.add_argument("--build", type=Path, default=Path("build"))
     args = parser.parse_args()
     if not args.skip_scaling:
@@ -157,7 +163,7 @@ def main() -> int:
     if args.synth:
         synthesis(args.build, args.lanes, args.engine)
     if args.synth_real:
-        synthesis_real(args.build, args.synth_real_lanes, args.engine)
+        synthesis_real(args.build, args.synth_real_lanes, args.engine, parse_seeds(args.seeds))
     if args.activity:
         activity(args.build)
     return 0

@@ -25,6 +25,16 @@ from sorbet_hw.tools import ToolError
 
 ISSUES = "the sorbet-hw issue tracker"
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """--seeds: comma-separated nextpnr placement seeds."""
+    from sorbet_hw.synth.flow import check_seeds
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise ParameterError(f"--seeds {text!r}: give comma-separated integers, such as 1,2,3") from None
+    return check_seeds(seeds)
+
+
 def parse_params(block: str, items: list[str]) -> dict:
     """``k=v`` strings to parameters, each read as its declaration's kind says
     (:class:`model.params.Param`): an integer (0x.. and 0b.. too), a flag (0, 1, true,
@@ -327,13 +337,14 @@ def cmd_synth(args) -> int:
     if args.param and args.block == "all":
         raise ParameterError("--param needs one block, not 'all'")
     targets = list(TARGETS) if args.target == "all" else [args.target]
+    seeds = parse_seeds(args.seeds)
     results = []
     for block in blocks:
         params = parse_params(block, args.param) if args.param else get_block(block).synth_params
         for target in targets:
             print(f"synthesizing {block} for {target}...", flush=True)
             results.append(synthesize(block, params, target, build_root=Path(args.build),
-                                      place_and_route=not args.no_pnr))
+                                      place_and_route=not args.no_pnr, seeds=seeds))
     json_path, md_path = write_report(results, Path(args.build) / "synth")
     print(markdown_table(results))
     print(f"report: {md_path} and {json_path}")
@@ -488,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--target", choices=["generic", "ice40", "ecp5", "all"], default="all")
     syn.add_argument("--param", action="append", metavar="NAME=VALUE")
     syn.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
+    syn.add_argument("--seeds", default="1", help="comma-separated nextpnr placement seeds, "
+                     "placed in parallel (default 1); Fmax is the first seed's, the report "
+                     "lists every seed's")
     syn.add_argument("--build", default="build")
     syn.set_defaults(func=cmd_synth)
 

@@ -27,6 +27,8 @@ def test_generate_writes_the_same_bytes_twice(tmp_path):
     (["generate", "ptsoftmax", "--param", "rownumber"], "name=value", 2),
     (["generate", "if_layer", "--param", "weights=missing.npy"], "does not exist", 2),
     (["simulate", "ptsoftmax", "--vectors", "missing.npz"], "does not exist", 1),
+    (["synth", "bspn", "--seeds", "1,x"], "comma-separated integers", 2),
+    (["synth", "bspn", "--seeds", "2,2"], "distinct integers", 2),
 ])
 def test_bad_input_is_one_clear_line(args, message, status, tmp_path):
     """Usage errors exit 2, failures (a missing file) 1; either way one line."""

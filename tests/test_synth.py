@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from sorbet_hw.model.params import ParameterError
 from sorbet_hw.tools import ToolError
 from sorbet_hw.synth import flow, yosys
 from sorbet_hw.synth.energy import E_AC_FP32, E_MAC_FP32, Shape, inference_energy
@@ -35,6 +36,28 @@ def test_ecp5_report_is_parsed(tmp_path):
     assert ecp5["dffs"] == ecp5["cells_by_type"]["TRELLIS_FF"] > 0
     assert ecp5["fits"] and ecp5["device"] == "LFE5U-85F" and ecp5["logic_cells"] >= ecp5["luts"]
     assert 10 < ecp5["fmax_mhz"] < 1000
+
+
+def test_placement_seeds_are_kept_and_reused(tmp_path, monkeypatch):
+    both = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path, seeds=(1, 2))
+    assert set(both["fmax_by_seed"]) == {"1", "2"} and both["fmax_mhz"] == both["fmax_by_seed"]["1"]
+    assert all(10 < f < 1000 for f in both["fmax_by_seed"].values())
+    work = next((tmp_path / "synth" / "ice40").iterdir())
+    assert (work / "pnr.json").is_file() and (work / "pnr-seed2.json").is_file()
+    # Seeds placed before are not placed again; a new one is placed on the same netlist.
+    placed = []
+    real = flow.place_route
+    monkeypatch.setattr(flow, "place_route", lambda w, spec, seed=1: placed.append(seed) or real(w, spec, seed))
+    monkeypatch.setattr(flow, "run_yosys", lambda *a: pytest.fail("Yosys ran again"))
+    second = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path, seeds=(2,))
+    assert placed == [] and second["fmax_mhz"] == both["fmax_by_seed"]["2"]
+    third = flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path, seeds=(3, 1))
+    assert placed == [3] and set(third["fmax_by_seed"]) == {"1", "2", "3"}
+    assert third["fmax_mhz"] == third["fmax_by_seed"]["3"]
+    assert "(by seed: 1: " in flow.markdown_table([third])
+    for bad in ((), (0,), (1, 1), ("2",)):
+        with pytest.raises(ParameterError, match="nextpnr seeds"):
+            flow.synthesize("bspn", SMALL_BSPN, "ice40", build_root=tmp_path, seeds=bad)
 
 
 def test_check_assert_rejects_a_combinational_loop(tmp_path):
