@@ -107,8 +107,11 @@ class PTSoftmax(wiring.Component):
         # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
         # no negation), and the sum is added. A shift past the sum's width empties it.
         sum_shape = unsigned((n << prec).bit_length())
-        a_max, a_sum, new_sum = Signal(ceil_shape), Signal(sum_shape), Signal(sum_shape)
-        diff, at_or_above = Signal(signed(ceil_shape.width + 1)), Signal()
+        a_max = Signal(ceil_shape)
+        a_sum = Signal(sum_shape)
+        new_sum = Signal(sum_shape)
+        diff = Signal(signed(ceil_shape.width + 1))
+        at_or_above = Signal()
         m.d.comb += [diff.eq(ceil - a_max), at_or_above.eq(a_first | (diff >= 0))]
         by = amount(diff, at_or_above)
         shift_bits = (sum_shape.width - 1).bit_length()
@@ -120,7 +123,9 @@ class PTSoftmax(wiring.Component):
         new_rises = count_rises(m, write.data, diff, at_or_above, a_first, step, total_shape)
 
         # The figures of the row pass 2 works on; `full` while it has one.
-        full, row_rises, row_sum = Signal(), Signal(total_shape), Signal(sum_shape)
+        full = Signal()
+        row_rises = Signal(total_shape)
+        row_sum = Signal(sum_shape)
         # The output register holds e of p = 2**-e, P + 1 for 0: fewer bits than p.
         output = OutputRegister(m, self.o_stream, held=range(prec + 2), decode=lambda e: Mux(
             e <= prec, Const(one, prec + 1) >> e[:(prec + 1).bit_length()], 0))

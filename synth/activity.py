@@ -41,6 +41,7 @@ inverter input) plus its AND gate's input.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -197,19 +198,36 @@ class Activity:
         return dict(self.__dict__)
 
 
-def switching_energy(netlist_json: Path, saif: Saif, top: str) -> Activity:
-    """Nets, clock (gated and ungated) and memory accesses, as the module docstring says."""
+@dataclass
+class _Netlist:
+    """A gate netlist's nets as the energy model sees them, bit by bit."""
+    module: dict
+    load: dict[int, float]                     # sink capacitance (fF), clock pins apart
+    driver: dict[int, tuple[str, str]]         # (cell name or port name, cell type or "input ports")
+    sinks: dict[int, list[tuple[str, str]]]    # (cell name, pin), or (port name, "") for an output
+    clock_bits: set[int]
+    activity: dict[int, tuple[int, int]]       # (toggles, time at 1)
+
+    def energy(self, bit: int) -> float:
+        """A driven net bit's switching energy (J): its toggles x 1/2 C V^2."""
+        kind = self.driver[bit][1]
+        self_cap = 0.0 if kind == "input ports" else _driver_capacitance(kind)
+        return self.activity[bit][0] * HALF_V2 * (self.load.get(bit, 0.0) + self_cap)
+
+
+HALF_V2 = 0.5 * VDD ** 2 * FF
+
+
+def _read_netlist(netlist_json: Path, saif: Saif, top: str) -> _Netlist:
     module = json.loads(Path(netlist_json).read_text())["modules"][top]
-    load: dict[int, float] = {}                 # bit -> sink capacitance (fF), clock pins apart
-    driver: dict[int, str] = {}                 # bit -> driving cell type or "input ports"
-    clock_bits: set[int] = set()
+    nl = _Netlist(module, {}, {}, {}, set(), {})
     for name, port in module["ports"].items():
         for bit in port["bits"]:
             if isinstance(bit, int) and port["direction"] == "input":
-                driver[bit] = "input ports"
+                nl.driver[bit] = (name, "input ports")
                 if name == "clk":
-                    clock_bits.add(bit)
-    for cell in module["cells"].values():
+                    nl.clock_bits.add(bit)
+    for cell_name, cell in module["cells"].items():
         kind = cell["type"]
         for pin, bits in cell["connections"].items():
             direction = cell["port_directions"][pin]
@@ -217,79 +235,159 @@ def switching_energy(netlist_json: Path, saif: Saif, top: str) -> Activity:
                 if not isinstance(bit, int):
                     continue                     # a constant
                 if direction == "input":
-                    if bit not in clock_bits:
-                        load[bit] = load.get(bit, 0.0) + pin_capacitance(kind, pin)
+                    if bit not in nl.clock_bits:
+                        nl.load[bit] = nl.load.get(bit, 0.0) + pin_capacitance(kind, pin)
+                        nl.sinks.setdefault(bit, []).append((cell_name, pin))
                 else:
-                    driver[bit] = kind
+                    nl.driver[bit] = (cell_name, kind)
     for name, port in module["ports"].items():
         if port["direction"] == "output":
             for bit in port["bits"]:
                 if isinstance(bit, int):
-                    load[bit] = load.get(bit, 0.0) + OUTPUT_PORT_LOAD
-    activity: dict[int, tuple[int, int]] = {}   # bit -> (toggles, time at 1)
+                    nl.load[bit] = nl.load.get(bit, 0.0) + OUTPUT_PORT_LOAD
+                    nl.sinks.setdefault(bit, []).append((name, ""))
     for name, net in module["netnames"].items():
         per_bit = saif.nets.get(_plain(name))
         if per_bit is None:
             continue
         for i, bit in enumerate(net["bits"]):
             if isinstance(bit, int) and i < len(per_bit):
-                activity.setdefault(bit, per_bit[i])
-    half_v2 = 0.5 * VDD ** 2 * FF
+                nl.activity.setdefault(bit, per_bit[i])
+    return nl
+
+
+def switching_energy(netlist_json: Path, saif: Saif, top: str) -> Activity:
+    """Nets, clock (gated and ungated) and memory accesses, as the module docstring says."""
+    nl = _read_netlist(netlist_json, saif, top)
     by_driver: dict[str, float] = {}
     total_toggles, unmatched = 0, 0
-    for bit, kind in driver.items():
-        if bit in clock_bits:
+    for bit, (_, kind) in nl.driver.items():
+        if bit in nl.clock_bits:
             continue
-        if bit not in activity:
+        if bit not in nl.activity:
             unmatched += 1
             continue
-        n = activity[bit][0]
-        self_cap = 0.0 if kind == "input ports" else _driver_capacitance(kind)
-        by_driver[kind] = by_driver.get(kind, 0.0) + n * half_v2 * (load.get(bit, 0.0) + self_cap)
-        total_toggles += n
-    ungated, gated, flops, gated_flops, gates = _clock_energy(module, saif, activity, half_v2)
+        by_driver[kind] = by_driver.get(kind, 0.0) + nl.energy(bit)
+        total_toggles += nl.activity[bit][0]
+    ungated, gated, flops, gated_flops, gates = _clock_energy(nl.module, saif, nl.activity)
     by_driver["clock (gated)"] = gated
-    by_driver.update(_memory_energy(module, saif, activity))
+    by_driver.update(_memory_energy(nl.module, saif, nl.activity))
     logic = sum(v for k, v in by_driver.items() if k != "clock (gated)")
     return Activity(logic + gated, logic + ungated, dict(sorted(by_driver.items())), ungated, gated,
-                    total_toggles, len(driver), unmatched, len(module["cells"]), flops,
+                    total_toggles, len(nl.driver), unmatched, len(nl.module["cells"]), flops,
                     gated_flops, gates)
 
 
-def _clock_energy(module: dict, saif: Saif, activity: dict, half_v2: float):
-    """(ungated J, gated J, flip-flops, gated flip-flops, clock gates). A clock cycle is two
-    edges: C V^2 a pin a cycle, 1/2 C V^2 an edge."""
+def energy_by_register(netlist_json: Path, saif: Saif, top: str) -> dict[str, float]:
+    """Where a block's gated energy goes, by register (J; the same total as
+    :func:`switching_energy`). A register is the flip-flops whose outputs share a net name
+    (Yosys keeps the RTL's names on them). Each gate's output net is charged to what its
+    fanout reaches first: registers (``name`` for the next value, ``name.E`` / ``name.R``
+    for the enable / reset logic), memory ports (``memory.PIN``) and output ports, several
+    joined by `` + `` when a gate feeds several; a register's own output net to
+    ``name (output)``; each clock bank to ``clock: names``; the memories' accesses as
+    :func:`switching_energy` charges them."""
+    nl = _read_netlist(netlist_json, saif, top)
+    module = nl.module
+    names: dict[int, str] = {}              # bit -> the net's most telling name
+    for name, net in module["netnames"].items():
+        for bit in net["bits"]:
+            if isinstance(bit, int) and (bit not in names or names[bit][0] in "_$\\"):
+                names[bit] = name.lstrip("\\")
+
+    def register(cell: dict) -> str:
+        return names.get(cell["connections"]["Q"][0], "?")
+
+    reached: dict[int, frozenset] = {}
+
+    def destinations(bit: int) -> frozenset:
+        if bit not in reached:
+            reached[bit] = frozenset()          # a loop through gates charges nothing twice
+            found: set[str] = set()
+            for cell_name, pin in nl.sinks.get(bit, []):
+                cell = module["cells"].get(cell_name)
+                if cell is None:
+                    found.add(cell_name)        # an output port
+                elif FLOP.fullmatch(cell["type"]):
+                    found.add(register(cell) + ("" if pin == "D" else f".{pin}"))
+                elif cell["type"] == "$mem_v2":
+                    found.add(f"memory.{pin}")
+                else:
+                    for out in cell["connections"]["Y"]:
+                        found |= destinations(out)
+            reached[bit] = frozenset(found)
+        return reached[bit]
+
+    by_register: dict[str, float] = {}
+
+    def charge(key: str, joules: float) -> None:
+        by_register[key] = by_register.get(key, 0.0) + joules
+    for bit, (cell_name, kind) in nl.driver.items():
+        if bit in nl.clock_bits or bit not in nl.activity:
+            continue
+        if FLOP.fullmatch(kind):
+            key = f"{register(module['cells'][cell_name])} (output)"
+        elif kind in ("$mem_v2", "input ports"):
+            key = "memory (read data)" if kind == "$mem_v2" else f"input port {cell_name}"
+        else:
+            key = " + ".join(sorted(destinations(bit))) or "(nothing)"
+        charge(key, nl.energy(bit))
+    for cells, joules in _clock_banks(module, saif, nl.activity)[1]:
+        charge("clock: " + ", ".join(sorted({register(module["cells"][c]) for c in cells}))
+               if cells else "clock: memory ports", joules)
+    for key, joules in _memory_energy(module, saif, nl.activity).items():
+        charge(key, joules)
+    return dict(sorted(by_register.items(), key=lambda kv: -kv[1]))
+
+
+def _clock_banks(module: dict, saif: Saif, activity: dict):
+    """(ungated J, [(flip-flop cells, gated J)], gated flip-flops, clock gates): a bank is the
+    flip-flops of one enable (gated, with its ICG, from MIN_GATED_BANK on), each other
+    flip-flop its own; the memory ports' clock pins are a bank of no flip-flops. A clock
+    cycle is two edges: C V^2 a pin a cycle, 1/2 C V^2 an edge."""
     if "clk" not in saif.nets:                 # a combinational design
-        return 0.0, 0.0, 0, 0, 0
+        return 0.0, [], 0, 0
     edges = saif.nets["clk"][0][0]
     period = saif.period()
-    banks: dict[tuple[int, str], int] = {}     # (enable bit, active level) -> flip-flops
+    banks: dict[tuple[int, str], list[str]] = {}     # (enable bit, active level) -> flip-flops
+    alone: list[str] = []
     flops = memory_pins = 0
-    for cell in module["cells"].values():
+    for cell_name, cell in module["cells"].items():
         m = FLOP.fullmatch(cell["type"])
         if m:
             flops += 1
             enable = cell["connections"].get("E", [None])[0]
             if isinstance(enable, int):
                 # The last polarity letter is the enable's (Yosys $_DFFE_PN_: clock P, enable N).
-                banks[enable, m.group(2)[-1]] = banks.get((enable, m.group(2)[-1]), 0) + 1
+                banks.setdefault((enable, m.group(2)[-1]), []).append(cell_name)
+            else:
+                alone.append(cell_name)
         elif cell["type"] == "$mem_v2":
             memory_pins += sum(isinstance(b, int) for pin in ("RD_CLK", "WR_CLK")
                                for b in cell["connections"].get(pin, []))
-    ungated = edges * half_v2 * (flops * FLIP_FLOP_PIN + memory_pins * MEMORY_PIN)
+    ungated = edges * HALF_V2 * (flops * FLIP_FLOP_PIN + memory_pins * MEMORY_PIN)
+    charged = [([], edges * HALF_V2 * memory_pins * MEMORY_PIN)] if memory_pins else []
     gated_flops = gates = 0
-    gated = edges * half_v2 * memory_pins * MEMORY_PIN
-    for (enable, level), count in banks.items():
-        if count < MIN_GATED_BANK:
+    for (enable, level), cells in banks.items():
+        if len(cells) < MIN_GATED_BANK:
+            alone += cells
             continue
         toggles, high = activity.get(enable, (0, 0))
         active_time = high if level == "P" else saif.duration - high
         active_edges = 2 * active_time / period
-        gated += edges * half_v2 * ICG_CLOCK_PIN + active_edges * half_v2 * count * FLIP_FLOP_PIN
-        gated_flops += count
+        charged.append((cells, edges * HALF_V2 * ICG_CLOCK_PIN
+                        + active_edges * HALF_V2 * len(cells) * FLIP_FLOP_PIN))
+        gated_flops += len(cells)
         gates += 1
-    gated += edges * half_v2 * (flops - gated_flops) * FLIP_FLOP_PIN
-    return ungated, gated, flops, gated_flops, gates
+    charged += [([c], edges * HALF_V2 * FLIP_FLOP_PIN) for c in alone]
+    return ungated, charged, gated_flops, gates
+
+
+def _clock_energy(module: dict, saif: Saif, activity: dict):
+    """(ungated J, gated J, flip-flops, gated flip-flops, clock gates)."""
+    ungated, charged, gated_flops, gates = _clock_banks(module, saif, activity)
+    flops = sum(1 for cell in module["cells"].values() if FLOP.fullmatch(cell["type"]))
+    return ungated, sum(j for _, j in charged), flops, gated_flops, gates
 
 
 def _memory_energy(module: dict, saif: Saif, activity: dict) -> dict[str, float]:
@@ -360,21 +458,12 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
         return _measure(vectors, params, work, build_root)
 
 
-def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
-    import hashlib
-    from sorbet_hw.hw.blocks import generate
-    from sorbet_hw.sim.runner import config_key, run_bench
-    digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
-    # Results and the gate netlist are reused only for the same RTL: a changed generator
-    # (or a netlist cut short by a kill, which leaves no stamp) is synthesized again.
-    verilog = generate(vectors.block, params, work / "rtl")
+def _replay(vectors, verilog: Path, work: Path, build_root: Path):
+    """The gate netlist of ``verilog`` (kept in ``work`` while the RTL is the same) replaying
+    ``vectors`` on Verilator with SAIF: (netlist JSON, bench result, time synthesis ended)."""
+    from sorbet_hw.sim.runner import run_bench
     rtl = hashlib.sha256(verilog.read_bytes()).hexdigest()[:12]
-    done = work / f"result-{digest}-{rtl}.json"
-    record = read_record(done)
-    if record is not None and "energy_per_element_j" in record:
-        return record
     netlist, netlist_json, stamp = work / "gate.v", work / "gate.json", work / "gate.stamp"
-    started = time.time()
     if not (netlist_json.is_file() and stamp.is_file() and stamp.read_text() == rtl):
         stamp.unlink(missing_ok=True)
         gate_netlist(verilog, vectors.block, work)
@@ -388,6 +477,36 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     if not result.passed:
         raise ToolError(f"the gate netlist of {vectors.block} failed its bench: "
                         f"{result.first_mismatch} (log: {result.log})")
+    return netlist_json, result, synthesized
+
+
+def breakdown(vectors, *, build_root: Path = Path("build")) -> dict[str, float]:
+    """:func:`energy_by_register` of ``vectors`` replayed on their block's gates (replayed
+    again each call; the netlist is reused)."""
+    from sorbet_hw.hw.blocks import generate, get_block
+    from sorbet_hw.sim.runner import config_key
+    params = get_block(vectors.block).resolve(vectors.params)
+    work = Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
+    with locked(work, f"the gate-level run of {vectors.block} in {build_root}"):
+        netlist_json, result, _ = _replay(vectors, generate(vectors.block, params, work / "rtl"),
+                                          work, build_root)
+        return energy_by_register(netlist_json, read_saif(result.saif, vectors.block), vectors.block)
+
+
+def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
+    from sorbet_hw.hw.blocks import generate
+    from sorbet_hw.sim.runner import config_key
+    digest = hashlib.sha256(np.ascontiguousarray(vectors.inputs, np.int64).tobytes()).hexdigest()[:12]
+    # Results and the gate netlist are reused only for the same RTL: a changed generator
+    # (or a netlist cut short by a kill, which leaves no stamp) is synthesized again.
+    verilog = generate(vectors.block, params, work / "rtl")
+    rtl = hashlib.sha256(verilog.read_bytes()).hexdigest()[:12]
+    done = work / f"result-{digest}-{rtl}.json"
+    record = read_record(done)
+    if record is not None and "energy_per_element_j" in record:
+        return record
+    started = time.time()
+    netlist_json, result, synthesized = _replay(vectors, verilog, work, build_root)
     simulated = time.time()
     activity = switching_energy(netlist_json, read_saif(result.saif, vectors.block), vectors.block)
     n = elements(vectors)
