@@ -67,7 +67,8 @@ class EventAttention(wiring.Component):
     each of its nonzero levels q (the one-hot of the lowest pending lane) reads the key
     column of its dimension, whose n key levels are then added to (or subtracted from) n
     accumulators |q| times: Sorbet's Q spikes x K counts on signed spikes, adds only. The n
-    scores then go to PTsoftmax, one a cycle, through a register. 3 + n + sum over nonzero q of (|q| + 1) cycles.
+    scores then go to PTsoftmax, one a cycle, through a register. 3 + n + sum over nonzero q
+    of (|q| + 1) cycles.
 
     Contexts, concurrently, per row of n probabilities: a probability p = 2**-e (or zero)
     reads value row (j, h) and adds its d levels shifted left by P - e (times p) to d
