@@ -32,6 +32,18 @@ def test_bench_matches_reference(block, name, simulator, tmp_path_factory):
     assert result.beats_out == declared.output_beats(declared.check(vectors.params), vectors.expected)
 
 
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+@pytest.mark.parametrize("name", ["default", "small-gaps", "one-element"])
+def test_ptsoftmax_in_place_buffer_under_a_slow_output(name, simulator):
+    """Scores always offered, probabilities rarely taken: pass 1 catches up with pass 2 in
+    the one-row buffer and must wait on the word pass 2 is on (a word overwritten before
+    pass 2 read it would show as a wrong probability)."""
+    vectors = vectors_for("ptsoftmax", name)
+    result = run_bench(vectors, simulator, valid_prob=1.0, ready_prob=0.2, seed=4)
+    assert result.passed, result.first_mismatch
+    assert result.cycles > 3 * vectors.expected.size          # the output did throttle it
+
+
 class FlipSmallestProbability(wiring.Component):
     """PTsoftmax with one wrong bit: the smallest probability, 2**-P, comes out as zero."""
 
