@@ -16,10 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
-from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
 from sorbet_hw.synth.activity import breakdown, elements  # noqa: E402
-from sorbet_hw.synth.workloads import workloads  # noqa: E402
+from sorbet_hw.synth.workloads import shipped_workloads  # noqa: E402
 
 
 def main() -> int:
@@ -30,10 +28,7 @@ def main() -> int:
     parser.add_argument("--build", default="build")
     args = parser.parse_args()
     build = Path(args.build)
-    vectors = build / "ratios" / "vectors"
-    export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
-                   source="sst2.npz")
-    loads = workloads(vectors, tokens=args.tokens)
+    loads = shipped_workloads(build, tokens=args.tokens)
     unknown = [b for b in args.blocks.split(",") if b not in loads]
     if unknown:
         parser.error(f"--blocks: no workload {', '.join(unknown)}; choose from {', '.join(loads)}")

@@ -22,11 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
-from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors  # noqa: E402
 from sorbet_hw.synth.activity import measure  # noqa: E402
 from sorbet_hw.synth.flow import synthesize  # noqa: E402
-from sorbet_hw.synth.workloads import PAIRS, workloads  # noqa: E402
+from sorbet_hw.synth.workloads import PAIRS, shipped_workloads  # noqa: E402
 
 ICE40 = ("luts", "carries", "dffs", "brams", "logic_cells", "fmax_mhz")
 FIELDS = ("cells", "memory_bits", *ICE40, "ecp5_luts", "ecp5_dffs", "ecp5_dsps", "ecp5_fmax_mhz",
@@ -62,10 +60,7 @@ def main() -> int:
         parser.error(f"--pairs: no pair for {', '.join(unknown)}; choose from {', '.join(dict(PAIRS))}")
     pairs = [(s, b) for s, b in PAIRS if s in chosen]
     build = Path(args.build)
-    vectors = build / "ratios" / "vectors"
-    export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
-                   source="sst2.npz")
-    loads = workloads(vectors, tokens=args.tokens)
+    loads = shipped_workloads(build, tokens=args.tokens)
     measured = {label: figures(loads[label], build) for label in dict.fromkeys(x for pair in pairs for x in pair)}
     print(f"{'pair':<28} {'figure':<13} {'spiking':>10} {'baseline':>10} {'baseline/spiking':>17}")
     for s_name, b_name in pairs:

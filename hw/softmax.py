@@ -132,7 +132,8 @@ class Softmax(wiring.Component):
 
         # Hand-over register from *max* to *sum*: a finished row's figure (its maximum, or
         # with the gap buffer its clamped rises; so are b_max and c_max).
-        ab_full, ab_max = Signal(name="ab_full"), Signal(figure_shape, name="ab_max")
+        ab_full = Signal()
+        ab_max = Signal(figure_shape)
         # From *sum* to *output*: a stream of (row reciprocal, row maximum) through the divider.
         m.submodules.row_constant = unit
         into, out_of = unit.i_stream, unit.o_stream
@@ -143,14 +144,16 @@ class Softmax(wiring.Component):
         a_max = Signal(stored_shape)
         score = Signal(stored_shape)
         m.d.comb += score.eq(self.i_stream.payload)
-        row_max, rise = Signal(stored_shape, name="row_max"), Signal(name="rise")
+        row_max = Signal(stored_shape)
+        rise = Signal()
         m.d.comb += [rise.eq((a_idx == 0) | (score >= a_max)), row_max.eq(Mux(rise, score, a_max))]
 
         # Stage "sum".
         b_busy = Signal()
         b_ptr = Signal(ptr_shape)
         b_idx = Signal(idx_shape)
-        b_max, b_sum = Signal(figure_shape, name="b_max"), Signal(sum_shape, name="b_sum")
+        b_max = Signal(figure_shape)
+        b_sum = Signal(sum_shape)
         b_cur_max = Mux(b_busy, b_max, ab_max)
         b_cur_idx = Mux(b_busy, b_idx, 0)
         b_last = b_cur_idx == n - 1
@@ -160,7 +163,8 @@ class Softmax(wiring.Component):
         c_busy = Signal()
         c_ptr = Signal(ptr_shape)
         c_idx = Signal(idx_shape)
-        c_max, c_k = Signal(figure_shape, name="c_max"), Signal(unsigned(prec + W + 1), name="c_k")
+        c_max = Signal(figure_shape)
+        c_k = Signal(unsigned(prec + W + 1))
         c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
         c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
         c_cur_idx = Mux(c_busy, c_idx, 0)

@@ -341,12 +341,12 @@ def energy_by_register(netlist_json: Path, saif: Saif, top: str) -> dict[str, fl
 
 
 def _clock_banks(module: dict, saif: Saif, activity: dict):
-    """(ungated J, [(flip-flop cells, gated J)], gated flip-flops, clock gates): a bank is the
-    flip-flops of one enable (gated, with its ICG, from MIN_GATED_BANK on), each other
+    """(ungated J, [(flip-flop cells, gated J)], flip-flops, gated flip-flops, clock gates): a
+    bank is the flip-flops of one enable (gated, with its ICG, from MIN_GATED_BANK on), each other
     flip-flop its own; the memory ports' clock pins are a bank of no flip-flops. A clock
     cycle is two edges: C V^2 a pin a cycle, 1/2 C V^2 an edge."""
     if "clk" not in saif.nets:                 # a combinational design
-        return 0.0, [], 0, 0
+        return 0.0, [], 0, 0, 0
     edges = saif.nets["clk"][0][0]
     period = saif.period()
     banks: dict[tuple[int, str], list[str]] = {}     # (enable bit, active level) -> flip-flops
@@ -380,13 +380,12 @@ def _clock_banks(module: dict, saif: Saif, activity: dict):
         gated_flops += len(cells)
         gates += 1
     charged += [([c], edges * HALF_V2 * FLIP_FLOP_PIN) for c in alone]
-    return ungated, charged, gated_flops, gates
+    return ungated, charged, flops, gated_flops, gates
 
 
 def _clock_energy(module: dict, saif: Saif, activity: dict):
     """(ungated J, gated J, flip-flops, gated flip-flops, clock gates)."""
-    ungated, charged, gated_flops, gates = _clock_banks(module, saif, activity)
-    flops = sum(1 for cell in module["cells"].values() if FLOP.fullmatch(cell["type"]))
+    ungated, charged, flops, gated_flops, gates = _clock_banks(module, saif, activity)
     return ungated, sum(j for _, j in charged), flops, gated_flops, gates
 
 
@@ -449,13 +448,17 @@ def measure(vectors, *, build_root: Path = Path("build")) -> dict:
     """Switching energy of ``vectors`` replayed on the gates of the block they were made for;
     the bench's bit-exact check must pass or this raises. Results are kept per configuration
     and inputs under ``build_root/activity/`` and reused."""
-    from sorbet_hw.hw.blocks import get_block
-    from sorbet_hw.sim.runner import config_key
-    block = get_block(vectors.block)
-    params = block.resolve(vectors.params)
-    work = Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
+    params, work = _work(vectors, build_root)
     with locked(work, f"the gate-level run of {vectors.block} in {build_root}"):
         return _measure(vectors, params, work, build_root)
+
+
+def _work(vectors, build_root: Path) -> tuple[dict, Path]:
+    """The block's resolved parameters and its folder under ``build_root/activity/``."""
+    from sorbet_hw.hw.blocks import get_block
+    from sorbet_hw.sim.runner import config_key
+    params = get_block(vectors.block).resolve(vectors.params)
+    return params, Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
 
 
 def _replay(vectors, verilog: Path, work: Path, build_root: Path):
@@ -483,10 +486,8 @@ def _replay(vectors, verilog: Path, work: Path, build_root: Path):
 def breakdown(vectors, *, build_root: Path = Path("build")) -> dict[str, float]:
     """:func:`energy_by_register` of ``vectors`` replayed on their block's gates (replayed
     again each call; the netlist is reused)."""
-    from sorbet_hw.hw.blocks import generate, get_block
-    from sorbet_hw.sim.runner import config_key
-    params = get_block(vectors.block).resolve(vectors.params)
-    work = Path(build_root) / "activity" / f"{vectors.block}-{config_key(vectors.block, params)}"
+    from sorbet_hw.hw.blocks import generate
+    params, work = _work(vectors, build_root)
     with locked(work, f"the gate-level run of {vectors.block} in {build_root}"):
         netlist_json, result, _ = _replay(vectors, generate(vectors.block, params, work / "rtl"),
                                           work, build_root)

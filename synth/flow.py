@@ -22,8 +22,9 @@ iCE40 pins are left unconstrained; Fmax is nextpnr's figure for the clock (100 M
 Placement is seeded; the seed moves Fmax by several MHz on a large design, so ``seeds``
 places the netlist once per seed (in parallel, on the cores there are) and the result keeps
 every seed's figure in ``fmax_by_seed``; ``fmax_mhz`` is the first seed's (default: seed 1).
-A netlist synthesized before is placed again for new seeds only. ``check -assert`` runs after synthesis on every target: a combinational loop or a
-multiply-driven net fails the flow.
+A netlist synthesized before is placed again for new seeds only. ``check -assert`` runs
+after synthesis on every target: a combinational loop or a multiply-driven net fails the
+flow.
 """
 from __future__ import annotations
 

@@ -86,6 +86,17 @@ def pairs(export_dir: Path, layer: int = 0, tokens: int = 4) -> list[tuple[Vecto
     return [(loads[s], loads[b]) for s, b in PAIRS]
 
 
+def shipped_workloads(build: Path, tokens: int = 4) -> dict[str, Vectors]:
+    """:func:`workloads` of the shipped SST-2 student on the default sentence, exported under
+    ``build/ratios/vectors``: the inputs of the ratios and energy-breakdown benchmarks."""
+    from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
+    from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
+    vectors = Path(build) / "ratios" / "vectors"
+    export_vectors(load_packed(shipped_checkpoint("sst2"), "sst2"), DEFAULT_SENTENCE, vectors,
+                   source="sst2.npz")
+    return workloads(vectors, tokens=tokens)
+
+
 def workloads(export_dir: Path, layer: int = 0, tokens: int = 4) -> dict[str, Vectors]:
     """Every compared block's vectors for one exported layer, by label (the block's name;
     ``bwn_layer_skip``: the BWN layer with ``skip_zeros``), cut to the first ``tokens`` tokens
