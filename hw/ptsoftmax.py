@@ -52,11 +52,14 @@ class PTSoftmax(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Two passes over a row, each one element a cycle, on a buffer of one row (N words, one
-    write and one synchronous read port with a read enable: block RAM on an FPGA), used in
-    place: pass 1 writes word i of a row only once pass 2 has read word i of the row before,
-    so pass 1 follows pass 2 through the buffer a word behind, and no occupancy count is
-    needed. Pass 2's read port holds its word while the output stalls.
+    Two passes over a row, each one element a cycle, on a row delay line: a buffer of one
+    row (N words, one write and one synchronous read port with a read enable: block RAM on
+    an FPGA) and one address for both passes. Each advance of the line writes pass 1's word
+    at that address and reads the word written there N advances before, pass 2's: pass 2
+    reads a row during the lap after pass 1 wrote it, while pass 1 writes the next. Rows
+    start at a lap's start, so the address is also each pass's place in its row: one
+    counter, no occupancy count. The line waits while a word read is not taken, the read
+    port holding it.
 
     Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
     (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
@@ -70,8 +73,14 @@ class PTSoftmax(wiring.Component):
     The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
     rises and at a row's start. The output register holds e (P + 1 for a zero), not p: the
     payload is decoded from flip-flops only. With the output always ready the block
-    sustains one element per cycle in and out; a row's first probability leaves 2 cycles
+    sustains one element per cycle in and out; a row's first probability leaves 3 cycles
     after its last score is accepted.
+
+    Progress: inside a row the line moves on scores only, so pass 2's row moves as the next
+    row's scores arrive; when the input pauses at a row's end, the line runs a lap without
+    scores to finish pass 2's row, and the next row's first score waits for that lap's end
+    (up to N - 1 cycles). A source must therefore not wait inside a row for probabilities
+    of the row before (the attention blocks produce a row's scores whatever the output).
     """
 
     def __init__(self, **params):
@@ -92,16 +101,15 @@ class PTSoftmax(wiring.Component):
         # The buffer keeps gaps (hw.gap_buffer): past P + 1 below M a probability is 0.
         bits = gap_bits(prec + 1)
         m.submodules.rows = rows = Memory(shape=gap_layout(bits), depth=n, init=[])
-        write = rows.write_port()
-        # A one-element row is read in the cycle it is written, hence the bypass then.
-        read = rows.read_port(transparent_for=(write,) if n == 1 else ())
-        # One row in place: pass 1 writes word i of a row only once pass 2 has read word i of
-        # the row before. Pass 1 is on word a_ptr; pass 2 keeps the word after its own, the
-        # one it reads next, so that is the read address as it stands.
-        a_ptr, b_next = Signal(range(n), name="a_ptr"), Signal(range(n), name="b_next", init=1 % n)
-        a_first, a_last = a_ptr == 0, a_ptr == n - 1
-        b_first, b_last = b_next == 1 % n, b_next == 0
-        next_a_ptr = wrapped_increment(a_ptr, n)
+        write, read = rows.write_port(), rows.read_port()
+        # A row delay line: one address for both passes. Each advance writes pass 1's word
+        # at `ptr` and reads the word written there a lap (n advances) before, which is pass
+        # 2's: rows start at address 0, so a word's address is its place in its row.
+        ptr = Signal(range(n))
+        first, last = ptr == 0, ptr == n - 1
+        a_busy = Signal()           # pass 1 is inside a row: it takes scores only
+        b_lap = Signal()            # this lap reads a row pass 1 finished (pass 2 has one)
+        b_pending = Signal()        # the word read last is that row's and not yet taken
 
         # Pass 1. At or above the maximum (d >= 0) the sum shifts right by d and one is
         # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
@@ -112,7 +120,7 @@ class PTSoftmax(wiring.Component):
         new_sum = Signal(sum_shape)
         diff = Signal(signed(ceil_shape.width + 1))
         at_or_above = Signal()
-        m.d.comb += [diff.eq(ceil - a_max), at_or_above.eq(a_first | (diff >= 0))]
+        m.d.comb += [diff.eq(ceil - a_max), at_or_above.eq(first | (diff >= 0))]
         by = amount(diff, at_or_above)
         shift_bits = (sum_shape.width - 1).bit_length()
         shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> by[:shift_bits]
@@ -120,44 +128,46 @@ class PTSoftmax(wiring.Component):
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
         step = self.i_stream.valid & self.i_stream.ready
         total_shape = rises_shape(n, bits)
-        new_rises = count_rises(m, write.data, diff, at_or_above, a_first, step, total_shape)
+        new_rises = count_rises(m, write.data, diff, at_or_above, first, step, total_shape)
 
-        # The figures of the row pass 2 works on; `full` while it has one.
-        full = Signal()
+        # The figures of the row pass 2 works on, taken as pass 1 ends it.
         row_rises = Signal(total_shape)
         row_sum = Signal(sum_shape)
         # The output register holds e of p = 2**-e, P + 1 for 0: fewer bits than p.
         output = OutputRegister(m, self.o_stream, held=range(prec + 2), decode=lambda e: Mux(
             e <= prec, Const(one, prec + 1) >> e[:(prec + 1).bit_length()], 0))
-        b_step = full & output.free
-        # With a row in pass 2 (`full`) pass 1 is at or behind it, and takes the word pass 2
-        # is on (next_a_ptr == b_next) only as pass 2 leaves it.
-        m.d.comb += self.i_stream.ready.eq(~full | (next_a_ptr != b_next) | b_step)
-
-        m.d.comb += [write.addr.eq(a_ptr), write.en.eq(step)]
+        b_step = b_pending & output.free
+        # The line moves when the word read last is taken or no one's, on a score, or with
+        # none while pass 1 is between rows and pass 2 has a row: that lap writes nothing.
+        # A row's scores thus enter at a lap's start and without a pause in the line.
+        moving = ~b_pending | output.free
+        advance = Signal()
+        m.d.comb += [self.i_stream.ready.eq(moving & (a_busy | first)),
+                     advance.eq(step | (moving & ~a_busy & b_lap)),
+                     write.addr.eq(ptr), write.en.eq(step), read.addr.eq(ptr), read.en.eq(advance)]
         with m.If(step):
-            m.d.sync += [a_sum.eq(new_sum), a_ptr.eq(next_a_ptr)]
+            m.d.sync += [a_sum.eq(new_sum), a_busy.eq(~last)]
             with m.If(at_or_above):
                 m.d.sync += a_max.eq(ceil)
-            with m.If(a_last):
-                m.d.sync += a_sum.eq(0)
-        with m.If(b_step & b_last):
-            m.d.sync += full.eq(0)
-        with m.If(step & a_last):
-            m.d.sync += [full.eq(1), row_rises.eq(new_rises), row_sum.eq(new_sum)]
+            with m.If(last):
+                m.d.sync += [a_sum.eq(0), row_rises.eq(new_rises), row_sum.eq(new_sum)]
+        with m.If(b_step):
+            m.d.sync += b_pending.eq(0)
+        with m.If(advance):
+            m.d.sync += [ptr.eq(wrapped_increment(ptr, n)), b_pending.eq(b_lap)]
+            with m.If(last):
+                m.d.sync += b_lap.eq(step)
 
-        # Pass 2: the read port holds its word while pass 2 waits, and while it has no row
-        # reads word 0, the first it takes.
-        m.d.comb += [read.addr.eq(Mux(full, b_next, 0)), read.en.eq(b_step | ~full)]
+        # Pass 2, on the word read at the last advance, at address ptr - 1: the read port
+        # holds it until it is taken, as the line does not move before.
         stored = read.data
         # The shift M - c + k: the count down starts at the row's rises + k, so `rest` is the
         # clamped rises after the score + k; past 2**G - 1 >= P + 1 the probability is 0.
         k = self._sum_power(m, row_sum)
-        rest = rises_after(m, stored, row_rises + k, b_first, b_step, "b")
+        rest = rises_after(m, stored, row_rises + k, ptr == 1 % n, b_step, "b")
         shift = Signal(unsigned(bits + 2))
         m.d.comb += shift.eq(add_below(rest[:bits], stored))
         with m.If(b_step):
-            m.d.sync += b_next.eq(wrapped_increment(b_next, n))
             output.load(Mux((rest[bits:] == 0) & (shift <= prec), shift, prec + 1))
         return m
 

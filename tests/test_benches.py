@@ -34,10 +34,10 @@ def test_bench_matches_reference(block, name, simulator, tmp_path_factory):
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 @pytest.mark.parametrize("name", ["default", "small-gaps", "one-element"])
-def test_ptsoftmax_in_place_buffer_under_a_slow_output(name, simulator):
-    """Scores always offered, probabilities rarely taken: pass 1 catches up with pass 2 in
-    the one-row buffer and must wait on the word pass 2 is on (a word overwritten before
-    pass 2 read it would show as a wrong probability)."""
+def test_ptsoftmax_delay_line_under_a_slow_output(name, simulator):
+    """Scores always offered, probabilities rarely taken: PTsoftmax's row delay line must
+    not move while the word it read is not taken (a word overwritten before pass 2 read it,
+    or read and dropped, would show as a wrong probability)."""
     vectors = vectors_for("ptsoftmax", name)
     result = run_bench(vectors, simulator, valid_prob=1.0, ready_prob=0.2, seed=4)
     assert result.passed, result.first_mismatch

@@ -63,3 +63,61 @@ def test_one_element_a_cycle_sustained(name, params):
     beats, busy = _busy_cycles(name, params, 6)
     more_beats, more_busy = _busy_cycles(name, params, 12)
     assert more_busy - busy == more_beats - beats
+
+
+@pytest.mark.parametrize("params", [{}, dict(row_length=3, score_width=8, frac_bits=1, out_frac_bits=1),
+                                    dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)])
+@pytest.mark.parametrize("pause", [1, 2, 5, 40])
+def test_ptsoftmax_row_end_pauses(params, pause):
+    """PTsoftmax's delay line: when the scores pause at a row's end, a lap without scores
+    finishes the row in pass 2, and the next row's first score waits at most N - 1 cycles
+    for the lap to end; every probability stays exact."""
+    block = get_block("ptsoftmax")
+    params = block.resolve(params)
+    checked, n = block.check(params), params["row_length"]
+    component = block.build(params)
+    vectors = importlib.import_module("sorbet_hw.sim.ptsoftmax").make_vectors(params, 8, seed=7)
+    rows = block.encode(checked, vectors.inputs)["i_stream"]
+    rows = [rows[i:i + n] for i in range(0, len(rows), n)]
+    outputs, waits = [], []
+
+    async def testbench(ctx):
+        ctx.set(component.o_stream.ready, 1)
+        cycle = 0
+        for row in rows:
+            for i, beat in enumerate(row):
+                ctx.set(component.i_stream.valid, 1)
+                ctx.set(component.i_stream.payload, beat)
+                offered = cycle
+                while not ctx.get(component.i_stream.ready):
+                    if ctx.get(component.o_stream.valid):
+                        outputs.append(ctx.get(component.o_stream.payload))
+                    await ctx.tick()
+                    cycle += 1
+                if i == 0:
+                    waits.append(cycle - offered)
+                if ctx.get(component.o_stream.valid):
+                    outputs.append(ctx.get(component.o_stream.payload))
+                await ctx.tick()
+                cycle += 1
+            ctx.set(component.i_stream.valid, 0)
+            for _ in range(pause):
+                if ctx.get(component.o_stream.valid):
+                    outputs.append(ctx.get(component.o_stream.payload))
+                await ctx.tick()
+                cycle += 1
+        while len(outputs) < vectors.expected.size:
+            assert cycle < 10 * vectors.expected.size + 100, "the last row never left"
+            if ctx.get(component.o_stream.valid):
+                outputs.append(ctx.get(component.o_stream.payload))
+            await ctx.tick()
+            cycle += 1
+
+    sim = Simulator(component)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert np.array_equal(block.decode(checked, outputs, vectors.expected.shape), vectors.expected)
+    assert max(waits) <= n - 1
+    if n > 1 and pause < n:
+        assert max(waits) > 0        # the pause did start a lap without scores: the path under test
