@@ -130,7 +130,9 @@ class PTSoftmax(wiring.Component):
         total_shape = rises_shape(n, bits)
         new_rises = count_rises(m, write.data, diff, at_or_above, first, step, total_shape)
 
-        # The figures of the row pass 2 works on, taken as pass 1 ends it.
+        # The figures of the row pass 2 works on, taken as pass 1 ends it. Pass 2 needs them
+        # only as it takes the row's first word, before the line reaches the next row's end
+        # (with N = 1 after it, but every one-score row has the same figures).
         row_rises = Signal(total_shape)
         row_sum = Signal(sum_shape)
         # The output register holds e of p = 2**-e, P + 1 for 0: fewer bits than p.
