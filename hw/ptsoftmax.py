@@ -124,7 +124,7 @@ class PTSoftmax(wiring.Component):
         by = amount(diff, at_or_above)
         shift_bits = (sum_shape.width - 1).bit_length()
         shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> by[:shift_bits]
-        shifted = Mux(by[shift_bits:].any(), 0, shifted)
+        shifted = Mux(by[shift_bits:].any() | first, 0, shifted)
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
         step = self.i_stream.valid & self.i_stream.ready
         total_shape = rises_shape(n, bits)
@@ -146,17 +146,17 @@ class PTSoftmax(wiring.Component):
         advance = Signal()
         m.d.comb += [self.i_stream.ready.eq(moving & (a_busy | first)),
                      advance.eq(step | (moving & ~a_busy & b_lap)),
-                     write.addr.eq(ptr), write.en.eq(step), read.addr.eq(ptr), read.en.eq(advance)]
+                     write.addr.eq(ptr), write.en.eq(step), read.addr.eq(ptr), read.en.eq(advance & b_lap)]
         with m.If(step):
-            m.d.sync += [a_sum.eq(new_sum), a_busy.eq(~last)]
+            m.d.sync += a_busy.eq(~last)
             with m.If(at_or_above):
                 m.d.sync += a_max.eq(ceil)
             with m.If(last):
-                m.d.sync += [a_sum.eq(0), row_rises.eq(new_rises), row_sum.eq(new_sum)]
+                m.d.sync += [row_rises.eq(new_rises), row_sum.eq(new_sum)]
         with m.If(b_step):
             m.d.sync += b_pending.eq(0)
         with m.If(advance):
-            m.d.sync += [ptr.eq(wrapped_increment(ptr, n)), b_pending.eq(b_lap)]
+            m.d.sync += [ptr.eq(wrapped_increment(ptr, n)), b_pending.eq(b_lap), a_sum.eq(new_sum)]
             with m.If(last):
                 m.d.sync += b_lap.eq(step)
 

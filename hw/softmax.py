@@ -1,7 +1,7 @@
 """Softmax generator: the conventional fixed-point baseline of PTsoftmax."""
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
@@ -47,16 +47,24 @@ class Softmax(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Three stages, each a pass over one row, run concurrently on three rows held in a
-    circular buffer (one write and two synchronous read ports: block RAM on an FPGA), with
-    the conventional arithmetic, as hls4ml and I-BERT build it: *max* stores the score while
+    Three stages, each a pass over one row, run concurrently on three rows held in a row
+    delay line (one write and two synchronous read ports: block RAM on an FPGA), with the
+    conventional arithmetic, as hls4ml and I-BERT build it: *max* stores the score while
     tracking the row maximum, *sum* looks e = EXP[m - x] up in a table and accumulates it,
     the row's reciprocal 2**(P + W) // S comes from a sequential divider
     (:class:`hw.sequential.SequentialDivider`) taking ceil((P + W + 1) / N) quotient bits a
     cycle, so that it finishes within the next row's N cycles, and *output* multiplies e by
-    it: no divider in the per-element path. With the output always ready it sustains one
-    element per cycle in and out; the buffer holds 2N + 2 entries plus the divider's
-    cycles, ceil((P + W + 1) / steps), which also add to a row's latency.
+    it: no divider in the per-element path. The line holds 2N + L words, L = the divider's
+    cycles - 1: each advance writes *max*'s word, *sum* reads the word written N advances
+    before and *output* the word written 2N + L advances before, at the write's address
+    (read before write), so *output* starts a row as its reciprocal is due. Rows start
+    every N advances, so *max*'s place in its row gives every stage's: one row counter and
+    the two read addresses, as :class:`hw.ptsoftmax.PTSoftmax` has one counter (the same
+    control, for a fair comparison). With the output always ready it sustains one element
+    per cycle in and out; a row's first probability leaves about N + L cycles after its
+    last score. Progress as PTsoftmax's: inside a row the line moves on scores only; when
+    the scores pause at a row's end it runs without them until the rows in it are out, and
+    the next row's first score waits for a lap's start (up to N - 1 cycles).
 
     Why three passes when PTsoftmax needs two: finding the maximum and the sum in one pass
     (Softermax) rescales the running sum by e**-(rise) whenever the maximum rises, a
@@ -108,139 +116,127 @@ class Softmax(wiring.Component):
         # as few quotient bits a cycle as keep up with the rows.
         unit = SequentialDivider(numerator=1 << (prec + W), divisor_width=W, tag_shape=figure_shape,
                                  steps_per_cycle=steps_per_cycle(prec + W + 1, n))
-        latency = unit.cycles
-        # A circular buffer: the *max* stage writes a row while *sum* reads the previous one
-        # and *output* the one before; a row's constant takes `latency` cycles more. Two rows
-        # and that latency, plus the hand-over cycles, keep the input flowing.
-        depth = 2 * n + latency + 2
-        m.submodules.rows = rows = Memory(shape=word_shape, depth=depth, init=[])
-        write = rows.write_port()
-        # Synchronous reads, as block RAM has. A one-element row is read in the cycle after
-        # it was written, hence the bypass then.
-        bypass = (write,) if n == 1 else ()
-        sum_read = rows.read_port(transparent_for=bypass)
-        out_read = rows.read_port(transparent_for=bypass)
-
-        ptr_shape = range(depth)
-        idx_shape = range(n)
-        sum_shape = unsigned(W)
-
-        # Every stage handles the rows in order, so each walks the buffer with its own
-        # pointer: no slot bases, no address adders.
-        def advance(ptr):
-            return wrapped_increment(ptr, depth)
-
-        # Hand-over register from *max* to *sum*: a finished row's figure (its maximum, or
-        # with the gap buffer its clamped rises; so are b_max and c_max).
-        ab_full = Signal()
-        ab_max = Signal(figure_shape)
-        # From *sum* to *output*: a stream of (row reciprocal, row maximum) through the divider.
         m.submodules.row_constant = unit
         into, out_of = unit.i_stream, unit.o_stream
+        # A row delay line of D = 2N + L words, L = the divider's cycles - 1. Each advance
+        # writes *max*'s word at `ptr`, *sum* reads the word written N advances before, and
+        # *output* the word written D advances before, at `ptr` too (read before write):
+        # *output* starts a row L advances after *sum* ends it, when its reciprocal is due.
+        # Rows start at a lap's start (every N advances), so *max*'s place in its row,
+        # `a_idx`, gives every stage's place: no row counters, no occupancy count.
+        extra = unit.cycles - 1
+        depth = 2 * n + extra
+        m.submodules.rows = rows = Memory(shape=word_shape, depth=depth, init=[])
+        write, sum_read, out_read = rows.write_port(), rows.read_port(), rows.read_port()
+        ptr = Signal(range(depth))
+        sum_ptr = Signal(range(depth), init=n + extra)
+        a_idx = Signal(range(n))
+        a_first, a_last = a_idx == 0, a_idx == n - 1
+        # Where the words read at the last advance stand in their rows.
+        b_first, b_last = a_idx == 1 % n, a_first
+        c_first, c_last = a_idx == (extra + 1) % n, a_idx == extra % n
+        a_busy = Signal()                    # *max* is inside a row: it takes scores only
+        # Which of the last laps wrote a row, newest first: *sum* reads laps[0]; *output*
+        # starts reading laps[q + 1] at place e, extra = qN + e.
+        q, e = divmod(extra, n)
+        laps = Signal(q + 2)
+        c_row = Signal()                     # *output*'s row is a real one
+        c_real = Mux(a_idx == e, laps[q + 1], c_row)
+        b_pending, c_pending = Signal(), Signal()    # the word read is a row's, not yet taken
 
         # Stage "max": store the score, track the row maximum.
-        a_ptr = Signal(ptr_shape)
-        a_idx = Signal(idx_shape)
         a_max = Signal(stored_shape)
         score = Signal(stored_shape)
         m.d.comb += score.eq(self.i_stream.payload)
         row_max = Signal(stored_shape)
         rise = Signal()
-        m.d.comb += [rise.eq((a_idx == 0) | (score >= a_max)), row_max.eq(Mux(rise, score, a_max))]
+        m.d.comb += [rise.eq(a_first | (score >= a_max)), row_max.eq(Mux(rise, score, a_max))]
+        # Hand-over register from *max* to *sum*: a finished row's figure (its maximum, or
+        # with the gap buffer its clamped rises; so are b_max and c_max).
+        ab_max = Signal(figure_shape)
 
         # Stage "sum".
-        b_busy = Signal()
-        b_ptr = Signal(ptr_shape)
-        b_idx = Signal(idx_shape)
+        sum_shape = unsigned(W)
         b_max = Signal(figure_shape)
         b_sum = Signal(sum_shape)
-        b_cur_max = Mux(b_busy, b_max, ab_max)
-        b_cur_idx = Mux(b_busy, b_idx, 0)
-        b_last = b_cur_idx == n - 1
-        b_active = b_busy | ab_full
+        b_cur_max = Mux(b_first, ab_max, b_max)
+        if n == 1 and not self.gap_buffer:
+            # *max* overwrites the hand-over register at the next score, before *sum* takes
+            # the word read with it; a one-score row's maximum is that score.
+            b_cur_max = sum_read.data
 
         # Stage "output".
-        c_busy = Signal()
-        c_ptr = Signal(ptr_shape)
-        c_idx = Signal(idx_shape)
         c_max = Signal(figure_shape)
         c_k = Signal(unsigned(prec + W + 1))
-        c_cur_max = Mux(c_busy, c_max, out_of.payload.tag)
-        c_cur_k = Mux(c_busy, c_k, out_of.payload.result)
-        c_cur_idx = Mux(c_busy, c_idx, 0)
-        c_last = c_cur_idx == n - 1
+        c_cur_max = Mux(c_first, out_of.payload.tag, c_max)
+        c_cur_k = Mux(c_first, out_of.payload.result, c_k)
 
         output = OutputRegister(m, self.o_stream)
-        out_free = output.free
-        m.d.comb += out_of.ready.eq(~c_busy & out_free)
-        c_step = (c_busy & out_free) | (out_of.valid & out_of.ready)
-        m.d.comb += into.valid.eq(b_active & b_last)
-        b_step = b_active & (~b_last | into.ready)
-        b_take = ~b_busy & b_step
+        # A stage takes its word when it can: *sum* its row's last once the divider takes
+        # the row, *output* when its register is free and, at a row's first, the reciprocal
+        # has come. The line moves when both words read last are taken or no row's.
+        b_can = ~b_last | into.ready
+        c_can = output.free & (~c_first | out_of.valid)
+        b_step, c_step = b_pending & b_can, c_pending & c_can
+        moving = (~b_pending | b_can) & (~c_pending | c_can)
         a_step = self.i_stream.valid & self.i_stream.ready
-
-        # The buffer holds every element from its write until *output* reads it.
-        occupancy = Signal(range(depth + 1))
-        m.d.comb += self.i_stream.ready.eq(((a_idx != n - 1) | ~ab_full | b_take) & (occupancy != depth))
-        m.d.sync += occupancy.eq(occupancy + a_step - c_step)
-
-        # The read ports are given the element each stage will work on next cycle.
-        m.d.comb += [sum_read.addr.eq(Mux(b_step, advance(b_ptr), b_ptr)),
-                     out_read.addr.eq(Mux(c_step, advance(c_ptr), c_ptr))]
+        # Between rows the line also moves without scores while a row is in it, and to a
+        # lap's start: a row's scores enter at a lap's start and without a pause.
+        advance = Signal()
+        m.d.comb += [self.i_stream.ready.eq(moving & (a_busy | a_first)),
+                     advance.eq(a_step | (moving & ~a_busy & (~a_first | laps.any() | c_row))),
+                     into.valid.eq(b_pending & b_last), out_of.ready.eq(c_step & c_first),
+                     write.addr.eq(ptr), write.en.eq(a_step),
+                     sum_read.addr.eq(sum_ptr), sum_read.en.eq(advance & laps[0]),
+                     out_read.addr.eq(ptr), out_read.en.eq(advance & c_real)]
         with m.If(b_step):
-            m.d.sync += b_ptr.eq(advance(b_ptr))
+            m.d.sync += b_pending.eq(0)
         with m.If(c_step):
-            m.d.sync += c_ptr.eq(advance(c_ptr))
+            m.d.sync += c_pending.eq(0)
+        with m.If(advance):
+            m.d.sync += [ptr.eq(wrapped_increment(ptr, depth)), sum_ptr.eq(wrapped_increment(sum_ptr, depth)),
+                         a_idx.eq(wrapped_increment(a_idx, n)),
+                         b_pending.eq(laps[0]), c_pending.eq(c_real), c_row.eq(c_real)]
+            with m.If(a_last):
+                m.d.sync += laps.eq(Cat(a_step, laps[:-1]))
 
         # -- max stage
-        m.d.comb += [write.addr.eq(a_ptr), write.en.eq(a_step)]
         if self.gap_buffer:
             diff = Signal(signed(self.score_width + 1))
             m.d.comb += diff.eq(score - a_max)
-            row_figure = count_rises(m, write.data, diff, rise, a_idx == 0, a_step, figure_shape)
+            row_figure = count_rises(m, write.data, diff, rise, a_first, a_step, figure_shape)
         else:
             m.d.comb += write.data.eq(score)
             row_figure = row_max
-        with m.If(b_take):
-            m.d.sync += ab_full.eq(0)
         with m.If(a_step):
-            m.d.sync += a_ptr.eq(advance(a_ptr))
+            m.d.sync += a_busy.eq(~a_last)
             # The maximum changes on a rise only: no clock on the other scores.
             with m.If(rise):
                 m.d.sync += a_max.eq(score)
-            with m.If(a_idx == n - 1):
-                m.d.sync += [a_idx.eq(0), ab_full.eq(1), ab_max.eq(row_figure)]
-            with m.Else():
-                m.d.sync += a_idx.eq(a_idx + 1)
+            with m.If(a_last):
+                m.d.sync += ab_max.eq(row_figure)
 
         # -- sum stage
-        dist = self._distance(m, sum_read.data, b_cur_max, ~b_busy, b_step, "sum")
+        dist = self._distance(m, sum_read.data, b_cur_max, b_first, b_step, "sum")
         term = Signal(sum_shape)
         total = Signal(sum_shape)
         m.d.comb += [
             term.eq(self._exp(m, dist, "sum")),
-            total.eq(Mux(b_busy, b_sum, 0) + term),
+            total.eq(Mux(b_first, 0, b_sum) + term),
             into.payload.value.eq(total),
             into.payload.tag.eq(b_cur_max),
         ]
         with m.If(b_step):
-            with m.If(b_last):
-                m.d.sync += b_busy.eq(0)
-            with m.Else():
-                m.d.sync += [b_busy.eq(1), b_idx.eq(b_cur_idx + 1), b_sum.eq(total)]
-                # A row's maximum is held from its first element on: loaded once.
-                with m.If(~b_busy):
-                    m.d.sync += b_max.eq(b_cur_max)
+            m.d.sync += b_sum.eq(total)
+            # A row's maximum is held from its first element on: loaded once.
+            with m.If(b_first):
+                m.d.sync += b_max.eq(b_cur_max)
 
         # -- output stage
-        out_dist = self._distance(m, out_read.data, c_cur_max, ~c_busy, c_step, "output")
+        out_dist = self._distance(m, out_read.data, c_cur_max, c_first, c_step, "output")
         out_value = (self._exp(m, out_dist, "output") * c_cur_k) >> W      # EXP[d] * 2**(P+W) // S >> W
         with m.If(c_step):
             output.load(out_value)
-            with m.If(c_last):
-                m.d.sync += c_busy.eq(0)
-            with m.Else():
-                m.d.sync += [c_busy.eq(1), c_idx.eq(c_cur_idx + 1)]
-                with m.If(~c_busy):
-                    m.d.sync += [c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
+            with m.If(c_first):
+                m.d.sync += [c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
         return m

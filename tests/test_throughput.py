@@ -65,18 +65,24 @@ def test_one_element_a_cycle_sustained(name, params):
     assert more_busy - busy == more_beats - beats
 
 
-@pytest.mark.parametrize("params", [{}, dict(row_length=3, score_width=8, frac_bits=1, out_frac_bits=1),
-                                    dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)])
+LINES = [("ptsoftmax", {}), ("ptsoftmax", dict(row_length=3, score_width=8, frac_bits=1, out_frac_bits=1)),
+         ("ptsoftmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)),
+         ("softmax", {}), ("softmax", dict(gap_buffer=True)), ("softmax", dict(row_length=3)),
+         ("softmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1)),
+         ("softmax", dict(row_length=1, score_width=4, frac_bits=0, out_frac_bits=1, gap_buffer=True))]
+
+
+@pytest.mark.parametrize("name, params", LINES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(LINES)])
 @pytest.mark.parametrize("pause", [1, 2, 5, 40])
-def test_ptsoftmax_row_end_pauses(params, pause):
-    """PTsoftmax's delay line: when the scores pause at a row's end, a lap without scores
-    finishes the row in pass 2, and the next row's first score waits at most N - 1 cycles
-    for the lap to end; every probability stays exact."""
-    block = get_block("ptsoftmax")
+def test_row_delay_line_pauses(name, params, pause):
+    """The row delay lines of PTsoftmax and the softmax: when the scores pause at a row's
+    end, the line runs without scores to finish the rows in it, and the next row's first
+    score waits at most N - 1 cycles for a lap's start; every probability stays exact."""
+    block = get_block(name)
     params = block.resolve(params)
     checked, n = block.check(params), params["row_length"]
     component = block.build(params)
-    vectors = importlib.import_module("sorbet_hw.sim.ptsoftmax").make_vectors(params, 8, seed=7)
+    vectors = importlib.import_module(f"sorbet_hw.sim.{name}").make_vectors(params, 8, seed=7)
     rows = block.encode(checked, vectors.inputs)["i_stream"]
     rows = [rows[i:i + n] for i in range(0, len(rows), n)]
     outputs, waits = [], []
