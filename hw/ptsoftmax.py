@@ -59,7 +59,7 @@ class PTSoftmax(wiring.Component):
     reads a row during the lap after pass 1 wrote it, while pass 1 writes the next. Rows
     start at a lap's start, so the address is also each pass's place in its row: one
     counter, no occupancy count. The line waits while a word read is not taken, the read
-    port holding it.
+    port holding it, and reads only in laps that read a row.
 
     Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
     (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
@@ -70,8 +70,9 @@ class PTSoftmax(wiring.Component):
     2**P >> (M - c + k), k from S by leading-one detection, added once a row to the rises
     it counts down.
 
-    The maximum and the rise count are clocked on rises only, the rise count of pass 2 on
-    rises and at a row's start. The output register holds e (P + 1 for a zero), not p: the
+    The sum is clocked with the line's counter (one clock-gated bank; a row's first score
+    clears what it held), the maximum and the rise count on rises only, the rise count of
+    pass 2 on rises and at a row's start. The output register holds e (P + 1 for a zero), not p: the
     payload is decoded from flip-flops only. With the output always ready the block
     sustains one element per cycle in and out; a row's first probability leaves 3 cycles
     after its last score is accepted.
