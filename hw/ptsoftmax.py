@@ -72,10 +72,10 @@ class PTSoftmax(wiring.Component):
 
     The sum is clocked with the line's counter (one clock-gated bank; a row's first score
     clears what it held), the maximum and the rise count on rises only, the rise count of
-    pass 2 on rises and at a row's start. The output register holds e (P + 1 for a zero), not p: the
-    payload is decoded from flip-flops only. With the output always ready the block
-    sustains one element per cycle in and out; a row's first probability leaves 3 cycles
-    after its last score is accepted.
+    pass 2 on rises and at a row's start. The output register holds e (P + 1 for a zero),
+    not p: the payload is decoded from flip-flops only. With the output always ready the
+    block sustains one element per cycle in and out; a row's first probability leaves 3
+    cycles after its last score is accepted.
 
     Progress: inside a row the line moves on scores only, so pass 2's row moves as the next
     row's scores arrive; when the input pauses at a row's end, the line runs a lap without

@@ -134,7 +134,7 @@ class Softmax(wiring.Component):
         a_first, a_last = a_idx == 0, a_idx == n - 1
         # Where the words read at the last advance stand in their rows.
         b_first, b_last = a_idx == 1 % n, a_first
-        c_first, c_last = a_idx == (extra + 1) % n, a_idx == extra % n
+        c_first = a_idx == (extra + 1) % n
         a_busy = Signal()                    # *max* is inside a row: it takes scores only
         # Which of the last laps wrote a row, newest first: *sum* reads laps[0]; *output*
         # starts reading laps[q + 1] at place e, extra = qN + e.
