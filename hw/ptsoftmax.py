@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sorbet_hw.hw.block import Block, Stream
 from sorbet_hw.hw.gap_buffer import add_below, amount, count_rises, gap_bits, gap_layout, rises_after, rises_shape
-from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+from sorbet_hw.hw.plumbing import OutputRegister
+from sorbet_hw.hw.row_delay_line import RowDelayLine
 from sorbet_hw.model.ptsoftmax import PARAMS, ptsoftmax
 
 __all__ = ["PTSoftmax", "BLOCK", "ROW_PORTS"]
@@ -52,14 +52,12 @@ class PTSoftmax(wiring.Component):
 
     Architecture, latency and throughput
     ------------------------------------
-    Two passes over a row, each one element a cycle, on a row delay line: a buffer of one
-    row (N words, one write and one synchronous read port with a read enable: block RAM on
-    an FPGA) and one address for both passes. Each advance of the line writes pass 1's word
-    at that address and reads the word written there N advances before, pass 2's: pass 2
-    reads a row during the lap after pass 1 wrote it, while pass 1 writes the next. Rows
-    start at a lap's start, so the address is also each pass's place in its row: one
-    counter, no occupancy count. The line waits while a word read is not taken, the read
-    port holding it, and reads only in laps that read a row.
+    Two passes over a row, each one element a cycle, on a row delay line of one row
+    (:mod:`hw.row_delay_line`: N words, one write and one synchronous read port with a read
+    enable, block RAM on an FPGA, and one address for both passes): each advance writes
+    pass 1's word and reads, at the same address, the word written N advances before, pass
+    2's. Pass 2 reads a row during the lap after pass 1 wrote it, while pass 1 writes the
+    next; the address is also each pass's place in its row.
 
     Pass 1 keeps the running maximum m and sum S online from one subtraction d = c - m
     (c = ceil(x)): a score at or above m shifts S right by d and adds one, any other adds
@@ -77,11 +75,12 @@ class PTSoftmax(wiring.Component):
     block sustains one element per cycle in and out; a row's first probability leaves 3
     cycles after its last score is accepted.
 
-    Progress: inside a row the line moves on scores only, so pass 2's row moves as the next
-    row's scores arrive; when the input pauses at a row's end, the line runs a lap without
-    scores to finish pass 2's row, and the next row's first score waits for that lap's end
-    (up to N - 1 cycles). A source must therefore not wait inside a row for probabilities
-    of the row before (the attention blocks produce a row's scores whatever the output).
+    Progress is the line's: inside a row it moves on scores only, so pass 2's row moves as
+    the next row's scores arrive; when the input pauses at a row's end, the line runs a lap
+    without scores to finish pass 2's row, and the next row's first score waits for that
+    lap's end (up to N - 1 cycles). A source must therefore not wait inside a row for
+    probabilities of the row before (the attention blocks produce a row's scores whatever
+    the output).
     """
 
     def __init__(self, **params):
@@ -99,18 +98,11 @@ class PTSoftmax(wiring.Component):
         ceil = Signal(ceil_shape)
         m.d.comb += ceil.eq((self.i_stream.payload + ((1 << self.frac_bits) - 1)) >> self.frac_bits)
 
-        # The buffer keeps gaps (hw.gap_buffer): past P + 1 below M a probability is 0.
+        # The buffer keeps gaps (hw.gap_buffer): past P + 1 below M a probability is 0. A row
+        # delay line of one row: pass 2 reads a row during the lap after pass 1 wrote it.
         bits = gap_bits(prec + 1)
-        m.submodules.rows = rows = Memory(shape=gap_layout(bits), depth=n, init=[])
-        write, read = rows.write_port(), rows.read_port()
-        # A row delay line: one address for both passes. Each advance writes pass 1's word
-        # at `ptr` and reads the word written there a lap (n advances) before, which is pass
-        # 2's: rows start at address 0, so a word's address is its place in its row.
-        ptr = Signal(range(n))
-        first, last = ptr == 0, ptr == n - 1
-        a_busy = Signal()           # pass 1 is inside a row: it takes scores only
-        b_lap = Signal()            # this lap reads a row pass 1 finished (pass 2 has one)
-        b_pending = Signal()        # the word read last is that row's and not yet taken
+        line = RowDelayLine(m, self.i_stream, shape=gap_layout(bits), row_length=n, depth=n, lags={"b": n})
+        first, last, step, b = line.first, line.last, line.step, line.readers["b"]
 
         # Pass 1. At or above the maximum (d >= 0) the sum shifts right by d and one is
         # added; below it one shifts right by -d, which is (one >> 1) >> ~d (~d = -d - 1:
@@ -127,9 +119,8 @@ class PTSoftmax(wiring.Component):
         shifted = Mux(at_or_above, a_sum, Const(one >> 1, sum_shape)) >> by[:shift_bits]
         shifted = Mux(by[shift_bits:].any() | first, 0, shifted)
         m.d.comb += new_sum.eq(shifted + Mux(at_or_above, one, a_sum))
-        step = self.i_stream.valid & self.i_stream.ready
         total_shape = rises_shape(n, bits)
-        new_rises = count_rises(m, write.data, diff, at_or_above, first, step, total_shape)
+        new_rises = count_rises(m, line.word, diff, at_or_above, first, step, total_shape)
 
         # The figures of the row pass 2 works on, taken as pass 1 ends it. Pass 2 needs them
         # only as it takes the row's first word, before the line reaches the next row's end
@@ -139,38 +130,24 @@ class PTSoftmax(wiring.Component):
         # The output register holds e of p = 2**-e, P + 1 for 0: fewer bits than p.
         output = OutputRegister(m, self.o_stream, held=range(prec + 2), decode=lambda e: Mux(
             e <= prec, Const(one, prec + 1) >> e[:(prec + 1).bit_length()], 0))
-        b_step = b_pending & output.free
-        # The line moves when the word read last is taken or no one's, on a score, or with
-        # none while pass 1 is between rows and pass 2 has a row: that lap writes nothing.
-        # A row's scores thus enter at a lap's start and without a pause in the line.
-        moving = ~b_pending | output.free
-        advance = Signal()
-        m.d.comb += [self.i_stream.ready.eq(moving & (a_busy | first)),
-                     advance.eq(step | (moving & ~a_busy & b_lap)),
-                     write.addr.eq(ptr), write.en.eq(step), read.addr.eq(ptr), read.en.eq(advance & b_lap)]
+        line.build(can={"b": output.free})
         with m.If(step):
-            m.d.sync += a_busy.eq(~last)
             with m.If(at_or_above):
                 m.d.sync += a_max.eq(ceil)
             with m.If(last):
                 m.d.sync += [row_rises.eq(new_rises), row_sum.eq(new_sum)]
-        with m.If(b_step):
-            m.d.sync += b_pending.eq(0)
-        with m.If(advance):
-            m.d.sync += [ptr.eq(wrapped_increment(ptr, n)), b_pending.eq(b_lap), a_sum.eq(new_sum)]
-            with m.If(last):
-                m.d.sync += b_lap.eq(step)
+        with m.If(line.advance):
+            m.d.sync += a_sum.eq(new_sum)
 
-        # Pass 2, on the word read at the last advance, at address ptr - 1: the read port
-        # holds it until it is taken, as the line does not move before.
-        stored = read.data
+        # Pass 2, on the word read at the last advance: the read port holds it until taken.
+        stored = b.data
         # The shift M - c + k: the count down starts at the row's rises + k, so `rest` is the
         # clamped rises after the score + k; past 2**G - 1 >= P + 1 the probability is 0.
         k = self._sum_power(m, row_sum)
-        rest = rises_after(m, stored, row_rises + k, ptr == 1 % n, b_step, "b")
+        rest = rises_after(m, stored, row_rises + k, b.first, b.step, "b")
         shift = Signal(unsigned(bits + 2))
         m.d.comb += shift.eq(add_below(rest[:bits], stored))
-        with m.If(b_step):
+        with m.If(b.step):
             output.load(Mux((rest[bits:] == 0) & (shift <= prec), shift, prec + 1))
         return m
 

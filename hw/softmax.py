@@ -1,14 +1,15 @@
 """Softmax generator: the conventional fixed-point baseline of PTsoftmax."""
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from sorbet_hw.hw.block import Block
 from sorbet_hw.hw.gap_buffer import add_below, count_rises, gap_bits, gap_layout, rises_after, rises_shape
-from sorbet_hw.hw.plumbing import OutputRegister, wrapped_increment
+from sorbet_hw.hw.plumbing import OutputRegister
 from sorbet_hw.hw.ptsoftmax import ROW_PORTS
+from sorbet_hw.hw.row_delay_line import RowDelayLine
 from sorbet_hw.hw.sequential import SequentialDivider, steps_per_cycle
 from sorbet_hw.model.params import Param
 from sorbet_hw.model.softmax import PARAMS, exp_table, softmax_fixed, sum_width
@@ -48,7 +49,8 @@ class Softmax(wiring.Component):
     Architecture, latency and throughput
     ------------------------------------
     Three stages, each a pass over one row, run concurrently on three rows held in a row
-    delay line (one write and two synchronous read ports: block RAM on an FPGA), with the
+    delay line (:mod:`hw.row_delay_line`, the one PTsoftmax runs on, for a fair comparison:
+    one write and two synchronous read ports, block RAM on an FPGA), with the
     conventional arithmetic, as hls4ml and I-BERT build it: *max* stores the score while
     tracking the row maximum, *sum* looks e = EXP[m - x] up in a table and accumulates it,
     the row's reciprocal 2**(P + W) // S comes from a sequential divider
@@ -57,10 +59,8 @@ class Softmax(wiring.Component):
     it: no divider in the per-element path. The line holds 2N + L words, L = the divider's
     cycles - 1: each advance writes *max*'s word, *sum* reads the word written N advances
     before and *output* the word written 2N + L advances before, at the write's address
-    (read before write), so *output* starts a row as its reciprocal is due. Rows start
-    every N advances, so *max*'s place in its row gives every stage's: one row counter and
-    the two read addresses, as :class:`hw.ptsoftmax.PTSoftmax` has one counter (the same
-    control, for a fair comparison). With the output always ready it sustains one element
+    (read before write), so *output* starts a row as its reciprocal is due: one row counter
+    and the two read addresses. With the output always ready it sustains one element
     per cycle in and out; a row's first probability leaves about N + L cycles after its
     last score. Progress as PTsoftmax's: inside a row the line moves on scores only; when
     the scores pause at a row's end it runs without them until the rows in it are out, and
@@ -118,31 +118,17 @@ class Softmax(wiring.Component):
                                  steps_per_cycle=steps_per_cycle(prec + W + 1, n))
         m.submodules.row_constant = unit
         into, out_of = unit.i_stream, unit.o_stream
-        # A row delay line of D = 2N + L words, L = the divider's cycles - 1. Each advance
-        # writes *max*'s word at `ptr`, *sum* reads the word written N advances before, and
-        # *output* the word written D advances before, at `ptr` too (read before write):
-        # *output* starts a row L advances after *sum* ends it, when its reciprocal is due.
-        # Rows start at a lap's start (every N advances), so *max*'s place in its row,
-        # `a_idx`, gives every stage's place: no row counters, no occupancy count.
+        # A row delay line (hw.row_delay_line) of D = 2N + L words, L = the divider's cycles
+        # - 1: *sum* reads the word written N advances before, *output* the word written D
+        # advances before, so *output* starts a row L advances after *sum* ends it, when its
+        # reciprocal is due.
         extra = unit.cycles - 1
         depth = 2 * n + extra
-        m.submodules.rows = rows = Memory(shape=word_shape, depth=depth, init=[])
-        write, sum_read, out_read = rows.write_port(), rows.read_port(), rows.read_port()
-        ptr = Signal(range(depth))
-        sum_ptr = Signal(range(depth), init=n + extra)
-        a_idx = Signal(range(n))
-        a_first, a_last = a_idx == 0, a_idx == n - 1
-        # Where the words read at the last advance stand in their rows.
-        b_first, b_last = a_idx == 1 % n, a_first
-        c_first = a_idx == (extra + 1) % n
-        a_busy = Signal()                    # *max* is inside a row: it takes scores only
-        # Which of the last laps wrote a row, newest first: *sum* reads laps[0]; *output*
-        # starts reading laps[q + 1] at place e, extra = qN + e.
-        q, e = divmod(extra, n)
-        laps = Signal(q + 2)
-        c_row = Signal()                     # *output*'s row is a real one
-        c_real = Mux(a_idx == e, laps[q + 1], c_row)
-        b_pending, c_pending = Signal(), Signal()    # the word read is a row's, not yet taken
+        line = RowDelayLine(m, self.i_stream, shape=word_shape, row_length=n, depth=depth,
+                            lags={"sum": n, "output": depth})
+        a_first, a_last, a_step = line.first, line.last, line.step
+        b, c = line.readers["sum"], line.readers["output"]
+        b_first, b_last, c_first = b.first, b.last, c.first
 
         # Stage "max": store the score, track the row maximum.
         a_max = Signal(stored_shape)
@@ -163,7 +149,7 @@ class Softmax(wiring.Component):
         if n == 1 and not self.gap_buffer:
             # *max* overwrites the hand-over register at the next score, before *sum* takes
             # the word read with it; a one-score row's maximum is that score.
-            b_cur_max = sum_read.data
+            b_cur_max = b.data
 
         # Stage "output".
         c_max = Signal(figure_shape)
@@ -174,42 +160,19 @@ class Softmax(wiring.Component):
         output = OutputRegister(m, self.o_stream)
         # A stage takes its word when it can: *sum* its row's last once the divider takes
         # the row, *output* when its register is free and, at a row's first, the reciprocal
-        # has come. The line moves when both words read last are taken or no row's.
-        b_can = ~b_last | into.ready
-        c_can = output.free & (~c_first | out_of.valid)
-        b_step, c_step = b_pending & b_can, c_pending & c_can
-        moving = (~b_pending | b_can) & (~c_pending | c_can)
-        a_step = self.i_stream.valid & self.i_stream.ready
-        # Between rows the line also moves without scores while a row is in it, and to a
-        # lap's start: a row's scores enter at a lap's start and without a pause.
-        advance = Signal()
-        m.d.comb += [self.i_stream.ready.eq(moving & (a_busy | a_first)),
-                     advance.eq(a_step | (moving & ~a_busy & (~a_first | laps.any() | c_row))),
-                     into.valid.eq(b_pending & b_last), out_of.ready.eq(c_step & c_first),
-                     write.addr.eq(ptr), write.en.eq(a_step),
-                     sum_read.addr.eq(sum_ptr), sum_read.en.eq(advance & laps[0]),
-                     out_read.addr.eq(ptr), out_read.en.eq(advance & c_real)]
-        with m.If(b_step):
-            m.d.sync += b_pending.eq(0)
-        with m.If(c_step):
-            m.d.sync += c_pending.eq(0)
-        with m.If(advance):
-            m.d.sync += [ptr.eq(wrapped_increment(ptr, depth)), sum_ptr.eq(wrapped_increment(sum_ptr, depth)),
-                         a_idx.eq(wrapped_increment(a_idx, n)),
-                         b_pending.eq(laps[0]), c_pending.eq(c_real), c_row.eq(c_real)]
-            with m.If(a_last):
-                m.d.sync += laps.eq(Cat(a_step, laps[:-1]))
+        # has come.
+        line.build(can={"sum": ~b_last | into.ready, "output": output.free & (~c_first | out_of.valid)})
+        m.d.comb += [into.valid.eq(b.pending & b_last), out_of.ready.eq(c.step & c_first)]
 
         # -- max stage
         if self.gap_buffer:
             diff = Signal(signed(self.score_width + 1))
             m.d.comb += diff.eq(score - a_max)
-            row_figure = count_rises(m, write.data, diff, rise, a_first, a_step, figure_shape)
+            row_figure = count_rises(m, line.word, diff, rise, a_first, a_step, figure_shape)
         else:
-            m.d.comb += write.data.eq(score)
+            m.d.comb += line.word.eq(score)
             row_figure = row_max
         with m.If(a_step):
-            m.d.sync += a_busy.eq(~a_last)
             # The maximum changes on a rise only: no clock on the other scores.
             with m.If(rise):
                 m.d.sync += a_max.eq(score)
@@ -217,7 +180,7 @@ class Softmax(wiring.Component):
                 m.d.sync += ab_max.eq(row_figure)
 
         # -- sum stage
-        dist = self._distance(m, sum_read.data, b_cur_max, b_first, b_step, "sum")
+        dist = self._distance(m, b.data, b_cur_max, b_first, b.step, "sum")
         term = Signal(sum_shape)
         total = Signal(sum_shape)
         m.d.comb += [
@@ -226,16 +189,16 @@ class Softmax(wiring.Component):
             into.payload.value.eq(total),
             into.payload.tag.eq(b_cur_max),
         ]
-        with m.If(b_step):
+        with m.If(b.step):
             m.d.sync += b_sum.eq(total)
             # A row's maximum is held from its first element on: loaded once.
             with m.If(b_first):
                 m.d.sync += b_max.eq(b_cur_max)
 
         # -- output stage
-        out_dist = self._distance(m, out_read.data, c_cur_max, c_first, c_step, "output")
+        out_dist = self._distance(m, c.data, c_cur_max, c_first, c.step, "output")
         out_value = (self._exp(m, out_dist, "output") * c_cur_k) >> W      # EXP[d] * 2**(P+W) // S >> W
-        with m.If(c_step):
+        with m.If(c.step):
             output.load(out_value)
             with m.If(c_first):
                 m.d.sync += [c_max.eq(c_cur_max), c_k.eq(c_cur_k)]
