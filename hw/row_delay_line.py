@@ -19,9 +19,9 @@ Use, inside ``elaborate``::
 
     line = RowDelayLine(m, self.i_stream, shape=word_shape, row_length=n, depth=n, lags={"b": n})
     m.d.comb += line.word.eq(...)              # the word of the accepted element (line.step)
-    b = line.readers["b"]
-    m.d.comb += b.can.eq(output.free)          # when that pass can take its word
-    with m.If(b.step):                         # b.data: the word, b.first/b.last: its place
+    b = line.readers["b"]                      # b.data: the word read, b.first/b.last: its place
+    line.build(can={"b": output.free})         # when each pass can take its word
+    with m.If(b.step):                         # the pass takes it
         ...
 """
 from __future__ import annotations
@@ -100,6 +100,9 @@ class RowDelayLine:
 
     def build(self, can: dict) -> None:
         """The line's control, given by reader name when its pass ``can`` take a word."""
+        if set(can) != set(self.readers):
+            raise ValueError(f"row delay line: build needs `can` for the readers {sorted(self.readers)}, "
+                             f"not {sorted(can)}")
         m, i_stream, n, depth = self._m, self._i_stream, self._n, self._depth
         ptr, index, busy, laps, advance = self._ptr, self._index, self._busy, self._laps, self.advance
         for name, reader in self.readers.items():

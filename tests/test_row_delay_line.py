@@ -93,3 +93,15 @@ def test_every_reader_gets_every_row_in_order(n, depth, lags, pause_in, pause_ou
 def test_a_lag_outside_the_line_is_refused(lag):
     with pytest.raises(ValueError, match=f"reader 'b' has lag {lag}, outside row_length .. depth = 3 .. 8"):
         _run(3, 8, {"b": lag}, rows=1, pause_in=0, pause_out=0, seed=1)
+
+
+def test_build_needs_every_reader():
+    class Partial(_Echo):
+        def elaborate(self, platform):
+            m = Module()
+            line = RowDelayLine(m, self.i_stream, shape=unsigned(WIDTH), row_length=3, depth=8, lags=self.lags)
+            line.build(can={"b": 1})
+            return m
+
+    with pytest.raises(ValueError, match=r"needs `can` for the readers \['b', 'c'\], not \['b'\]"):
+        Simulator(Partial(3, 8, {"b": 4, "c": 8}))
