@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sorbet_hw.model.checkpoint import load_packed, save_packed, shipped_checkpoint  # noqa: E402
 from sorbet_hw.model.coarsen import coarsen, describe, parse_changes  # noqa: E402
 from sorbet_hw.model.evaluate import evaluate_integer, event_statistics  # noqa: E402
-from sorbet_hw.model.glue import get_task, glue_dir, read_tsv  # noqa: E402
+from sorbet_hw.model.glue import dev_tsv, get_task, read_tsv  # noqa: E402
 
 INPUTS = ("attention_input", "context", "ffn_input", "intermediate")
 
 
 def dev_set():
     task = get_task("sst2")
-    return task, read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    return task, read_tsv(task, dev_tsv(task))
 
 
 def evaluate(model, text: str) -> dict:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint  # noqa: E402
 from sorbet_hw.model.evaluate import evaluate_integer, event_statistics  # noqa: E402
-from sorbet_hw.model.glue import get_task, glue_dir, read_tsv  # noqa: E402
+from sorbet_hw.model.glue import dev_tsv, get_task, read_tsv  # noqa: E402
 
 
 def row(label: str, path: Path, task, dev) -> dict:
@@ -50,12 +50,14 @@ def main() -> int:
     ap.add_argument("--teacher", default="build/teacher/sst2/teacher.pt")
     ap.add_argument("--count", choices=["unit", "graded"], default="unit",
                     help="what the penalty counts (distill --event-count)")
+    ap.add_argument("--data", default=None,
+                    help="the GLUE folder holding SST-2/train.tsv (default: $SORBET_GLUE)")
     ap.add_argument("--out", type=Path, default=None,
                     help="default build/event-penalty, or build/event-penalty/graded")
     args = ap.parse_args()
     args.out = args.out or Path("build/event-penalty") / ("graded" if args.count == "graded" else "")
     task = get_task("sst2")
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    dev = read_tsv(task, dev_tsv(task))
     start = time.time()
     for w in args.weights.split(","):
         out = args.out / w
@@ -64,7 +66,8 @@ def main() -> int:
             cmd = [sys.executable, "-m", "sorbet_hw.cli", "distill", "--task", "sst2", "--stages", "bspn",
                    "--init", str(shipped_checkpoint("sst2")), "--epochs", args.epochs, "--lr", args.lr,
                    "--seed", "2", "--event-penalty", w, "--event-count", args.count,
-                   "--teacher", args.teacher, "-o", str(out)]
+                   "--teacher", args.teacher, "-o", str(out),
+                   *(["--data", args.data] if args.data else [])]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             print(f"W = {w}: trained in {time.time() - t0:.0f} s", flush=True)
     print("\n| student | SST-2 dev % | graded events / neuron / token | unit events | graded / "

@@ -1,8 +1,10 @@
 """GLUE tasks: reading the official TSV layouts, and each task's dev metric.
 
 Plain Python and numpy (no torch), so the data side can be tested and used anywhere.
-Files keep GLUE's column layouts (see ../shared/data/glue/README.md); a malformed row is a
-:class:`GlueFormatError` naming the file and the line.
+The five dev sets ship with the package (``model/data/glue``, official TSVs unchanged; see
+the README there for their sources); training sets are the user's to give, as a folder
+laid out as GLUE's download is (``DIR/SST-2/train.tsv``), by ``--data DIR`` or
+``$SORBET_GLUE``. A malformed row is a :class:`GlueFormatError` naming the file and line.
 """
 from __future__ import annotations
 
@@ -12,15 +14,42 @@ from pathlib import Path
 
 import numpy as np
 
-
-def glue_dir() -> Path:
-    """Where the GLUE TSVs are: $SORBET_GLUE, else ../shared/data/glue beside the checkout."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
-    return Path(os.environ.get("SORBET_GLUE", default))
+# Where the shipped dev sets are, inside the installed package (a checkout or a wheel).
+SHIPPED = Path(__file__).resolve().parent / "data" / "glue"
+GLUE_HOME = "https://gluebenchmark.com/tasks"
 
 
 class GlueFormatError(ValueError):
     """A TSV file does not follow its task's GLUE layout."""
+
+
+class GlueDataMissing(GlueFormatError):
+    """A task's training set was asked for and none was given."""
+
+
+def dev_tsv(task: "Task | str") -> Path:
+    """The task's dev set as shipped with sorbet-hw (the official GLUE TSV)."""
+    task = get_task(task) if isinstance(task, str) else task
+    return SHIPPED / task.folder / "dev.tsv"
+
+
+def train_tsv(task: "Task | str", data: Path | str | None = None) -> Path:
+    """The task's training set in the user's GLUE folder: ``data``, else ``$SORBET_GLUE``.
+    Training sets do not ship; a missing one is one line saying where to get it."""
+    task = get_task(task) if isinstance(task, str) else task
+    folder = data if data is not None else os.environ.get("SORBET_GLUE") or None
+    if folder is None:
+        raise GlueDataMissing(
+            f"no training data for {task.folder}: sorbet-hw ships the dev sets only; download "
+            f"GLUE ({GLUE_HOME}) and pass --data DIR (the folder holding {task.folder}/train.tsv) "
+            f"or set SORBET_GLUE=DIR")
+    path = Path(folder) / task.folder / "train.tsv"
+    if not path.is_file():
+        source = "--data" if data is not None else "$SORBET_GLUE"
+        raise GlueDataMissing(
+            f"{path} does not exist: {source} must name the GLUE folder that holds "
+            f"{task.folder}/train.tsv (download GLUE from {GLUE_HOME})")
+    return path
 
 
 @dataclass(frozen=True)

@@ -182,12 +182,12 @@ def check_training_options(epochs, batch_size: int, max_length: int, lr: float, 
 def _train_teacher(args, task, out: Path) -> int:
     import json
     from sorbet_hw.model.bert import load_tokenizer
-    from sorbet_hw.model.glue import glue_dir, read_tsv
+    from sorbet_hw.model.glue import dev_tsv, read_tsv, train_tsv
     from sorbet_hw.model.teacher import TrainConfig, evaluate, new_teacher, train
     from sorbet_hw.files import atomic_write
+    data = read_tsv(task, train_tsv(task, args.data))
+    dev = read_tsv(task, dev_tsv(task))
     out.mkdir(parents=True, exist_ok=True)
-    data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     cfg = TrainConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
                       epochs=args.epochs, learning_rate=args.lr, seed=args.seed)
     tokenizer = load_tokenizer(max_length=cfg.max_length)
@@ -238,11 +238,11 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
     import json
     from sorbet_hw.model.bert import load_tokenizer
     from sorbet_hw.model.distill import DistillConfig, load_teacher, run_distillation
-    from sorbet_hw.model.glue import glue_dir, read_tsv
+    from sorbet_hw.model.glue import dev_tsv, read_tsv, train_tsv
     from sorbet_hw.files import read_record
+    data = read_tsv(task, train_tsv(task, args.data))
+    dev = read_tsv(task, dev_tsv(task))
     teacher = load_teacher(task, Path(args.teacher or f"build/teacher/{task.name}/teacher.pt"))
-    data = read_tsv(task, glue_dir() / task.folder / "train.tsv")
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
     cfg = DistillConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
                         epochs=epochs[0] if len(epochs) == 1 else epochs,
                         learning_rate=args.lr, seed=args.seed, weight_kind=args.weights,
@@ -279,14 +279,14 @@ def cmd_eval(args) -> int:
     import time
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.evaluate import evaluate_integer
-    from sorbet_hw.model.glue import get_task, glue_dir, read_tsv
+    from sorbet_hw.model.glue import dev_tsv, get_task, read_tsv
     from sorbet_hw.files import describe_file
     task = get_task(args.task)
     if args.time_steps is not None and not 1 <= args.time_steps <= 1024:
         raise ParameterError(f"--time-steps = {args.time_steps} is out of range; allowed: 1..1024")
     path = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
     model = load_packed(path, task.name)
-    data_path = Path(args.data) if args.data else glue_dir() / task.folder / "dev.tsv"
+    data_path = Path(args.data) if args.data else dev_tsv(task)
     data = read_tsv(task, data_path)
     started = time.time()
     if args.spiking:
@@ -384,6 +384,10 @@ def _print_results(results) -> None:
               f"{r.cycles_per_beat:>9.2f} {status:>7}")
 
 
+DATA_HELP = ("the GLUE folder holding TASK/train.tsv, as GLUE's download lays it out (default: "
+             "$SORBET_GLUE); the dev sets ship with sorbet-hw")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sorbet_hw.hw.blocks import BLOCKS
     parser = OneLineParser(
@@ -439,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--max-length", type=int, default=64)
     teach.add_argument("--lr", type=float, default=5e-5)
     teach.add_argument("--seed", type=int, default=0)
+    teach.add_argument("--data", metavar="DIR", help=DATA_HELP)
     teach.add_argument("-o", "--output", help="default: build/teacher/TASK")
     teach.set_defaults(func=cmd_train_teacher)
 
@@ -454,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--lr", type=float, default=2e-4)
     dist.add_argument("--weights", choices=["binary", "ternary"], default="binary")
     dist.add_argument("--seed", type=int, default=0)
+    dist.add_argument("--data", metavar="DIR", help=DATA_HELP)
     dist.add_argument("--event-penalty", type=float, default=0.0, metavar="W",
                       help="add W x the expected events per neuron and token (sum of |level| "
                       "over the spiking activations) to the loss: fewer spikes (default 0)")
@@ -474,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "shipped checkpoint on the task's dev set)")
     ev.add_argument("--task", default="sst2", choices=TASK_NAMES)
     ev.add_argument("--checkpoint", help="packed .npz (default: the shipped one)")
-    ev.add_argument("--data", help="a TSV in the task's GLUE layout (default: its dev.tsv)")
+    ev.add_argument("--data", help="a TSV in the task's GLUE layout (default: its dev set, "
+                    "shipped with sorbet-hw)")
     ev.add_argument("--spiking", action="store_true",
                     help="run the spike-level simulation and report spike rates")
     ev.add_argument("--time-steps", type=int, help="T for --spiking (default: the model's)")

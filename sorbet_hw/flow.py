@@ -204,14 +204,14 @@ def _plain(value):
 def run_all(config: dict, build: Path) -> Path:
     """Every stage; returns the report's path. Raises on a failing simulation."""
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
-    from sorbet_hw.model.glue import get_task, glue_dir, read_tsv
+    from sorbet_hw.model.glue import dev_tsv, get_task, read_tsv
     build = Path(build)
     cfg_model = config["model"]
     task = get_task(cfg_model["task"])
     checkpoint = Path(cfg_model["checkpoint"]) if cfg_model["checkpoint"] else shipped_checkpoint(task.name)
     model = load_packed(checkpoint, task.name)
-    data = Path(cfg_model["data"]) if cfg_model["data"] else glue_dir() / task.folder / "dev.tsv"
-    dev = glue_dir() / task.folder / "dev.tsv"
+    data = Path(cfg_model["data"]) if cfg_model["data"] else dev_tsv(task)
+    dev = dev_tsv(task)
     run = Run(config, build)
     from sorbet_hw.report import STAGES
     stages = list(STAGES)

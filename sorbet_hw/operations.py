@@ -152,8 +152,8 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
 
 def dev_sample(task, sentences: int):
     """The first ``sentences`` examples of the task's dev set (all, if it has fewer)."""
-    from sorbet_hw.model.glue import Examples, glue_dir, read_tsv
-    dev = read_tsv(task, glue_dir() / task.folder / "dev.tsv")
+    from sorbet_hw.model.glue import Examples, dev_tsv, read_tsv
+    dev = read_tsv(task, dev_tsv(task))
     n = min(sentences, len(dev))
     return Examples(dev.text_a[:n], dev.text_b[:n] if dev.text_b else None, dev.labels[:n])
 

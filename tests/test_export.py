@@ -81,8 +81,8 @@ def test_zero_silent_signed_spikes_equal_integer_layer_by_layer_on_real_sentence
 
 
 def test_a_batch_of_equal_length_sentences_equals_one_at_a_time(shipped):
-    from sorbet_hw.model.glue import glue_dir, read_tsv
-    dev = read_tsv(get_task("sst2"), glue_dir() / "SST-2" / "dev.tsv")
+    from sorbet_hw.model.glue import dev_tsv, read_tsv
+    dev = read_tsv(get_task("sst2"), dev_tsv("sst2"))
     items = tokenize(shipped, dev)
     n = 12
     same = [i for i, (ids, _) in enumerate(items) if len(ids) == n][:6]

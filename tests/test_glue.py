@@ -2,14 +2,21 @@
 import numpy as np
 import pytest
 
-from sorbet_hw.model.glue import GlueFormatError, TASKS, glue_dir, metrics, read_tsv
+from pathlib import Path
+
+from sorbet_hw.model import glue
+from sorbet_hw.model.glue import (GlueDataMissing, GlueFormatError, TASKS, dev_tsv, metrics,
+                                  read_tsv, train_tsv)
+
+FIXTURES = Path(__file__).parent / "data" / "glue"     # a few hundred training lines
 DEV_SIZES = {"sst2": 872, "mrpc": 408, "rte": 277, "stsb": 1500, "cola": 1043}
 
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_reads_every_shipped_dev_set(task):
-    path = glue_dir() / TASKS[task].folder / "dev.tsv"
-    assert path.is_file(), f"GLUE data missing at {path}: it ships in ../shared/data/glue (or set SORBET_GLUE)"
+    path = dev_tsv(task)
+    # Inside the installed package, not in a folder beside the checkout.
+    assert path.is_relative_to(Path(glue.__file__).parent) and path.is_file()
     ex = read_tsv(task, path)
     assert len(ex) == DEV_SIZES[task]
     assert (ex.text_b is None) == (TASKS[task].text_b is None)
@@ -39,3 +46,16 @@ def test_metrics_on_known_values():
     assert metrics("cola", [1, 1, 1, 1], [1, 0, 1, 0])["matthews"] == 0.0
     s = metrics("stsb", [1.0, 2.0, 3.0, 4.0], [1.0, 4.0, 9.0, 16.0])
     assert s["spearman"] == pytest.approx(100.0) and 95 < s["pearson"] < 100
+
+
+def test_training_data_is_the_users_to_give(monkeypatch, tmp_path):
+    monkeypatch.delenv("SORBET_GLUE", raising=False)
+    with pytest.raises(GlueDataMissing, match=r"ships the dev sets only.*--data DIR.*SORBET_GLUE"):
+        train_tsv("sst2")
+    assert len(read_tsv("sst2", train_tsv("sst2", FIXTURES))) == 300
+    monkeypatch.setenv("SORBET_GLUE", str(FIXTURES))
+    assert train_tsv("mrpc") == FIXTURES / "MRPC" / "train.tsv"
+    with pytest.raises(GlueDataMissing, match=r"RTE/train.tsv does not exist: \$SORBET_GLUE"):
+        train_tsv("rte")
+    with pytest.raises(GlueDataMissing, match=r"SST-2/train.tsv does not exist: --data"):
+        train_tsv("sst2", tmp_path)

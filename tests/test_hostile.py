@@ -641,3 +641,27 @@ method = "ops"
     assert r.returncode == 0, r.stderr
     assert "accuracy 100.00" in (tmp_path / "build" / "report" / "index.html").read_text()
 
+
+
+# -- training data: the user's to give -------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "data" / "glue"
+
+
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+def test_training_without_data_says_where_to_get_it(tmp_path, command, monkeypatch):
+    monkeypatch.delenv("SORBET_GLUE", raising=False)
+    r = sorbet(command, "--task", "sst2", "-o", tmp_path / "out", cwd=tmp_path)
+    one_line_error(r, 1, "ships the dev sets only", "--data DIR", "SORBET_GLUE")
+    assert not (tmp_path / "out").exists()
+    r = sorbet(command, "--task", "mrpc", "--data", tmp_path, "-o", tmp_path / "out", cwd=tmp_path)
+    one_line_error(r, 1, "MRPC/train.tsv does not exist: --data")
+
+
+def test_the_teacher_trains_on_a_shipped_fixture(tmp_path):
+    """--data DIR in GLUE's layout; the dev set is the shipped one."""
+    r = sorbet("train-teacher", "--task", "sst2", "--data", FIXTURES, "--epochs", "0.05",
+               "--batch-size", "8", "--max-length", "16", "-o", tmp_path / "t", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert metrics["step"] == metrics["total"] == 2 and 0 <= metrics["dev"]["accuracy"] <= 100

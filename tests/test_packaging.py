@@ -19,7 +19,8 @@ def test_wheel_has_one_namespace_and_runs_from_elsewhere(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"sorbet_hw"}, tops
     for module in ("sorbet_hw/hw/blocks.py", "sorbet_hw/model/ptsoftmax.py", "sorbet_hw/sim/bench.py",
-                   "sorbet_hw/synth/activity.py", "sorbet_hw/model/checkpoints/sst2.npz"):
+                   "sorbet_hw/synth/activity.py", "sorbet_hw/model/checkpoints/sst2.npz",
+                   *(f"sorbet_hw/model/data/glue/{t}/dev.tsv" for t in ("SST-2", "MRPC", "RTE", "STS-B", "CoLA"))):
         assert module in names
 
     # A fresh venv with the wheel installed in it; its dependencies (amaranth, cocotb, numpy,
@@ -59,9 +60,19 @@ def test_wheel_has_one_namespace_and_runs_from_elsewhere(tmp_path):
                                          "dull and lifeless .\t0\n")
     run = sorbet("eval", "--data", "small.tsv")
     assert run.returncode == 0 and "accuracy" in run.stdout, run.stdout + run.stderr
+    # The shipped dev set, read from the wheel: the whole of SST-2 dev.
+    run = sorbet("eval", "--task", "sst2")
+    assert run.returncode == 0 and "(872 examples): accuracy 86.12" in run.stdout, run.stdout + run.stderr
     assert sorbet("generate", "ptsoftmax", "-o", "v").returncode == 0
     # cocotb imports the bench from the wheel; the shipped checkpoint is package data.
     run = sorbet("simulate", "ptsoftmax", "--simulator", "icarus", "--count", "20", "--build", "b")
     assert run.returncode == 0 and "pass" in run.stdout, run.stdout + run.stderr
     run = sorbet("export-vectors", "-o", "vectors")
     assert run.returncode == 0 and (elsewhere / "vectors" / "layer0.query.npz").is_file(), run.stderr
+
+    # The main job on the small example config, from the folder with nothing else in it.
+    (elsewhere / "tiny.toml").write_text((REPO / "examples" / "tiny.toml").read_text())
+    run = sorbet("run", "--config", "tiny.toml")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    report = (elsewhere / "build" / "report" / "index.html").read_text()
+    assert "accuracy 86.12" in report and "real size" in report
