@@ -38,7 +38,7 @@ from sorbet_hw.sim.runner import run_bench  # noqa: E402
 DEMO = dict(hidden=64, heads=4, ffn=256)
 
 
-def real_layer(lanes: int, build: Path, engine: str) -> None:
+def real_layer(lanes: int, build: Path, engine: str) -> dict:
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.export import DEFAULT_SENTENCE, export_vectors
     from sorbet_hw.model.vectors import load_vectors
@@ -60,6 +60,11 @@ def real_layer(lanes: int, build: Path, engine: str) -> None:
     print(f"  cycles {result.cycles:,} ({result.cycles // tokens:,} per token; estimate {estimate:,})")
     print(f"  Verilator build {result.build_seconds:.1f} s (short if reused), simulation "
           f"{result.sim_seconds:.1f} s, total {total:.1f} s")
+    return {"engine": engine, "lanes": lanes, "tokens": tokens, "sentence": DEFAULT_SENTENCE,
+            "bit_exact": result.passed, "cycles": result.cycles,
+            "cycles_per_token": result.cycles // tokens, "cycles_estimate": estimate,
+            "verilator_build_s": round(result.build_seconds, 1),
+            "simulation_s": round(result.sim_seconds, 1)}
 
 
 def scaling(build: Path, engine: str) -> None:
@@ -107,7 +112,7 @@ def synthesis(build: Path, lanes: int, engine: str) -> None:
           f"(iCE40 HX8K: 0.13 Mbit of block RAM; UP5K: 1.15 Mbit with SPRAM)")
 
 
-def synthesis_real(build: Path, lanes: int, engine: str, seeds: tuple[int, ...]) -> None:
+def synthesis_real(build: Path, lanes: int, engine: str, seeds: tuple[int, ...]) -> dict:
     """The real layer 0 through Yosys for the ECP5 and, on the event engine, nextpnr-ecp5 on
     the LFE5U-85F. The dense IF engine's membranes in flip-flops do not fit the device: it
     gets the resource count only (about 40 minutes of Yosys on one core)."""
@@ -122,6 +127,10 @@ def synthesis_real(build: Path, lanes: int, engine: str, seeds: tuple[int, ...])
     if len(r.get("fmax_by_seed", {})) > 1:
         print("  Fmax by nextpnr seed: " + ", ".join(f"seed {s} {v} MHz" for s, v in r["fmax_by_seed"].items()))
     print(f"  every figure: {r}")
+    return {"engine": engine, "lanes": lanes, "tokens": 12, "device": r.get("device"),
+            **{k: r.get(k) for k in ("luts", "dffs", "carries", "brams", "dsps", "fmax_mhz",
+                                     "fmax_by_seed", "pnr_error")},
+            "wall_s": round(time.time() - started)}
 
 
 def activity(build: Path) -> None:
@@ -155,15 +164,21 @@ def main() -> int:
     parser.add_argument("--seeds", default="1", help="nextpnr placement seeds for --synth-real, "
                         "comma-separated (default 1; each ~10 min, two at a time on two cores)")
     parser.add_argument("--build", type=Path, default=Path("build"))
+    parser.add_argument("--record", action="store_true",
+                        help="also write the real layer's figures into sorbet_hw/results/ (shipped)")
     args = parser.parse_args()
+    from sorbet_hw.results import save
     if not args.skip_scaling:
         scaling(args.build, args.engine)
     if not args.skip_real:
-        real_layer(args.lanes, args.build, args.engine)
+        save("encoder_layer", real_layer(args.lanes, args.build, args.engine),
+             shipped=args.record, build=args.build)
     if args.synth:
         synthesis(args.build, args.lanes, args.engine)
     if args.synth_real:
-        synthesis_real(args.build, args.synth_real_lanes, args.engine, parse_seeds(args.seeds))
+        save("encoder_layer_ecp5", synthesis_real(args.build, args.synth_real_lanes, args.engine,
+                                                  parse_seeds(args.seeds)),
+             shipped=args.record, build=args.build)
     if args.activity:
         activity(args.build)
     return 0

@@ -45,6 +45,9 @@ def main() -> int:
                         "another single layer: the per-inference columns extrapolate from it)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a packed SST-2 student (default: the shipped one)")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the figures into sorbet_hw/results/ (shipped; the "
+                        "report and docs/results.md read them)")
     args = parser.parse_args()
     checkpoint = args.checkpoint or shipped_checkpoint("sst2")
     model = load_packed(checkpoint, "sst2")
@@ -86,6 +89,25 @@ def main() -> int:
             print(f"{a} / {b}: {energy[a] / energy[b]:.3f}x")
     print(f"\nwall time {wall:.0f} s with {args.jobs} at a time (measurements reused from "
           f"{args.build}/activity count as zero)")
+    inference = layer_energy.per_inference(result, dev_tokens)
+    from sorbet_hw.results import save
+    save("layer_on_gates", {
+        "checkpoint": checkpoint_source(checkpoint), "layer": result.get("index", 0),
+        "layers": result["layers"], "sentence": DEFAULT_SENTENCE, "sentence_tokens": result["tokens"],
+        "dev_sentences": len(sample.labels), "dev_mean_tokens": round(dev_tokens, 2),
+        "designs": {d: {"layer_uJ": r["joules"] * 1e6, "layer_ungated_uJ": r["ungated_joules"] * 1e6,
+                        "nJ_per_token": r["joules"] / result["tokens"] * 1e9,
+                        "per_inference_uJ": inference[d] * 1e6,
+                        "per_inference_scaled_uJ": scaled[d] * 1e6,
+                        "by_part_uJ": {k: v * 1e6 for k, v in r["by_part"].items()}}
+                    for d, r in result["layer"].items()},
+        "parts": {label: {"block": result["parts"][label].block, "cycles": r["cycles"],
+                          "cells": r["cells"], "uJ": r["energy_j"] * 1e6,
+                          "ungated_uJ": r["energy_ungated_j"] * 1e6,
+                          "pJ_per_element": r["energy_per_element_j"] * 1e12}
+                  for label, r in result["measured"].items()},
+        "nonzero_fraction_by_layer": nonzero, "wall_s": round(wall)},
+        shipped=args.record, build=Path(args.build))
     return 0
 
 

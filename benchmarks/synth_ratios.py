@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=4, help="tokens replayed for the energy")
     parser.add_argument("--pairs", default="", help="comma-separated spiking blocks whose pairs to "
                         f"measure (default: all; of {', '.join(dict(PAIRS))})")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the figures into sorbet_hw/results/ (shipped)")
     args = parser.parse_args()
     chosen = [name for name in args.pairs.split(",") if name] or [s for s, _ in PAIRS]
     unknown = sorted(set(chosen) - {s for s, _ in PAIRS})
@@ -74,6 +76,13 @@ def main() -> int:
             print(f"{'':<28} {'cycles/token':<13} {sc:>10.0f} {bc:>10.0f} {bc / sc:>17.2f}")
             print(f"{'':<28} {'cells*cycles':<13} {s['cells'] * sc:>10.0f} {b['cells'] * bc:>10.0f} "
                   f"{b['cells'] * bc / (s['cells'] * sc):>17.2f}")
+    from sorbet_hw.results import save
+    save("synth_ratios", {"tokens": args.tokens, "blocks": measured,
+                          "pairs": [{"spiking": s, "baseline": b,
+                                     "cells_baseline_over_spiking": measured[b]["cells"] / measured[s]["cells"],
+                                     "energy_baseline_over_spiking": measured[b]["pJ/element"] / measured[s]["pJ/element"]}
+                                    for s, b in pairs]},
+         shipped=args.record, build=build)
     return 0
 
 

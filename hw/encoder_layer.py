@@ -114,11 +114,10 @@ class EncoderLayer(wiring.Component):
 
     Latency and throughput: one sentence at a time (a new one is accepted once the previous
     one has left); :meth:`cycles_estimate` bounds the total. Event engine: per token and
-    projection E + (M / lanes) * (E + 5) + nonzero outputs cycles for E nonzero inputs;
-    measured, the MiniLM-shaped layer 0 on its real 12-token sentence takes 204,401 cycles
-    at 48 lanes (297,810 at 32). Dense IF engine: T * (M / lanes) * (N / inputs_per_cycle +
-    1) cycles each per token, plus heads * tokens**2 * (T + 2) for the scores; 275,720
-    cycles at 32 lanes and 32 inputs a cycle.
+    projection E + (M / lanes) * (E + 5) + nonzero outputs cycles for E nonzero inputs (the
+    measured figure of the shipped layer 0 is in docs/results.md). Dense IF engine:
+    T * (M / lanes) * (N / inputs_per_cycle + 1) cycles each per token, plus
+    heads * tokens**2 * (T + 2) for the scores.
     """
 
     def __init__(self, **params):

@@ -11,8 +11,8 @@ from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS, IntegerStu
 
 
 def single_threaded_blas():
-    """BLAS threads spin against any other busy process (4x slower on 2 cores with training
-    running); one thread is never much slower here."""
+    """BLAS threads spin against any other busy process (several times slower on 2 cores with
+    training running); one thread is never much slower here."""
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=1)
 

@@ -110,7 +110,7 @@ def check_build_path(build_root: Path, simulator: str) -> None:
 
 
 # Verilator's options for a gate netlist: Yosys netlists draw width and ordering warnings;
-# smaller C++ functions compile faster (a real FFN layer's netlist: 282 s -> 252 s).
+# smaller C++ functions compile faster (about a tenth less time on a real FFN layer's netlist).
 NETLIST_BUILD_ARGS = ["-Wno-fatal", "--output-split-cfuncs", "1000"]
 
 

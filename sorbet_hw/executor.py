@@ -6,9 +6,12 @@ worker dies. Nothing here is a job runner of its own.
 """
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 from sorbet_hw.model.params import ParameterError
 from sorbet_hw.tools import ToolError
@@ -21,14 +24,49 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
-def connect(scheduler: str | None, workers: int | None, memory_limit: str = "auto"):
+def route_logs(log: Path | None) -> None:
+    """Dask's own messages (warnings about workers it restarts or kills, cancelled tasks) go
+    to ``log``, not to the user's terminal, which shows only the tool's lines."""
+    logger = logging.getLogger("distributed")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = False
+    if log is None:
+        logger.addHandler(logging.NullHandler())
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def _workers_ignore_interrupts():
+    """Worker processes started in here ignore SIGINT (an ignored signal stays ignored in a
+    child, and Python keeps it so): Ctrl-C reaches the whole terminal's process group, and it is
+    the command that stops its workers, not each worker printing its own traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def connect(scheduler: str | None, workers: int | None, memory_limit: str = "auto",
+            log: Path | None = None):
     """A Dask client: on the cluster at ``scheduler`` (an error within
     :data:`SCHEDULER_TIMEOUT_S` seconds if none answers), or on a new LocalCluster of
-    ``workers`` processes (default: one a core), one thread each, with a memory limit each."""
+    ``workers`` processes (default: one a core), one thread each, with a memory limit each.
+    Dask's messages go to ``log`` (:func:`route_logs`)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ToolError("Dask's `distributed` is not installed: run `pip install -e .`") from None
+    route_logs(log)
     if scheduler is not None:
         try:
             return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s"), None
@@ -39,8 +77,13 @@ def connect(scheduler: str | None, workers: int | None, memory_limit: str = "aut
     n = (os.cpu_count() or 1) if workers is None else workers
     if n < 1:
         raise ParameterError(f"--workers = {n} must be at least 1")
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           memory_limit=memory_limit, dashboard_address=None)
+    with _workers_ignore_interrupts():
+        # silence_logs: the workers print nothing below CRITICAL; this process's Dask
+        # messages are routed again, since LocalCluster resets them to the terminal.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               memory_limit=memory_limit, dashboard_address=None,
+                               silence_logs=logging.CRITICAL)
+    route_logs(log)
     return Client(cluster), cluster
 
 
@@ -69,8 +112,9 @@ class Executor:
     it maps and waits: ``executor(fn, *iterables) -> list``. Among queued tasks a higher
     ``priority`` runs first."""
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None):
-        self._workers, self._scheduler = workers, scheduler
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 log: Path | None = None):
+        self._workers, self._scheduler, self._log = workers, scheduler, log
         self._client = self._cluster = None
         self._lock = threading.Lock()
 
@@ -82,7 +126,7 @@ class Executor:
             if len(args[0]) == 1 and self._client is None:     # nothing to share out
                 return serial_submit(fn, *args)
             if self._client is None:
-                self._client, self._cluster = connect(self._scheduler, self._workers)
+                self._client, self._cluster = connect(self._scheduler, self._workers, log=self._log)
             client = self._client
         futures = client.map(fn, *args, pure=False, priority=priority)
         return Pending(lambda: client.gather(futures))
@@ -99,9 +143,9 @@ class Executor:
 
 
 @contextmanager
-def parallel_map(workers: int | None = None, scheduler: str | None = None):
+def parallel_map(workers: int | None = None, scheduler: str | None = None, log: Path | None = None):
     """An :class:`Executor`, closed (its queued tasks cancelled) on the way out."""
-    executor = Executor(workers, scheduler)
+    executor = Executor(workers, scheduler, log)
     try:
         yield executor
     finally:

@@ -50,7 +50,7 @@ SECTIONS = {
     "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
     "layer": {"replay": True, "lanes": 32, "simulator": "verilator", "engine": "event"},
     "synth": {"targets": ["generic", "ice40", "ecp5"], "place_and_route": True},
-    "energy": {"sentences": 50, "sample_tokens": 4, "method": "both"},
+    "energy": {"sentences": 50, "sample_tokens": 4, "method": "ops"},
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
           ("energy", "sample_tokens"): (1, 64), ("layer", "lanes"): (1, 1536)}
@@ -346,7 +346,7 @@ def run_all(config: dict, build: Path) -> Path:
     from sorbet_hw.report import write_report
     # One worker process a core, on a local cluster started when the first work is due; the
     # model's own stages (evaluate, export) run here meanwhile.
-    with parallel_map() as pool, _remembered_interrupts() as interrupted:
+    with parallel_map(log=build / "logs" / "dask.log") as pool, _remembered_interrupts() as interrupted:
         submit_ahead("blocks", "synth", "energy")            # need nothing the model makes
         for i, name in enumerate(stages, 1):
             fn, sections, files, submit = work[name]

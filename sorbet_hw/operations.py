@@ -88,7 +88,8 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
                                                       spiking["time_steps"]) for shape in shapes}
         report["ops"] = {"rates": rates, "rates_per_layer": spiking["spike_rates"],
                          "signed_rates_per_layer": spiking["signed_spike_rates"],
-                         "nonzero_levels": nonzero, "integer_designs": integer, "results": results}
+                         "nonzero_levels": nonzero, "nonzero_levels_per_layer": spiking["nonzero_levels"],
+                         "integer_designs": integer, "results": results}
         # Per synapse and inference: the events an input sends each synapse it drives, by
         # encoding, and the work each design does per synapse (accumulates, or the dense IF
         # layer's scans of every input at every step).

@@ -246,7 +246,8 @@ def sweep(spec: dict, out: Path, build: Path, *, scheduler: str | None = None,
     rewritten as points finish. Returns the rows in point order."""
     from distributed import as_completed
     out, build = Path(out).resolve(), Path(build).resolve()
-    client, cluster = connect(scheduler, workers)       # an unreachable one: nothing written
+    client, cluster = connect(scheduler, workers,         # an unreachable one: nothing written
+                              log=build / "logs" / "dask.log")
     (out / "points").mkdir(parents=True, exist_ok=True)
     rows: dict[int, dict] = {}
     try:

@@ -71,7 +71,7 @@ def test_the_main_job_end_to_end_on_a_small_config(tmp_path):
 [model]
 data = "{data}"
 [design]
-blocks = ["bspn"]
+blocks = ["bspn", "layernorm"]
 [simulate]
 count = 20
 simulators = ["icarus"]
@@ -87,17 +87,25 @@ method = "ops"
     build = tmp_path / "build"
     report = run_all(config, build)
     text = report.read_text()
-    for name in ("accuracy.png", "events.png", "spike_rates.png", "energy.png"):
+    for name in ("accuracy.png", "sparsity.png", "energy.png", "cells.png"):
         assert f'src="{name}"' in text and (report.parent / name).stat().st_size > 1000
-    assert "<pre>" not in text and text.count("<table>") >= 5        # energy tables as HTML
+    # It opens on the summary; its energy is the real-size measurement, named as such.
+    assert text.index("<h2>Summary</h2>") < text.index("<h2>Vectors</h2>")
+    summary = text[text.index("<h2>Summary</h2>"):text.index("<h2>Vectors</h2>")]
+    for what in ("accuracy", "bit exactness", "4 of 4 simulations bit exact",
+                 "energy per inference (real size)", "last real-size measurement, commit",
+                 "cycles per sentence", "reads every weight once per token"):
+        assert what in summary, what
+    assert "slice" not in summary and "offset" not in text
     records = {p.stem: json.loads(p.read_text()) for p in (build / "run").glob("*.json")}
     assert set(records) == {"evaluate", "export", "blocks", "replay", "layer", "synth", "energy"}
     assert records["layer"]["result"] == {"skipped": True}      # the real layer has its own test
     assert records["evaluate"]["result"]["metrics"]["accuracy"] in (0.0, 50.0, 100.0)
-    assert [r["block"] for r in records["blocks"]["result"]] == ["bspn"]
+    assert [r["block"] for r in records["blocks"]["result"]] == ["bspn", "layernorm"]
     assert all(r["passed"] for r in records["replay"]["result"])
     assert {r["instance"] for r in records["replay"]["result"]} == {"layer0.attention_norm", "layer0.output_norm"}
     assert "| bspn | generic |" in (build / "synth" / "synth.md").read_text()
+    assert "<h2>Energy details</h2>" in text and "Method 1, an estimate" in text
     assert not list(build.parent.glob("**/*.partial"))
     mtime = (build / "run" / "synth.json").stat().st_mtime
     run_all(config, build)
