@@ -144,14 +144,24 @@ def _run_locked(vectors, simulator, params, build_dir, valid_prob, ready_prob, s
         _trace_saif(runner)
         waves = True
     started = time.time()
+    # A build is reused only if it finished: make takes any file newer than its sources as up
+    # to date, a truncated archive of a build killed or out of disk space included. The stamp
+    # is written after a build succeeds and removed before one starts; without it the object
+    # folder is built again from nothing.
+    obj, stamp = build_dir / "obj", build_dir / "obj" / ".sorbet-built"
+    if obj.exists() and not stamp.is_file():
+        shutil.rmtree(obj)
+    stamp.unlink(missing_ok=True)
     try:
         with _cxx_optimization(not (quick_build and simulator == "verilator")):
-            runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=build_dir / "obj",
+            runner.build(sources=sources, hdl_toplevel=vectors.block, build_dir=obj,
                          timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
                          log_file=build_dir / "build.log")
     except (RuntimeError, SystemExit):
+        shutil.rmtree(obj, ignore_errors=True)
         raise BuildError(f"{simulator} could not build {verilog}; its log is "
                          f"{build_dir / 'build.log'}") from None
+    stamp.write_text("built\n")
     env = {
         "SORBET_VECTORS": str(vec_path), "SORBET_RESULT": str(result_path),
         "SORBET_VALID_PROB": str(valid_prob), "SORBET_READY_PROB": str(ready_prob),

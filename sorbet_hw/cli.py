@@ -104,10 +104,13 @@ def cmd_generate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from sorbet_hw.sweep import load_sweep, progress_line, sweep
+    from sorbet_hw.files import claim_directory
+    from sorbet_hw.sweep import OUTPUTS, check_workers, load_sweep, progress_line, sweep
     spec = load_sweep(Path(args.sweep))
+    workers = check_workers(args.workers, args.oversubscribe) if args.scheduler is None else None
     out = Path(args.output or Path(args.build) / "sweep" / spec["name"])
-    rows = sweep(spec, out, Path(args.build), scheduler=args.scheduler, workers=args.workers,
+    claim_directory(out, kind="sweep", force=args.force, writes=OUTPUTS, signs=("points",))
+    rows = sweep(spec, out, Path(args.build), scheduler=args.scheduler, workers=workers,
                  progress=progress_line)
     failed = [r for r in rows if r.get("status") == "failed"]
     cached = sum(bool(r.get("cached")) for r in rows)
@@ -165,6 +168,11 @@ def cmd_train_teacher(args) -> int:
         return _train_teacher(args, task, out)
 
 
+TEACHER_FILES = ("teacher.pt", "metrics.json")
+STUDENT_FILES = tuple(f"{stage}.{ext}" for stage in ("quant", "ptsoftmax", "bspn")
+                      for ext in ("pt", "json")) + ("student.npz", "student.json")
+
+
 def check_training_options(epochs, batch_size: int, max_length: int, lr: float, seed: int) -> None:
     import math
     for e in (epochs if isinstance(epochs, tuple) else (epochs,)):
@@ -185,9 +193,11 @@ def _train_teacher(args, task, out: Path) -> int:
     from sorbet_hw.model.glue import dev_tsv, read_tsv, train_tsv
     from sorbet_hw.model.teacher import TrainConfig, evaluate, new_teacher, train
     from sorbet_hw.files import atomic_write
+    from sorbet_hw.files import claim_directory
     data = read_tsv(task, train_tsv(task, args.data))
     dev = read_tsv(task, dev_tsv(task))
-    out.mkdir(parents=True, exist_ok=True)
+    claim_directory(out, kind="teacher", force=args.force, writes=TEACHER_FILES,
+                    signs=("teacher.pt",))
     cfg = TrainConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
                       epochs=args.epochs, learning_rate=args.lr, seed=args.seed)
     tokenizer = load_tokenizer(max_length=cfg.max_length)
@@ -240,8 +250,11 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
     from sorbet_hw.model.distill import DistillConfig, load_teacher, run_distillation
     from sorbet_hw.model.glue import dev_tsv, read_tsv, train_tsv
     from sorbet_hw.files import read_record
+    from sorbet_hw.files import claim_directory
     data = read_tsv(task, train_tsv(task, args.data))
     dev = read_tsv(task, dev_tsv(task))
+    claim_directory(out, kind="student", force=args.force, writes=STUDENT_FILES,
+                    signs=("quant.pt", "ptsoftmax.pt", "bspn.pt"))
     teacher = load_teacher(task, Path(args.teacher or f"build/teacher/{task.name}/teacher.pt"))
     cfg = DistillConfig(task=task.name, max_length=args.max_length, batch_size=args.batch_size,
                         epochs=epochs[0] if len(epochs) == 1 else epochs,
@@ -384,6 +397,8 @@ def _print_results(results) -> None:
               f"{r.cycles_per_beat:>9.2f} {status:>7}")
 
 
+FORCE_HELP = ("write into a non-empty folder sorbet-hw did not make, beside its files (none is "
+              "deleted or overwritten)")
 DATA_HELP = ("the GLUE folder holding TASK/train.tsv, as GLUE's download lays it out (default: "
              "$SORBET_GLUE); the dev sets ship with sorbet-hw")
 
@@ -418,8 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--scheduler", metavar="tcp://HOST:8786",
                      help="an existing Dask cluster (default: a local one)")
     swp.add_argument("--workers", type=int, default=None,
-                     help="worker processes of the local cluster (default: one a core)")
-    swp.add_argument("-o", "--output", default=None, help="results folder (default build/sweep/NAME)")
+                     help="worker processes of the local cluster (default and most: one a core)")
+    swp.add_argument("--oversubscribe", action="store_true",
+                     help="allow --workers above the machine's cores (each worker runs one "
+                     "simulation or synthesis at a time, with its own memory)")
+    swp.add_argument("-o", "--output", default=None, help="results folder (default build/sweep/NAME): "
+                     "new, empty, or one sorbet-hw made")
+    swp.add_argument("--force", action="store_true",
+                     help="write into a non-empty folder sorbet-hw did not make, beside its files "
+                     "(none is deleted or overwritten)")
     swp.add_argument("--build", default="build", help="build folder shared by the points")
     swp.set_defaults(func=cmd_sweep)
 
@@ -444,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--lr", type=float, default=5e-5)
     teach.add_argument("--seed", type=int, default=0)
     teach.add_argument("--data", metavar="DIR", help=DATA_HELP)
-    teach.add_argument("-o", "--output", help="default: build/teacher/TASK")
+    teach.add_argument("-o", "--output", help="default: build/teacher/TASK (new, empty, or one "
+                       "sorbet-hw made)")
+    teach.add_argument("--force", action="store_true", help=FORCE_HELP)
     teach.set_defaults(func=cmd_train_teacher)
 
     dist = add(sub, "distill", help="multi-step distillation of the spiking student "
@@ -473,7 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--init", help="start the first stage from this STAGE.pt of an earlier run, "
                       "or from a packed student .npz (the shipped one: --stages bspn), to train "
                       "a finished stage further")
-    dist.add_argument("-o", "--output", help="default: build/student/TASK")
+    dist.add_argument("-o", "--output", help="default: build/student/TASK (new, empty, or one "
+                      "sorbet-hw made)")
+    dist.add_argument("--force", action="store_true", help=FORCE_HELP)
     dist.set_defaults(func=cmd_distill)
 
     ev = add(sub, "eval", help="evaluate a packed student on a GLUE TSV (default: the "
@@ -567,20 +593,60 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
     from amaranth.hdl import UnusedElaboratable
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    from sorbet_hw import interrupts
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("SORBET_DEBUG", "") not in ("", "0")
+    build = getattr(args, "build", None)
+    interrupts.stop_on_signals(Path(build) / "logs" / "interrupted.log" if build else None)
     try:
-        return args.func(args)
+        check_environment(Path(build or "build"))
+        status = args.func(args)
     except KeyboardInterrupt:
-        print("sorbet-hw: interrupted; nothing unfinished was left under a final name",
-              file=sys.stderr)
-        return 130
+        status = None
     except Exception as e:                   # noqa: BLE001 -- the one error boundary
-        if debug:
-            raise
-        status, message = describe_error(e)
-        print(f"sorbet-hw: error: {' '.join(message.split())}", file=sys.stderr)
-        return status
+        if interrupts.received() is None:
+            if debug:
+                raise
+            status, message = describe_error(e)
+            print(f"sorbet-hw: error: {' '.join(message.split())}", file=sys.stderr)
+            return status
+        status = None                        # what the interruption broke on its way out
+    if interrupts.received() is not None or status is None:
+        interrupts.kill_children()
+        interrupts.say_once(interrupts.MESSAGE)
+        return 128 + (interrupts.received() or 2)
+    return status
+
+
+def check_environment(build: Path) -> None:
+    """What the environment must give: a usable TMPDIR if one is named (one line if not), and
+    a home for the caches of the tools it runs: an unset or unusable HOME (a read-only or
+    missing folder) is replaced by ``BUILD/home``, so that the caches land under the build."""
+    tmp = os.environ.get("TMPDIR")
+    if tmp and not (os.path.isdir(tmp) and os.access(tmp, os.W_OK | os.X_OK)):
+        raise ParameterError(f"TMPDIR={tmp} is not a writable directory: create it, or unset TMPDIR")
+    home = os.environ.get("HOME", "")
+    if not (home and os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK) and _writable(home)):
+        fallback = (build / "home").resolve()
+        try:
+            fallback.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ParameterError(f"HOME={home or '(unset)'} is not a writable directory and "
+                                 f"{fallback} cannot be made ({e.strerror}): set HOME to a "
+                                 f"writable folder") from None
+        os.environ["HOME"] = str(fallback)
+        for variable in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR"):
+            os.environ.pop(variable, None)
+
+
+def _writable(folder: str) -> bool:
+    """Whether a file can be made in ``folder`` (root passes access() on a read-only mount)."""
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def describe_error(e: Exception) -> tuple[int, str]:

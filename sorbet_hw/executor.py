@@ -77,9 +77,12 @@ def connect(scheduler: str | None, workers: int | None, memory_limit: str = "aut
     n = (os.cpu_count() or 1) if workers is None else workers
     if n < 1:
         raise ParameterError(f"--workers = {n} must be at least 1")
-    with _workers_ignore_interrupts():
+    import warnings
+    with _workers_ignore_interrupts(), warnings.catch_warnings():
         # silence_logs: the workers print nothing below CRITICAL; this process's Dask
-        # messages are routed again, since LocalCluster resets them to the terminal.
+        # messages are routed again, since LocalCluster resets them to the terminal. Its
+        # warnings (a diagnostics port taken by another cluster) are not the user's business.
+        warnings.simplefilter("ignore")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit, dashboard_address=None,
                                silence_logs=logging.CRITICAL)

@@ -5,8 +5,13 @@
   half-written file under the final name, and two writers never share a temporary file.
 - **Directories replaced only when ours.** :func:`staged_directory` builds an output directory
   in a fresh hidden sibling and swaps it in whole. An existing directory is replaced only if
-  it is empty or carries :data:`MARKER` (the tool created it); any other non-empty directory is
-  refused unless ``force``, and then the tool adds its files to it, deleting nothing.
+  it is empty or carries :data:`MARKER` (the tool created it; the marker lists the files the
+  tool wrote there); any other non-empty directory is refused unless ``force``, and then the
+  tool adds its files to it, deleting nothing. Files a user added inside a directory of ours
+  are carried over into its replacement, never deleted. :func:`claim_directory` applies the
+  same rule to a directory a command writes into file by file (a sweep, a training run).
+- **Modes.** Outputs get the modes the user's umask gives (0666 and 0777 less the umask),
+  not the private modes of temporary files.
 - **Locks.** :func:`locked` takes an exclusive lock per output location (``filelock``); a
   second process waits for it with a message.
 - **Bounded reads.** :func:`read_npz` reads the header (shape and dtype) of every array of an
@@ -68,12 +73,43 @@ def atomic_path(path: Path):
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())                # mkstemp's 0600 is for the temporary only
     try:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _marker(directory: Path) -> dict | None:
+    record = read_record(Path(directory) / MARKER)
+    return record if record is not None and record.get("tool") == "sorbet-hw" else None
+
+
+def tool_files(directory: Path) -> set[str] | None:
+    """The files (relative paths) sorbet-hw wrote in a directory of its own, or None if the
+    marker does not list them (every file but the marker then counts as the tool's)."""
+    marker = _marker(directory)
+    files = marker.get("files") if marker else None
+    return set(files) if isinstance(files, list) else None
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """Files in one of the tool's directories that the tool did not write there."""
+    directory = Path(directory)
+    ours = tool_files(directory)
+    if ours is None:
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != MARKER
+                  and str(p.relative_to(directory)) not in ours)
 
 
 def is_ours(directory: Path) -> bool:
@@ -119,6 +155,7 @@ def staged_directory(out: Path, *, kind: str, force: bool = False):
     check_output_directory(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    os.chmod(tmp, 0o777 & ~_umask())                # mkdtemp's 0700 is for the temporary only
     try:
         yield tmp
         check_output_directory(out, force)          # the directory may have changed meanwhile
@@ -127,10 +164,22 @@ def staged_directory(out: Path, *, kind: str, force: bool = False):
                 os.replace(item, out / item.name)
             tmp.rmdir()
             return
-        (tmp / MARKER).write_text(json.dumps({"tool": "sorbet-hw", "kind": kind}) + "\n")
+        written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        (tmp / MARKER).write_text(json.dumps({"tool": "sorbet-hw", "kind": kind,
+                                              "files": written}) + "\n")
         if not out.exists():
             os.rename(tmp, out)
             return
+        # A user's files inside our directory go over to its replacement, where they were.
+        kept = foreign_files(out)
+        clash = [f for f in kept if (tmp / f).exists()]
+        if clash:
+            raise OutputError(f"{out / clash[0]} was not written by sorbet-hw and the new "
+                              f"{kind} has a file of that name: move it, or choose another "
+                              f"output directory")
+        for name in kept:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out / name, tmp / name)
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
         os.rmdir(old)
         os.rename(out, old)                          # ours or empty: swapped out whole
@@ -142,6 +191,39 @@ def staged_directory(out: Path, *, kind: str, force: bool = False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)       # made by mkdtemp above: ours alone
         raise
+
+
+def claim_directory(out: Path, *, kind: str, force: bool, writes: tuple[str, ...],
+                    signs: tuple[str, ...] = ()) -> bool:
+    """Make ``out`` a directory a command writes ``writes`` (names at its top) into, file by
+    file: a new or empty directory becomes the tool's (its marker is written); one with the
+    marker is the tool's already, and so is one made before markers existed, holding only
+    names from ``writes`` and one of ``signs`` (what only the tool makes, such as a training
+    checkpoint: a user's ``results.csv`` alone is no sign). Any other
+    non-empty directory is refused, unless ``force``: then the command writes beside the
+    files there, and a file there with one of ``writes``' names is refused by name, since
+    it is not the tool's to overwrite. Returns whether ``out`` is the tool's."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputError(f"{out} exists and is not a directory: choose another output")
+    entries = {p.name for p in out.iterdir() if not (p.name.startswith(".") and
+               p.name.endswith(".partial"))} if out.is_dir() else set()   # a killed write's
+    if _marker(out) is not None:
+        return True
+    if not entries or (entries <= set(writes) and entries & set(signs)):
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / MARKER, json.dumps({"tool": "sorbet-hw", "kind": kind}) + "\n")
+        return True
+    if not force:
+        raise OutputError(f"{out} is a non-empty directory that sorbet-hw did not create: choose "
+                          f"a new or empty one, or pass --force to write beside its files "
+                          f"(nothing in it is deleted or overwritten)")
+    clash = sorted(entries & set(writes))
+    if clash:
+        raise OutputError(f"{out} already holds {', '.join(clash)}, not written by sorbet-hw: "
+                          f"move {'them' if len(clash) > 1 else 'it'} or choose another directory "
+                          f"(--force never overwrites a file sorbet-hw did not write)")
+    return False
 
 
 _LOCKS: dict[str, object] = {}

@@ -134,22 +134,26 @@ class Run:
                            "environment": self._environment}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def _finished(self, name: str, key: str) -> dict | None:
-        """The record of ``name`` if it finished before with inputs of this ``key``."""
+    def _finished(self, name: str, key: str, outputs: tuple[Path, ...] = ()) -> dict | None:
+        """The record of ``name`` if it finished before with inputs of this ``key`` and its
+        ``outputs`` are still there (a stage whose files were deleted is done again)."""
         from sorbet_hw.files import read_record
         record = read_record(self.records / f"{name}.json")
-        return record if record is not None and record.get("key") == key and "result" in record else None
+        if record is None or record.get("key") != key or "result" not in record:
+            return None
+        return record if all(Path(o).exists() for o in outputs) else None
 
-    def reusable(self, name: str, sections: tuple[str, ...], files: tuple[Path, ...] = ()) -> bool:
+    def reusable(self, name: str, sections: tuple[str, ...], files: tuple[Path, ...] = (),
+                 outputs: tuple[Path, ...] = ()) -> bool:
         """Whether ``name`` finished before with these inputs (its record will be reused)."""
-        return self._finished(name, self.key(sections, files)) is not None
+        return self._finished(name, self.key(sections, files), outputs) is not None
 
     def stage(self, index: int, total: int, name: str, sections: tuple[str, ...], work,
-              files: tuple[Path, ...] = ()) -> dict:
+              files: tuple[Path, ...] = (), outputs: tuple[Path, ...] = ()) -> dict:
         from sorbet_hw.files import atomic_write
         path = self.records / f"{name}.json"
         key = self.key(sections, files)
-        record = self._finished(name, key)
+        record = self._finished(name, key, outputs)
         if record is not None:
             print(f"[{index}/{total}] {name}: finished before, reused", flush=True)
             return record["result"]
@@ -324,6 +328,9 @@ def run_all(config: dict, build: Path) -> Path:
 
     replayed = ("layer0.ptsoftmax", "layer0.attention_norm", "layer0.output_norm", "layer0.query",
                 "layer0.query.bwn_layer")
+    # What a stage leaves that later stages or the user read: gone, the stage runs again.
+    outputs = {"export": (vectors / "manifest.json",), "synth": (build / "synth" / "synth.json",),
+               "energy": (build / "energy" / "energy.json",)}
     # name: (work, the config sections it reads, the files it reads, what it submits ahead)
     work = {"evaluate": (evaluate, ("model",), lambda: (checkpoint, data), None),
             "export": (export, ("model", "vectors"), lambda: (checkpoint,), None),
@@ -339,7 +346,8 @@ def run_all(config: dict, build: Path) -> Path:
     def submit_ahead(*names: str) -> None:
         for name in names:
             _, sections, files, submit = work[name]
-            if name in stages and submit is not None and not run.reusable(name, sections, files()):
+            if name in stages and submit is not None and not run.reusable(name, sections, files(),
+                                                                          outputs.get(name, ())):
                 ahead[name] = submit()
 
     from sorbet_hw.executor import parallel_map
@@ -353,7 +361,7 @@ def run_all(config: dict, build: Path) -> Path:
             results[name] = run.stage(
                 i, total, name, sections,
                 lambda: interrupted(fn(ahead.pop(name) if name in ahead else submit and submit())),
-                files())
+                files(), outputs.get(name, ()))
             write_report(results, build / "report")      # a first report within minutes
             if name == "export":
                 submit_ahead("replay", "layer")            # they read the exported vectors
@@ -371,6 +379,8 @@ def _remembered_interrupts():
 
     def on_interrupt(signum, frame):
         seen.set()
+        if callable(previous):           # the command's own handler: it stops the children
+            previous(signum, frame)
         raise KeyboardInterrupt
 
     def check(result):

@@ -53,9 +53,31 @@ FLOW_KEYS = {"targets": list, "simulator": str, "vectors": (int, str), "energy":
 DEFAULT_FLOW = {"targets": ["generic"], "simulator": "verilator", "vectors": 200, "energy": True,
                 "seed": 1}
 DEFAULT_MAX_POINTS = 256
-# Fault injection for the tests: a worker that finds this file's path in the environment
-# exits abruptly at the start of a point, once (it deletes the file first).
-FAULT_ENV = "SORBET_SWEEP_KILL_ONCE"
+# However max_points is set: the points are built in memory and each is a task of minutes.
+POINTS_LIMIT = 10_000
+# What a sweep writes into its output folder.
+OUTPUTS = ("results.csv", "results.json", "pareto.png", "points")
+# Worker processes, even with --oversubscribe (each holds a Python, a simulator and Yosys).
+WORKERS_LIMIT = 64
+
+
+def check_workers(workers: int | None, oversubscribe: bool = False) -> int | None:
+    """--workers: at least 1; above the machine's cores only with ``oversubscribe`` (one
+    line says so), and never above :data:`WORKERS_LIMIT`."""
+    if workers is None:
+        return None
+    cores = os.cpu_count() or 1
+    if workers < 1:
+        raise ParameterError(f"--workers = {workers} must be at least 1")
+    if workers > WORKERS_LIMIT:
+        raise ParameterError(f"--workers = {workers} is over the limit of {WORKERS_LIMIT} worker "
+                             f"processes: use a Dask cluster (--scheduler) for more")
+    if workers > cores and not oversubscribe:
+        print(f"sorbet-hw: --workers {workers} capped at this machine's {cores} cores (each worker "
+              f"runs one simulation or synthesis at a time; --oversubscribe starts {workers})",
+              file=sys.stderr, flush=True)
+        return cores
+    return workers
 
 
 # -- the sweep file ----------------------------------------------------------------------------
@@ -83,10 +105,16 @@ def load_sweep(path: Path) -> dict:
     max_points = spec.get("max_points", DEFAULT_MAX_POINTS)
     if not isinstance(max_points, int) or isinstance(max_points, bool) or max_points < 1:
         raise ParameterError(f"{path}: max_points must be a positive integer, got {max_points!r}")
+    if max_points > POINTS_LIMIT:
+        raise ParameterError(f"{path}: max_points = {max_points:,} is over the limit of "
+                             f"{POINTS_LIMIT:,} points a sweep: split the sweep into several files")
     fixed = spec.get("fixed", {})
     if "grid" in spec and "points" in spec:
         raise FileFormatError(f"{path}: give a [grid] or a list of points, not both")
     if "points" in spec:
+        if isinstance(spec["points"], list) and len(spec["points"]) > max_points:
+            raise ParameterError(f"{path}: {len(spec['points']):,} points, over max_points = "
+                                 f"{max_points}")
         points = [{**fixed, **p} for p in spec["points"]] if isinstance(spec["points"], list) else None
         if points is None or not all(isinstance(p, dict) for p in spec["points"]):
             raise FileFormatError(f"{path}: points must be a list of tables")
@@ -99,8 +127,10 @@ def load_sweep(path: Path) -> dict:
         for values in grid.values():
             count *= len(values)
         if count > max_points:          # before the product is built
+            room = (f"raise max_points (up to {POINTS_LIMIT:,})" if count <= POINTS_LIMIT
+                    else f"split it: a sweep may have at most {POINTS_LIMIT:,} points")
             raise ParameterError(f"{path}: the grid has {count:,} points, over max_points = "
-                                 f"{max_points}: shrink the grid or raise max_points")
+                                 f"{max_points}: shrink the grid or {room}")
         points = [{**fixed, **dict(zip(grid, combo))} for combo in itertools.product(*grid.values())] \
             if grid else []
     if not points:
@@ -165,14 +195,6 @@ def point_key(verilog: bytes, flow: dict) -> str:
 def run_point(index: int, block: str, params: dict, flow: dict, build: str, out: str) -> dict:
     """Generate, replay, synthesize and measure one point; a row of figures, or of its
     one-line error (the sweep goes on). A point already in ``out/points`` is not run again."""
-    fault = os.environ.get(FAULT_ENV)
-    if fault:
-        try:                             # one claim: two workers may race for the marker
-            os.unlink(fault)
-        except FileNotFoundError:
-            pass
-        else:
-            os._exit(1)                  # the worker dies mid-point (a test of recovery)
     row = {"point": index, "block": block, **{f"param.{k}": _plain(v) for k, v in params.items()}}
     started = time.time()
     try:

@@ -152,10 +152,18 @@ def measure_parts(parts: dict, build: Path, jobs: int = 2) -> dict:
         key = (v.block, config_key(v.block, get_block(v.block).resolve(v.params)))
         groups.setdefault(key, []).append(label)
     order = sorted(groups.values(), key=lambda labels: max(_cost(parts[x]) for x in labels), reverse=True)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    from sorbet_hw.interrupts import ignore_in_child
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=ignore_in_child)
+    try:
         futures = [(labels, pool.submit(_timed_measure, [parts[x] for x in labels], str(build)))
                    for labels in order]
         measured = {label: r for labels, f in futures for label, r in zip(labels, f.result())}
+    except BaseException:
+        # An interruption or a failed part: queued parts are not started, and none is waited
+        # for (the command stops the running ones with its process tree).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return {label: measured[label] for label in parts}
 
 

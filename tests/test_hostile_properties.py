@@ -167,3 +167,68 @@ def test_vector_files_with_generated_contents_are_checked_not_simulated(tmp_path
         assert str(path) in str(e) and "\n" not in str(e)
         return
     assert checked.block == block
+
+
+# -- sweep files and worker counts ---------------------------------------------------------------
+
+axis = st.lists(st.integers(1, 64), min_size=0, max_size=40)
+
+
+@SETTINGS
+@given(grid=st.dictionaries(st.sampled_from(["row_length", "score_width", "frac_bits",
+                                             "out_frac_bits", "bogus"]), axis, max_size=4),
+       max_points=st.one_of(st.none(), st.integers(-5, 20_000), st.integers(10 ** 6, 10 ** 12)),
+       points=st.one_of(st.none(), st.lists(st.fixed_dictionaries({"row_length": st.integers(1, 64)}),
+                                             max_size=30)),
+       vectors=st.one_of(st.integers(-10, 200_000), st.just("none.npz")))
+def test_generated_sweep_files_are_counted_and_checked_before_anything_is_built(
+        tmp_path_factory, grid, max_points, points, vectors):
+    """A generated sweep file is accepted with exactly the points its grid or list names, all
+    within max_points and the hard limit, or refused with the tool's one-line error (which
+    names the count when the count is the problem); never another exception."""
+    import math
+    from sorbet_hw.files import FileFormatError
+    from sorbet_hw.sweep import POINTS_LIMIT, load_sweep
+    lines = ['block = "ptsoftmax"']
+    if max_points is not None:
+        lines.append(f"max_points = {max_points}")
+    if points is not None:
+        lines += [f"[[points]]\nrow_length = {p['row_length']}" for p in points]
+    lines.append("[grid]" if grid else "")
+    lines += [f"{k} = {v}" for k, v in grid.items()]
+    lines += ["[flow]", 'targets = ["generic"]', f"vectors = {json.dumps(vectors)}"]
+    path = tmp_path_factory.mktemp("sweep") / "s.toml"
+    path.write_text("\n".join(lines) + "\n")
+    limit = 256 if max_points is None else max_points
+    count = len(points) if points is not None else (math.prod(len(v) for v in grid.values()) if grid else 0)
+    try:
+        spec = load_sweep(path)
+    except (ParameterError, FileFormatError) as e:
+        message = str(e)
+        assert "\n" not in message and str(path) in message
+        if points is None and grid and count > min(limit, POINTS_LIMIT) and 1 <= limit <= POINTS_LIMIT:
+            assert f"{count:,} points" in message
+        return
+    assert points is None or not grid                 # both: refused
+    assert len(spec["points"]) == count and 1 <= count <= min(limit, POINTS_LIMIT)
+    assert 1 <= max_points if max_points is not None else True
+
+
+@SETTINGS
+@given(workers=st.one_of(st.none(), st.integers(-3, 200)), oversubscribe=st.booleans())
+def test_worker_counts_are_capped_or_refused(workers, oversubscribe, capsys):
+    import os
+    from sorbet_hw.sweep import WORKERS_LIMIT, check_workers
+    cores = os.cpu_count() or 1
+    try:
+        got = check_workers(workers, oversubscribe)
+    except ParameterError as e:
+        assert workers is not None and (workers < 1 or workers > WORKERS_LIMIT), e
+        return
+    said = capsys.readouterr().err
+    if workers is None:
+        assert got is None and not said
+    elif workers > cores and not oversubscribe:
+        assert got == cores and said.count("\n") == 1 and f"capped at this machine's {cores} cores" in said
+    else:
+        assert got == workers and 1 <= got <= WORKERS_LIMIT and not said
