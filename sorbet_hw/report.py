@@ -160,11 +160,20 @@ def summary_of(results: dict) -> dict:
             f = last["figures"]
             out["cycles"] = (f"{f['cycles']:,} cycles for {f['tokens']} tokens ({f['engine']} engine, "
                              f"{f['lanes']} lanes)", f"last measurement, {label(last)}")
+    fmax = []
     last = _last("encoder_layer_ecp5")
     if last:
         f = last["figures"]
-        out["fmax"] = (f"{_fmt(f['fmax_mhz'])} MHz: layer 0 on the {f['device']} ({f['lanes']} lanes)",
-                       f"last measurement, {label(last)} (`{last['command']}`)")
+        fmax.append((f"{_fmt(f['fmax_mhz'])} MHz: the whole layer 0 on the {f['device']} "
+                     f"({f['lanes']} lanes)", f"last measurement, {label(last)} (`{last['command']}`)"))
+    placed = [r for r in results.get("synth", []) if isinstance(r.get("fmax_mhz"), (int, float))]
+    for target in dict.fromkeys(r["target"] for r in placed):
+        rows = sorted((r for r in placed if r["target"] == target), key=lambda r: r["fmax_mhz"])
+        fmax.append((f"{_fmt(rows[0]['fmax_mhz'])} to {_fmt(rows[-1]['fmax_mhz'])} MHz: the blocks on "
+                     f"the {rows[0].get('device', target)} (slowest {rows[0]['block']})",
+                     "this run: nextpnr, one placement seed"))
+    if fmax:
+        out["fmax"] = fmax
     return out
 
 
@@ -212,9 +221,10 @@ def _write(results: dict, tmp: Path) -> None:
     else:
         rows.append(["energy per inference (real size)", "no real-size measurement recorded",
                      "run `sorbet-hw energy --method layer` (about an hour)"])
-    for key, what in (("cycles", "cycles per sentence"), ("fmax", "Fmax")):
-        if key in summary:
-            rows.append([what, *summary[key]])
+    if "cycles" in summary:
+        rows.append(["cycles per sentence", *summary["cycles"]])
+    for figure, source in summary.get("fmax", []):
+        rows.append(["Fmax", figure, source])
     parts.append(_table(["", "result", "how it was obtained"], rows))
     if energy:
         parts.append(f"<p><b>Fairness.</b> {html.escape(REUSE)}</p>")

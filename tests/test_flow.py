@@ -154,3 +154,18 @@ def test_an_interrupt_a_library_swallows_still_stops_the_stage():
         with pytest.raises(KeyboardInterrupt):
             check({"value": 2})
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_summary_says_where_each_figure_comes_from(tmp_path):
+    """This run's figures where it made them; the last recorded ones, labelled, where not."""
+    from sorbet_hw.report import summary_of
+    synth = [{"block": b, "target": "ice40", "device": "iCE40 HX8K", "fmax_mhz": f, "cells": 1}
+             for b, f in (("bspn", 57.5), ("softmax", 41.25), ("layernorm", "no fit"))]
+    layer = {"cycles": 1234, "tokens": 4, "engine": "event", "lanes": 8, "passed": True}
+    s = summary_of({"synth": synth, "layer": layer})
+    assert s["cycles"] == ("1,234 cycles for 4 tokens (event engine, 8 lanes)", "this run, bit exact")
+    assert ("41.25 to 57.50 MHz: the blocks on the iCE40 HX8K (slowest softmax)",
+            "this run: nextpnr, one placement seed") in s["fmax"]
+    recorded = summary_of({})
+    assert recorded["energy"]["source"].startswith("last real-size measurement, commit ")
+    assert recorded["cycles"][1].startswith("last measurement, commit ")
