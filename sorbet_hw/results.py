@@ -217,7 +217,7 @@ def headline(folder: Path | None = None) -> str:
         for name in ("event_driven", "bwn_dense", "bwn_skip_zeros", "mac8"):
             if name in d and base:
                 uj = d[name]["per_inference_scaled_uJ"]
-                rows.append((f"energy per SST-2 inference: {DESIGN_NAMES[name]}",
+                rows.append((f"energy per SST-2 inference, estimated from layer 0 on gates: {DESIGN_NAMES[name]}",
                              f"{uj:.1f} uJ ({uj / base:.2f}x BWN dense)", gates["command"]))
     layer = load("encoder_layer", folder)
     if layer:
