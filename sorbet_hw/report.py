@@ -78,7 +78,8 @@ def _plots(results: dict, summary: dict, out: Path) -> dict[str, str]:
     if energy:
         designs = energy["designs"]
         bars([DESIGN_NAMES.get(d, d) for d in designs], [designs[d] for d in designs],
-             "uJ per SST-2 inference (real size)", f"energy per inference ({energy['source']})",
+             "uJ per SST-2 inference (real size)",
+             "energy per inference\n" + energy["source"].replace(", commit", ",\ncommit"),
              "energy.png", colors=["C2" if d == "event_driven" else "C0" for d in designs])
 
     nonzero = results.get("energy", {}).get("ops", {}).get("nonzero_levels_per_layer")
@@ -121,6 +122,10 @@ def write_report(results: dict, out: Path) -> Path:
     with staged_directory(out, kind="report") as tmp:
         _write(results, tmp)
     return out / "index.html"
+
+
+def _count(n: int, noun: str, plural: str = "s") -> str:
+    return f"{n} {noun}{'' if n == 1 else plural}"
 
 
 def _last(name: str) -> dict | None:
@@ -209,8 +214,8 @@ def _write(results: dict, tmp: Path) -> None:
     if benches:
         exact = sum(r["passed"] for r in benches)
         rows.append(["bit exactness", f"{exact} of {len(benches)} simulations bit exact",
-                     f"this run: {len(results.get('blocks', []))} block benches (random vectors), "
-                     f"{len(results.get('replay', []))} replays of the real sentence"
+                     f"this run: {_count(len(results.get('blocks', [])), 'block bench', 'es')} (random "
+                     f"vectors), {_count(len(results.get('replay', [])), 'replay')} of the real sentence"
                      + (", the whole encoder layer 0" if lay and not lay.get("skipped") else "")])
     energy = summary.get("energy")
     if energy:
@@ -225,7 +230,8 @@ def _write(results: dict, tmp: Path) -> None:
         rows.append(["cycles per sentence", *summary["cycles"]])
     for figure, source in summary.get("fmax", []):
         rows.append(["Fmax", figure, source])
-    parts.append(_table(["", "result", "how it was obtained"], rows))
+    parts.append(_table(["", "result", "how it was obtained"], rows).replace(
+        "<table>", "<table class='summary'>", 1))
     if energy:
         parts.append(f"<p><b>Fairness.</b> {html.escape(REUSE)}</p>")
     for name in ("energy.png", "accuracy.png"):
@@ -291,7 +297,7 @@ def _write(results: dict, tmp: Path) -> None:
     style = ("body{font-family:sans-serif;max-width:62em;margin:auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;"
              "padding:3px 8px;vertical-align:top}td{text-align:right}td:first-child,th:first-child,"
-             "td:last-child{text-align:left}img{max-width:100%;display:block;margin:0.5em 0}")
+             "td:last-child,table.summary td{text-align:left}img{max-width:100%;display:block;margin:0.5em 0}")
     (tmp / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
                                     f"<title>sorbet-hw report</title><style>{style}</style></head>"
                                     f"<body>{''.join(parts)}</body></html>\n")
