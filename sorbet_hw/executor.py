@@ -78,6 +78,9 @@ def connect(scheduler: str | None, workers: int | None, memory_limit: str = "aut
     if n < 1:
         raise ParameterError(f"--workers = {n} must be at least 1")
     import warnings
+    from sorbet_hw.interrupts import start_resource_tracker
+    if log is not None:
+        start_resource_tracker(log)
     with _workers_ignore_interrupts(), warnings.catch_warnings():
         # silence_logs: the workers print nothing below CRITICAL; this process's Dask
         # messages are routed again, since LocalCluster resets them to the terminal. Its

