@@ -26,8 +26,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="sst2,mrpc", help="tasks with a shipped student")
     parser.add_argument("--build", default="build")
-    parser.add_argument("--record", action="store_true",
-                        help="also write the figures into sorbet_hw/results/ (shipped)")
+    from sorbet_hw.results import add_record_argument
+    add_record_argument(parser)
     args = parser.parse_args()
     figures = {}
     for name in args.tasks.split(","):

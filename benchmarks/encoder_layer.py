@@ -164,8 +164,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="1", help="nextpnr placement seeds for --synth-real, "
                         "comma-separated (default 1; each ~10 min, two at a time on two cores)")
     parser.add_argument("--build", type=Path, default=Path("build"))
-    parser.add_argument("--record", action="store_true",
-                        help="also write the real layer's figures into sorbet_hw/results/ (shipped)")
+    from sorbet_hw.results import add_record_argument
+    add_record_argument(parser)
     args = parser.parse_args()
     from sorbet_hw.results import save
     if not args.skip_scaling:

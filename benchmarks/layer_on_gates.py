@@ -45,9 +45,8 @@ def main() -> int:
                         "another single layer: the per-inference columns extrapolate from it)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a packed SST-2 student (default: the shipped one)")
-    parser.add_argument("--record", action="store_true",
-                        help="also write the figures into sorbet_hw/results/ (shipped; the "
-                        "report and docs/results.md read them)")
+    from sorbet_hw.results import add_record_argument
+    add_record_argument(parser)
     args = parser.parse_args()
     checkpoint = args.checkpoint or shipped_checkpoint("sst2")
     model = load_packed(checkpoint, "sst2")

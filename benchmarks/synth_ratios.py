@@ -53,8 +53,8 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=4, help="tokens replayed for the energy")
     parser.add_argument("--pairs", default="", help="comma-separated spiking blocks whose pairs to "
                         f"measure (default: all; of {', '.join(dict(PAIRS))})")
-    parser.add_argument("--record", action="store_true",
-                        help="also write the figures into sorbet_hw/results/ (shipped)")
+    from sorbet_hw.results import add_record_argument
+    add_record_argument(parser)
     args = parser.parse_args()
     chosen = [name for name in args.pairs.split(",") if name] or [s for s, _ in PAIRS]
     unknown = sorted(set(chosen) - {s for s, _ in PAIRS})

@@ -439,9 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "simulation or synthesis at a time, with its own memory)")
     swp.add_argument("-o", "--output", default=None, help="results folder (default build/sweep/NAME): "
                      "new, empty, or one sorbet-hw made")
-    swp.add_argument("--force", action="store_true",
-                     help="write into a non-empty folder sorbet-hw did not make, beside its files "
-                     "(none is deleted or overwritten)")
+    swp.add_argument("--force", action="store_true", help=FORCE_HELP)
     swp.add_argument("--build", default="build", help="build folder shared by the points")
     swp.set_defaults(func=cmd_sweep)
 
@@ -623,10 +621,10 @@ def check_environment(build: Path) -> None:
     a home for the caches of the tools it runs: an unset or unusable HOME (a read-only or
     missing folder) is replaced by ``BUILD/home``, so that the caches land under the build."""
     tmp = os.environ.get("TMPDIR")
-    if tmp and not (os.path.isdir(tmp) and os.access(tmp, os.W_OK | os.X_OK)):
+    if tmp and not (os.path.isdir(tmp) and _writable(tmp)):
         raise ParameterError(f"TMPDIR={tmp} is not a writable directory: create it, or unset TMPDIR")
     home = os.environ.get("HOME", "")
-    if not (home and os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK) and _writable(home)):
+    if not (home and os.path.isdir(home) and _writable(home)):
         fallback = (build / "home").resolve()
         try:
             fallback.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,13 @@ def label(result: dict) -> str:
     return f"commit {result.get('commit', 'unknown')}{dirty}, {result.get('date', 'undated')}"
 
 
+def add_record_argument(parser) -> None:
+    """A benchmark's ``--record`` flag (see :func:`save`)."""
+    parser.add_argument("--record", action="store_true",
+                        help="also write the figures into sorbet_hw/results/ (shipped; the report "
+                        "and docs/results.md read them)")
+
+
 def save(name: str, figures: dict, *, shipped: bool, build: Path = Path("build")) -> Path:
     """A benchmark's figures: always ``BUILD/benchmarks/NAME.json``; with ``shipped`` (its
     ``--record`` flag) also the shipped results folder, which ``docs/results.md`` and the
