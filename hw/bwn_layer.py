@@ -2,7 +2,7 @@
 accelerator (the fair baseline of the IF layer)."""
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,15 +10,28 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.if_layer import LAYER_SYNTH, PARALLELISM, binary_demo
 from sorbet_hw.hw.plumbing import adder_tree, weight_code, wrapped_increment
+from sorbet_hw.hw.tiles import TILE, LevelTiles, tiled_layout
 from sorbet_hw.model.bwn_layer import PARAMS, accumulator_range, bwn_layer
 from sorbet_hw.model.if_layer import check_size, check_weights, layer_shape
-from sorbet_hw.model.params import signed_width
+from sorbet_hw.model.params import ParameterError, signed_width
 
 __all__ = ["BWNLayer", "BLOCK"]
 
 
 def _level(p):
     return signed(p.act_bits) if p.signed_inputs else unsigned(p.act_bits)
+
+
+def level_layout(p) -> data.ArrayLayout:
+    """The levels of one input beat."""
+    return data.ArrayLayout(_level(p), p.inputs_per_cycle)
+
+
+def _check_tiles(p) -> None:
+    if p.skip_zeros and p.tokens_per_tile > 1:
+        raise ParameterError("bwn_layer: tokens_per_tile > 1 needs skip_zeros=0 (the zero-skipping "
+                             "front end compacts one token at a time); use event_if_layer for "
+                             "tiles of sparse inputs")
 
 
 # The integer model's own layer built directly (1-bit weights, 4-bit levels, add and
@@ -28,11 +41,11 @@ BLOCK = Block(
     "baseline of if_layer)",
     params=PARAMS + PARALLELISM + (
         Param("skip_zeros", False, "a zero level costs no cycle and no add (sparsity-aware)",
-              flag=True),),
-    ports={"i_stream": Stream(In, lambda p: data.ArrayLayout(_level(p), p.inputs_per_cycle),
-                              vector=("inputs",)),
+              flag=True), TILE),
+    ports={"i_stream": Stream(In, lambda p: tiled_layout(level_layout(p), p.tokens_per_tile),
+                              vector=("inputs",), coding=LevelTiles(level_layout)),
            "o_stream": Stream(Out, lambda p: data.ArrayLayout(unsigned(p.act_bits), p.lanes))},
-    reference=bwn_layer, derive=layer_shape, rules=(check_size, check_weights),
+    reference=bwn_layer, derive=layer_shape, rules=(check_size, check_weights, _check_tiles),
     complete=binary_demo, extra_params=("inputs", "outputs", "seed"), baseline_of="if_layer",
     synth_params=LAYER_SYNTH)
 
@@ -63,11 +76,15 @@ class BWNLayer(wiring.Component):
         Sparsity-aware: a zero level costs no compute cycle and no add. The input beats are
         compacted, one nonzero level a cycle (a priority encoder over the beat), into a list
         of (input, level) entries; compute then walks the list, one entry a cycle.
+    tokens_per_tile : int
+        T tokens share each weight read (:mod:`hw.tiles`; 1 without ``skip_zeros`` only).
 
     Ports
     -----
-    i_stream : In(stream.Signature(P * act_bits)), the layout data.ArrayLayout(level, P) flat
+    i_stream : In(stream.Signature(P * act_bits [+ 1])), the layout data.ArrayLayout(level, P) flat
         N / P beats per token; level p of a beat (input c*P + p) in bits p*act_bits upwards.
+        With T > 1, bit P * act_bits is ``last``: set on a tile's final beat (a tile also
+        ends at T tokens).
     o_stream : Out(stream.Signature(lanes * act_bits)), the layout data.ArrayLayout(unsigned(act_bits), lanes) flat
         M / lanes beats per token (output group 0 first); output level l of a beat in bits
         l*act_bits upwards.
@@ -84,7 +101,14 @@ class BWNLayer(wiring.Component):
     ``skip_zeros``: for each beat, one cycle per nonzero level, at least one), computing
     G * E + 3 cycles (E = N / P entries, or the number of nonzero levels, at least one).
     Loading and computing do not overlap: a token's beats are accepted once the previous
-    token is computed.
+    token is computed. The bias ROM is read once per group.
+
+    With T > 1 tokens a tile, the tile's tokens are loaded, then the token loop is innermost:
+    a weight word is read once and applied to each token of the tile in consecutive cycles,
+    each token with its own ``lanes`` accumulators (T x lanes registers, one token's written
+    a cycle). A token's last entry writes its requantized group into an output RAM (T * G
+    words); once the tile is computed, it is read out token by token, one beat a cycle.
+    Per tile of t tokens: loading t N / P cycles, computing t G E + 3, reading out t G + 1.
     """
 
     def __init__(self, **params):
@@ -94,6 +118,7 @@ class BWNLayer(wiring.Component):
         self.threshold_shift, self.act_bits, self.weight_kind = p.threshold_shift, p.act_bits, p.weight_kind
         self.signed_inputs, self.skip_zeros = p.signed_inputs, p.skip_zeros
         self.lanes, self.inputs_per_cycle = p.lanes, p.inputs_per_cycle
+        self.tokens_per_tile = p.tokens_per_tile
         self.acc_shape = signed(signed_width(*accumulator_range(
             inputs=p.inputs, bias=p.bias, act_bits=p.act_bits, signed_inputs=p.signed_inputs)) + 1)
         super().__init__(BLOCK.signature(p))
@@ -131,11 +156,11 @@ class BWNLayer(wiring.Component):
         m = Module()
         a, per_beat, lanes, groups = self.act_bits, self.inputs_per_cycle, self.lanes, self.groups
         chunks = self.inputs // per_beat
-        skip = self.skip_zeros
+        skip, tile = self.skip_zeros, self.tokens_per_tile
         index_width = max(1, (self.inputs - 1).bit_length())
-        depth = self.inputs if skip else chunks
+        depth = self.inputs if skip else chunks              # entries a token
         m.submodules.entries = entries = Memory(
-            shape=unsigned(index_width + a if skip else per_beat * a), depth=depth, init=[])
+            shape=unsigned(index_width + a if skip else per_beat * a), depth=depth * tile, init=[])
         write, read = entries.write_port(), entries.read_port()
         per_word = 1 if skip else per_beat
         m.submodules.weights = rom = Memory(shape=unsigned(per_word * lanes * self.weight_bits),
@@ -147,41 +172,64 @@ class BWNLayer(wiring.Component):
                                               init=self._bias_words())
         bias_read = bias_rom.read_port()
 
-        count = Signal(range(depth + 1))          # entries of the token (skip: its nonzeros)
-        acc = [Signal(self.acc_shape, name=f"acc{lane}") for lane in range(lanes)]
+        count = Signal(range(depth + 1))          # entries of a token (skip: its nonzeros)
+        tokens = Signal(range(tile + 1))          # tokens of the tile
+        words = Signal(range(groups * tile + 1))  # their output words (tokens * G, by adds)
+        acc = [[Signal(self.acc_shape, name=f"acc{t}_{lane}" if tile > 1 else f"acc{lane}")
+                for lane in range(lanes)] for t in range(tile)]
         out = self.o_stream
 
-        # -- compute: entry read -> weight read -> accumulate --------------------------------
+        # -- compute: entry read -> weight read -> accumulate, token innermost ----------------
         issuing = Signal()
-        entry, group = Signal(range(depth)), Signal(range(groups))
+        entry, group, token = Signal(range(depth)), Signal(range(groups)), Signal(range(tile))
+        entry_addr = Signal(range(depth * tile)) if tile > 1 else entry     # token * depth + entry
+        out_addr = Signal(range(groups * tile))                             # token * groups + group
         rom_addr = Signal(range(groups * (self.inputs // per_word)))    # dense: in issue order
         group_base = Signal(range(groups * self.inputs))                   # skip: g * N
         s1 = {"valid": Signal(), "first": Signal(), "last": Signal(), "group": Signal(range(groups)),
-              "rom": Signal.like(rom_addr), "base": Signal.like(group_base)}
-        s2 = {"valid": Signal(), "first": Signal(), "last": Signal(),
-              "levels": Signal(a if skip else per_beat * a)}
-        stall = s2["valid"] & s2["last"] & out.valid & ~out.ready
-        # Memories are read only for work in flight (a held read keeps its data).
-        m.d.comb += [read.en.eq(issuing & ~stall), weight_read.en.eq(s1["valid"] & ~stall),
-                     bias_read.en.eq(s1["valid"] & ~stall),
-                     read.addr.eq(entry), bias_read.addr.eq(s1["group"])]
+              "rom": Signal.like(rom_addr), "base": Signal.like(group_base), "token": Signal.like(token),
+              "out": Signal.like(out_addr)}
+        s2 = {"valid": Signal(), "first": Signal(), "last": Signal(), "token": Signal.like(token),
+              "out": Signal.like(out_addr), "levels": Signal(a if skip else per_beat * a)}
+        # A tile's outputs go to a RAM, read out token by token once it is computed: the
+        # compute never waits for the output stream.
+        stall = (s2["valid"] & s2["last"] & out.valid & ~out.ready) if tile == 1 else Const(0)
+        # Memories are read only for work in flight (a held read keeps its data): a weight
+        # word once per tile, a bias word once per group and tile.
+        fresh = (s1["token"] == 0) if tile > 1 else Const(1)
+        m.d.comb += [read.en.eq(issuing & ~stall), weight_read.en.eq(s1["valid"] & fresh & ~stall),
+                     bias_read.en.eq(s1["valid"] & s1["first"] & fresh & ~stall),
+                     read.addr.eq(entry_addr), bias_read.addr.eq(s1["group"])]
         if skip:
             m.d.comb += weight_read.addr.eq(s1["base"] + read.data[:index_width])
         else:
             m.d.comb += weight_read.addr.eq(s1["rom"])
 
-        with m.If(out.ready):
-            m.d.sync += out.valid.eq(0)
+        if tile == 1:
+            with m.If(out.ready):
+                m.d.sync += out.valid.eq(0)
+        else:
+            m.submodules.outputs = outputs = Memory(shape=unsigned(lanes * a), depth=groups * tile, init=[])
+            result = outputs.write_port()
         with m.If(~stall):
             last_entry = entry == count - 1
+            last_token = (token == tokens - 1) if tile > 1 else Const(1)
             m.d.sync += [s1["valid"].eq(issuing), s1["first"].eq(entry == 0),
                          s1["last"].eq(last_entry), s1["group"].eq(group),
                          s1["rom"].eq(rom_addr), s1["base"].eq(group_base),
+                         s1["token"].eq(token), s1["out"].eq(out_addr),
                          s2["valid"].eq(s1["valid"]), s2["first"].eq(s1["first"]),
-                         s2["last"].eq(s1["last"]),
+                         s2["last"].eq(s1["last"]), s2["token"].eq(s1["token"]), s2["out"].eq(s1["out"]),
                          s2["levels"].eq(read.data[index_width:] if skip else read.data)]
-            with m.If(issuing):
-                m.d.sync += [entry.eq(Mux(last_entry, 0, entry + 1)), rom_addr.eq(rom_addr + 1)]
+            with m.If(issuing & ~last_token):
+                m.d.sync += [token.eq(token + 1), entry_addr.eq(entry_addr + depth),
+                             out_addr.eq(out_addr + groups)]
+            with m.If(issuing & last_token):
+                next_entry = Mux(last_entry, 0, entry + 1)
+                m.d.sync += [entry.eq(next_entry), rom_addr.eq(rom_addr + 1)]
+                if tile > 1:
+                    m.d.sync += [token.eq(0), entry_addr.eq(next_entry),
+                                 out_addr.eq(Mux(last_entry, wrapped_increment(group, groups), group))]
                 with m.If(last_entry):
                     m.d.sync += [group.eq(wrapped_increment(group, groups)),
                                  group_base.eq(group_base + self.inputs)]
@@ -189,15 +237,26 @@ class BWNLayer(wiring.Component):
                         m.d.sync += issuing.eq(0)
             with m.If(s2["valid"]):
                 biases = [bias_read.data.word_select(lane, aw).as_signed() for lane in range(lanes)]
+                current = acc[0] if tile == 1 else [
+                    Array(acc[t][lane] for t in range(tile))[s2["token"]] for lane in range(lanes)]
                 totals = [(Mux(s2["first"], b, v) + self._contribution(weight_read.data, s2["levels"], lane))[:aw]
-                          .as_signed() for lane, (b, v) in enumerate(zip(biases, acc))]
-                m.d.sync += [v.eq(t) for v, t in zip(acc, totals)]
+                          .as_signed() for lane, (b, v) in enumerate(zip(biases, current))]
+                for t in range(tile):
+                    with m.If(s2["token"] == t):
+                        m.d.sync += [v.eq(total) for v, total in zip(acc[t], totals)]
+                levels = Cat(*(self._requantize(total) for total in totals))
                 with m.If(s2["last"]):
-                    m.d.sync += [out.valid.eq(1), out.payload.eq(Cat(*(self._requantize(t) for t in totals)))]
+                    if tile == 1:
+                        m.d.sync += [out.valid.eq(1), out.payload.eq(levels)]
+                    else:
+                        m.d.comb += [result.en.eq(1), result.addr.eq(s2["out"]), result.data.eq(levels)]
 
-        # -- load ---------------------------------------------------------------------------
+        # -- load, compute, and with tiles the read-out ----------------------------------------
         chunk = Signal(range(chunks))
-        loaded = Signal()                        # the token's last entry is being written
+        loaded = Signal()                        # the tile's last entry is being written
+        reading_out = Signal()
+        if tile > 1:                             # outside the FSM: its statements are unconditional
+            read_out = self._read_out(m, outputs, words, reading_out)
         with m.FSM() as fsm:
             with m.State("Load"):
                 with m.If(loaded):
@@ -205,23 +264,67 @@ class BWNLayer(wiring.Component):
             with m.State("Compute"):
                 with m.If(~issuing & ~s1["valid"] & ~s2["valid"]):
                     m.d.sync += [entry.eq(0), group.eq(0), rom_addr.eq(0), group_base.eq(0),
-                                 count.eq(0)]
-                    m.next = "Load"
+                                 count.eq(0), token.eq(0), entry_addr.eq(0), out_addr.eq(0)]
+                    if tile == 1:
+                        m.next = "Load"
+                    else:
+                        m.next = "Read out"
+            if tile > 1:
+                with m.State("Read out"):
+                    with m.If(read_out):
+                        m.d.sync += [tokens.eq(0), words.eq(0)]
+                        m.next = "Load"
         # Handshakes as continuous assignments rather than FSM-scoped ones: Icarus never
         # evaluates an `always @*` whose inputs do not change after time zero.
         loading = fsm.ongoing("Load")
+        m.d.comb += reading_out.eq(fsm.ongoing("Read out") if tile > 1 else 0)
         if skip:
             m.d.comb += loaded.eq(self._load_compacting(m, loading, write, count, chunk, issuing))
         else:
             accept = loading & self.i_stream.valid
+            levels = self.i_stream.payload if tile == 1 else self.i_stream.payload[:-1]
+            ends_token = accept & (chunk == chunks - 1)
+            load_addr = Signal(range(depth * tile))
             m.d.comb += [self.i_stream.ready.eq(loading), write.en.eq(accept),
-                         write.addr.eq(chunk), write.data.eq(self.i_stream.payload)]
-            m.d.comb += loaded.eq(accept & (chunk == chunks - 1))
+                         write.addr.eq(load_addr), write.data.eq(levels)]
+            if tile == 1:
+                m.d.comb += [loaded.eq(ends_token), load_addr.eq(chunk)]
+            else:
+                m.d.comb += loaded.eq(ends_token & (self.i_stream.payload[-1] | (tokens == tile - 1)))
+                with m.If(accept):
+                    m.d.sync += load_addr.eq(Mux(loaded, 0, load_addr + 1))
             with m.If(accept):
                 m.d.sync += chunk.eq(wrapped_increment(chunk, chunks))
+            with m.If(ends_token):
+                m.d.sync += [tokens.eq(tokens + 1), words.eq(words + self.groups)]
             with m.If(loaded):
                 m.d.sync += [count.eq(chunks), issuing.eq(1)]
         return m
+
+    def _read_out(self, m, outputs, words, active):
+        """The tile's output words, token by token (word t * G + g), one a cycle through the
+        output register; returns the signal that the last one is taken by it."""
+        out, groups = self.o_stream, self.groups
+        read = outputs.read_port()
+        addr = Signal.like(words)
+        fetched = Signal()                       # read.data holds a word not yet sent
+        stall = fetched & out.valid & ~out.ready
+        remaining = Signal()
+        m.d.comb += [remaining.eq(active & (addr != words)),
+                     read.en.eq(remaining & ~stall), read.addr.eq(addr)]
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(~stall):
+            m.d.sync += fetched.eq(remaining)
+            with m.If(fetched):
+                m.d.sync += [out.valid.eq(1), out.payload.eq(read.data)]
+            with m.If(remaining):
+                m.d.sync += addr.eq(addr + 1)
+        done = Signal()
+        m.d.comb += done.eq(active & ~remaining & ~fetched)
+        with m.If(done):
+            m.d.sync += addr.eq(0)
+        return done
 
     def _load_compacting(self, m, loading, write, count, chunk, issuing):
         """Skip zeros: hold a beat, write its nonzero levels one a cycle as (input, level)

@@ -1,7 +1,7 @@
 """Event-driven IF layer generator: work follows input events, membranes in block RAM."""
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -9,25 +9,40 @@ from amaranth.lib.wiring import In, Out
 from sorbet_hw.hw.block import Block, Param, Stream
 from sorbet_hw.hw.events import EventCoding, event_layout
 from sorbet_hw.hw.if_layer import binary_demo
-from sorbet_hw.hw.plumbing import OutputRegister, or_tree, weight_code
-from sorbet_hw.model.event_if_layer import (PARAMS, event_if_layer, level_range, membrane_range)
+from sorbet_hw.hw.plumbing import OutputRegister, lowest_set, or_tree, weight_code
+from sorbet_hw.hw.tiles import TILE
+from sorbet_hw.model.event_if_layer import (PARAMS, event_if_layer, level_range, membrane_range,
+                                            window_steps)
 from sorbet_hw.model.if_layer import check_size, check_weights, initial_membrane, layer_shape
-from sorbet_hw.model.params import signed_width
+from sorbet_hw.model.params import ParameterError, signed_width
 
 __all__ = ["EventIFLayer", "BLOCK"]
 
 LANES = (Param("lanes", None, "membranes updated a cycle (default all outputs)", lo=1,
                hi="outputs", divides="outputs"),
-         Param("batch", None, "events buffered per pass over the membranes (default: inputs, "
-               "so a token with graded events is one pass)", lo=1, hi=65536))
+         Param("batch", None, "events buffered per pass over the membranes (default: the most "
+               "a tile can hold, so that a tile is one pass)", lo=1, hi=1 << 20), TILE)
+
+
+def _tile_events(p) -> int:
+    """The most events a tile can hold: one per input and token (graded), |level| (unit)."""
+    steps = 1 if p["event_kind"] == "graded" else window_steps(p["act_bits"], p["input_signed"])
+    return p["tokens_per_tile"] * len(p["weights"]) * steps
 
 
 def _complete(params: dict) -> dict:
     params = binary_demo({**params, "inputs_per_cycle": 1})
     params.pop("inputs_per_cycle")
     if params.get("batch") is None:
-        params["batch"] = len(params["weights"])
+        params["batch"] = len(params["weights"]) if params["tokens_per_tile"] == 1 else _tile_events(params)
     return params
+
+
+def _check_tiles(p) -> None:
+    if p.tokens_per_tile > 1 and p.batch < _tile_events(p):
+        raise ParameterError(f"event_if_layer: batch = {p.batch} cannot hold a tile of "
+                             f"{p.tokens_per_tile} tokens ({_tile_events(p)} events at most); "
+                             "leave batch out or raise it")
 
 
 def _input_level_bits(p) -> int:
@@ -38,13 +53,13 @@ BLOCK = Block(
     "event_if_layer", "event-driven IF layer: one weight row a nonzero input, membranes in "
     "block RAM, zero-silent graded events out",
     params=PARAMS + LANES,
-    ports={"i_stream": Stream(In, lambda p: event_layout(p.inputs, _input_level_bits(p)),
+    ports={"i_stream": Stream(In, lambda p: event_layout(p.inputs, _input_level_bits(p), p.tokens_per_tile),
                               vector=("inputs",),
                               coding=EventCoding(lambda p: level_range(p.act_bits, p.input_signed),
-                                                 lambda p: p.event_kind)),
+                                                 lambda p: p.event_kind, lambda p: p.tokens_per_tile)),
            "o_stream": Stream(Out, lambda p: event_layout(p.outputs, p.act_bits + 1),
                               coding=EventCoding(lambda p: level_range(p.act_bits, p.output_signed)))},
-    reference=event_if_layer, derive=layer_shape, rules=(check_size, check_weights),
+    reference=event_if_layer, derive=layer_shape, rules=(check_size, check_weights, _check_tiles),
     complete=_complete, extra_params=("inputs", "outputs", "seed"),
     synth_params={"lanes": 4})
 
@@ -104,12 +119,12 @@ class EventIFLayer(wiring.Component):
         self.inputs, self.outputs = p.inputs, p.outputs
         self.threshold_shift, self.act_bits, self.weight_kind = p.threshold_shift, p.act_bits, p.weight_kind
         self.output_signed, self.event_kind, self.lanes = p.output_signed, p.event_kind, p.lanes
-        self.batch = p.batch
+        self.batch, self.tokens_per_tile = p.batch, p.tokens_per_tile
         self.groups = p.outputs // p.lanes
         self.group_bits = (self.groups - 1).bit_length()
         self.membrane_shape = signed(signed_width(*membrane_range(
             inputs=p.inputs, bias=p.bias, threshold_shift=p.threshold_shift, act_bits=p.act_bits)))
-        self.input_layout = event_layout(p.inputs, _input_level_bits(p))
+        self.input_layout = event_layout(p.inputs, _input_level_bits(p), p.tokens_per_tile)
         self.output_layout = event_layout(p.outputs, p.act_bits + 1)
         super().__init__(BLOCK.signature(p))
 
@@ -137,6 +152,8 @@ class EventIFLayer(wiring.Component):
                     for lane in range(self.lanes)) for g in range(self.groups)]
 
     def elaborate(self, platform):
+        if self.tokens_per_tile > 1:
+            return self._elaborate_tiles()
         m = Module()
         lanes, groups, vw, batch = self.lanes, self.groups, self.membrane_shape.width, self.batch
         m.submodules.weights = weights = Memory(
@@ -247,6 +264,149 @@ class EventIFLayer(wiring.Component):
             write.data.eq(Mux(final, initial_read.data, acc)),
         ]
         return m
+
+    def _elaborate_tiles(self):
+        """Tiles of T tokens (see the class docstring): one pass a tile, membranes in
+        registers, a weight row read once per run of events at its index."""
+        m = Module()
+        lanes, groups, vw, tile = self.lanes, self.groups, self.membrane_shape.width, self.tokens_per_tile
+        level_bits = self.act_bits + 1
+        m.submodules.weights = weights = Memory(
+            shape=unsigned(lanes * self.weight_bits), depth=self.inputs << self.group_bits,
+            init=self._weight_words())
+        m.submodules.initial = initial = Memory(
+            shape=unsigned(lanes * vw), depth=groups, init=self._initial_words())
+        m.submodules.events = events = Memory(shape=unsigned(self.input_layout.size), depth=self.batch, init=[])
+        m.submodules.outputs = outputs = Memory(shape=unsigned(lanes * level_bits), depth=groups * tile, init=[])
+        weight_read, initial_read = weights.read_port(), initial.read_port()
+        event_write, event_read = events.write_port(), events.read_port()
+        result, output_read = outputs.write_port(), outputs.read_port()
+
+        event = data.View(self.input_layout, self.i_stream.payload)
+        stored = data.View(self.input_layout, event_read.data)
+        count = Signal(range(self.batch + 1))         # events of the tile
+        tokens = Signal(range(tile + 1))              # tokens of the tile
+        group = Signal(range(groups))
+        membranes = [Signal(lanes * vw, name=f"membranes{t}") for t in range(tile)]
+        first = Signal()                              # the membranes load their initial values
+        issue = Signal(range(self.batch + 1))         # next buffered event to read
+        fetched = Signal()                            # event_read.data is an event of the pass
+        weighed = Signal()                            # weight_read.data is its weight row word
+        row = Signal.like(stored.index)               # the row weight_read.data holds
+        row_held = Signal()                           # ... read in this pass
+        weighed_level = Signal(stored.level.shape())
+        weighed_token = Signal(range(tile))
+        negated = Signal(signed(weighed_level.shape().width + 1))
+        store_token = Signal(range(tile))
+        store_addr = Signal(range(groups * tile))     # store_token * G + group, by adds
+        words = Signal(range(groups * tile + 1))      # the tile's output words: tokens * G
+
+        accept = self.i_stream.valid & self.i_stream.ready
+        # One token's membranes a cycle: the event's while accumulating, the stored one's
+        # while storing (two selectors, so that storing logic sees no accumulate toggles).
+        updated = Array(membranes)[weighed_token]
+        storing = Array(membranes)[store_token]
+        reading_out = Signal()
+        read_out = self._read_out_tiles(m, output_read, words, reading_out)
+        with m.FSM() as fsm:
+            with m.State("Collect"):
+                with m.If(accept):
+                    with m.If(event.last):
+                        m.d.sync += tokens.eq(event.token + 1)
+                        m.next = "Group start"
+                    with m.Else():
+                        m.d.sync += count.eq(count + 1)
+            with m.State("Group start"):
+                m.d.sync += [first.eq(1), fetched.eq(count != 0), issue.eq(count != 0), row_held.eq(0)]
+                m.next = "Accumulate"
+            with m.State("Accumulate"):
+                m.d.sync += [first.eq(0), fetched.eq(issue < count), weighed.eq(fetched),
+                             weighed_level.eq(stored.level), weighed_token.eq(stored.token)]
+                with m.If(issue < count):
+                    m.d.sync += issue.eq(issue + 1)
+                with m.If(fetched):
+                    m.d.sync += [row.eq(stored.index), row_held.eq(1)]
+                with m.If(first):
+                    m.d.sync += [v.eq(initial_read.data) for v in membranes]
+                with m.Elif(weighed):
+                    total = Cat(self._update(updated.word_select(lane, vw).as_signed(), weight_read.data,
+                                             lane, weighed_level, negated) for lane in range(lanes))
+                    for t in range(tile):
+                        with m.If(weighed_token == t):
+                            m.d.sync += membranes[t].eq(total)
+                with m.If(~first & ~fetched & ~weighed):
+                    m.d.sync += [store_token.eq(0), store_addr.eq(group)]
+                    m.next = "Store"
+            with m.State("Store"):
+                m.d.sync += [store_token.eq(store_token + 1), store_addr.eq(store_addr + groups)]
+                with m.If(store_token == tokens - 1):
+                    with m.If(group == groups - 1):
+                        m.d.sync += group.eq(0)
+                        m.next = "Read out"
+                    with m.Else():
+                        m.d.sync += group.eq(group + 1)
+                        m.next = "Group start"
+            with m.State("Read out"):
+                with m.If(read_out):
+                    m.d.sync += [count.eq(0), tokens.eq(0)]
+                    m.next = "Collect"
+        group_start, accumulating = fsm.ongoing("Group start"), fsm.ongoing("Accumulate")
+        m.d.comb += reading_out.eq(fsm.ongoing("Read out"))
+        new_row = ~row_held | (stored.index != row)
+        m.d.comb += [
+            self.i_stream.ready.eq(fsm.ongoing("Collect")),
+            event_write.addr.eq(count), event_write.data.eq(self.i_stream.payload),
+            event_write.en.eq(accept & ~event.last),
+            event_read.addr.eq(Mux(group_start, 0, issue)),
+            event_read.en.eq(Mux(group_start, count != 0, accumulating & (issue < count))),
+            # A row is read once for the run of events at its index (sorted: once a tile).
+            weight_read.addr.eq(Cat(group, stored.index) if self.group_bits else stored.index),
+            weight_read.en.eq(accumulating & fetched & new_row),
+            initial_read.addr.eq(group), initial_read.en.eq(group_start),
+            negated.eq(-weighed_level),
+            result.addr.eq(store_addr), result.en.eq(fsm.ongoing("Store")),
+            result.data.eq(Cat(self._levels(storing))),
+        ]
+        with m.If(fsm.ongoing("Store")):
+            m.d.sync += words.eq(words + 1)
+        with m.If(read_out):
+            m.d.sync += words.eq(0)
+        return m
+
+    def _read_out_tiles(self, m, read, words, active):
+        """A computed tile's output words, token by token (word t * G + g): each word's
+        nonzero levels as events, one a cycle (the lowest lane first), a ``last`` beat after a
+        token's G words. Returns the signal that the tile is sent."""
+        lanes, groups, level_bits = self.lanes, self.groups, self.act_bits + 1
+        output = OutputRegister(m, self.o_stream)
+        addr = Signal.like(words)                     # next word to fetch
+        group = Signal(range(groups))                 # its group within its token
+        next_base, base = Signal(range(self.outputs)), Signal(range(self.outputs))   # group * lanes
+        held, fresh, ends_token = Signal(), Signal(), Signal()
+        pending, mask = Signal(lanes), Signal(lanes)
+        nonzero = Cat(read.data.word_select(i, level_bits) != 0 for i in range(lanes))
+        m.d.comb += mask.eq(Mux(fresh, nonzero, pending))
+        onehot, lane, level = lowest_set(m, mask, read.data, level_bits, "out")
+        fetch = active & ~held & (addr != words)
+        m.d.comb += [read.addr.eq(addr), read.en.eq(fetch)]
+        with m.If(fetch):
+            m.d.sync += [addr.eq(addr + 1), held.eq(1), fresh.eq(1), ends_token.eq(group == groups - 1),
+                         base.eq(next_base), group.eq(Mux(group == groups - 1, 0, group + 1)),
+                         next_base.eq(Mux(group == groups - 1, 0, next_base + lanes))]
+        with m.If(held & output.free):
+            with m.If(mask != 0):
+                index = self.output_layout["index"].shape
+                output.load(Cat((base + lane)[:index.width], level, Const(0, 1)))
+                m.d.sync += [pending.eq(mask & ~onehot), fresh.eq(0)]
+            with m.Else():
+                with m.If(ends_token):
+                    output.load(self.output_layout.const({"last": 1}).as_value())
+                m.d.sync += [held.eq(0), fresh.eq(0)]
+        done = Signal()
+        m.d.comb += done.eq(active & ~held & (addr == words))
+        with m.If(done):
+            m.d.sync += [addr.eq(0), group.eq(0), next_base.eq(0)]
+        return done
 
     def _update(self, membrane, word, lane, level, negated):
         """membrane + w * level for one lane: w selects +level, -level (or nothing)."""

@@ -20,11 +20,15 @@ from sorbet_hw.model.event_if_layer import events_of
 __all__ = ["event_layout", "EventCoding"]
 
 
-def event_layout(size: int, level_bits: int) -> data.StructLayout:
-    """An event of one of ``size`` channels carrying a signed ``level_bits``-bit level."""
-    return data.StructLayout({"index": unsigned(max(1, (size - 1).bit_length())),
-                              "level": signed(level_bits),
-                              "last": unsigned(1)})
+def event_layout(size: int, level_bits: int, tokens_per_tile: int = 1) -> data.StructLayout:
+    """An event of one of ``size`` channels carrying a signed ``level_bits``-bit level; in
+    tiles of several tokens (:mod:`hw.tiles`), also the ``token`` of the tile it belongs to
+    (on the ``last`` beat: the tile's tokens less one)."""
+    fields = {"index": unsigned(max(1, (size - 1).bit_length())), "level": signed(level_bits),
+              "last": unsigned(1)}
+    if tokens_per_tile > 1:
+        fields["token"] = unsigned((tokens_per_tile - 1).bit_length())
+    return data.StructLayout(fields)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class EventCoding:
     ``kind(p)`` the kind of event."""
     levels: Callable
     kind: Callable = lambda p: "graded"
+    tokens_per_tile: Callable = lambda p: 1
 
     def value_range(self, p) -> tuple[int, int]:
         return self.levels(p)
@@ -49,11 +54,23 @@ class EventCoding:
         index_bits, level_bits = layout["index"].width, layout["level"].width
         mask = (1 << level_bits) - 1
         last = 1 << (index_bits + level_bits)
+        vectors = values.reshape(-1, values.shape[-1] if values.ndim else 1)
         beats = []
-        for vector in values.reshape(-1, values.shape[-1] if values.ndim else 1):
-            beats.extend(index | ((level & mask) << index_bits)
-                         for index, level in events_of(vector, self.kind(p)))
-            beats.append(last)
+        if "token" not in layout.members:
+            for vector in vectors:
+                beats.extend(index | ((level & mask) << index_bits)
+                             for index, level in events_of(vector, self.kind(p)))
+                beats.append(last)
+            return beats
+        from sorbet_hw.hw.tiles import tiles
+        token_at = index_bits + level_bits + 1
+        for tile in tiles(len(vectors), self.tokens_per_tile(p)):
+            events = [(index, t, level) for t in range(len(tile))
+                      for index, level in events_of(vectors[tile[t]], self.kind(p))]
+            # sorted() is stable: a unit event's repeats keep their order.
+            beats.extend(index | ((level & mask) << index_bits) | (t << token_at)
+                         for index, t, level in sorted(events, key=lambda e: e[:2]))
+            beats.append(last | ((len(tile) - 1) << token_at))
         return beats
 
     def from_beats(self, layout: data.StructLayout, p, beats: list[int], shape: tuple) -> np.ndarray:

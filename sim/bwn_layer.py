@@ -40,7 +40,8 @@ def cycles_per_beat(vectors: Vectors) -> float:
     per_beat = vectors.params["inputs_per_cycle"]
     groups = m // vectors.params["lanes"]
     entries = n if vectors.params["skip_zeros"] else n // per_beat
-    return (per_beat + groups * entries + 4) / (n // per_beat)
+    # A tile's read-out adds G beats a token.
+    return (per_beat + groups * (entries + 1) + 4) / (n // per_beat)
 
 
 # Parameter sets the test suite replays on both simulators: the default and three others.
@@ -54,6 +55,11 @@ CONFIGURATIONS = {
                             threshold_shift=1, signed_inputs=False, seed=7),
     "skip-wide-bias": dict(inputs=64, outputs=8, inputs_per_cycle=16, lanes=4, threshold_shift=3,
                            skip_zeros=True, seed=9, bias=_rng.integers(-200, 200, 8)),
+    # Tiles of 7 tokens: each weight word applied to 7 accumulator banks; 1,005 tokens leave
+    # a partial last tile, closed by its `last` beat.
+    "tiles-7-ternary": dict(inputs=12, outputs=6, lanes=2, inputs_per_cycle=3, seed=5,
+                            weight_kind="ternary", threshold_shift=2, tokens_per_tile=7,
+                            bias=[5, -3, 0, 40, -40, 7]),
 }
 
 

@@ -41,7 +41,8 @@ def cycles_per_beat(vectors: Vectors) -> float:
     last one its M outputs."""
     m = np.shape(vectors.params["weights"])[1]
     groups = m // vectors.params["lanes"]
-    return 2 + groups + (6 * groups + m) / min(vectors.params.get("batch") or 1, 1 + np.count_nonzero(
+    tile = vectors.params.get("tokens_per_tile", 1)    # a tile's store and read-out: 2 G a token
+    return 2 + groups * (1 + 2 * (tile > 1)) + (6 * groups + m) / min(vectors.params.get("batch") or 1, 1 + np.count_nonzero(
         vectors.inputs) / len(vectors.inputs))
 
 
@@ -59,6 +60,10 @@ CONFIGURATIONS = {
     "unit-events-relu-batch-5": dict(inputs=12, outputs=9, lanes=3, batch=5, seed=8,
                                      event_kind="unit", output_signed=False, threshold_shift=2,
                                      bias=_rng.integers(-20, 20, 9)),
+    # Tiles of 6 tokens, unit events (a row's run mixes tokens and repeats); 1,007 tokens
+    # leave a partial last tile.
+    "tiles-6-unit": dict(inputs=10, outputs=6, lanes=2, seed=4, event_kind="unit",
+                         threshold_shift=2, tokens_per_tile=6, bias=_rng.integers(-20, 20, 6)),
 }
 
 
