@@ -25,9 +25,10 @@ LANES = (Param("lanes", None, "membranes updated a cycle (default all outputs)",
 
 
 def _tile_events(p) -> int:
-    """The most events a tile can hold: one per input and token (graded), |level| (unit)."""
+    """The most beats a tile can take: one per input (graded), or one per unit event of the
+    input's busiest token (unit; :class:`hw.events.EventCoding`)."""
     steps = 1 if p["event_kind"] == "graded" else window_steps(p["act_bits"], p["input_signed"])
-    return p["tokens_per_tile"] * len(p["weights"]) * steps
+    return len(p["weights"]) * steps
 
 
 def _complete(params: dict) -> dict:
@@ -40,9 +41,8 @@ def _complete(params: dict) -> dict:
 
 def _check_tiles(p) -> None:
     if p.tokens_per_tile > 1 and p.batch < _tile_events(p):
-        raise ParameterError(f"event_if_layer: batch = {p.batch} cannot hold a tile of "
-                             f"{p.tokens_per_tile} tokens ({_tile_events(p)} events at most); "
-                             "leave batch out or raise it")
+        raise ParameterError(f"event_if_layer: batch = {p.batch} cannot hold a tile "
+                             f"({_tile_events(p)} beats at most); leave batch out or raise it")
 
 
 def _input_level_bits(p) -> int:
@@ -83,11 +83,14 @@ class EventIFLayer(wiring.Component):
     batch : int
         Events buffered before a pass over the membranes. Default N: a token of graded
         events (at most one per input) is then always one pass.
+    tokens_per_tile : int
+        T tokens share each weight-row read (below).
 
     Ports
     -----
-    i_stream : In(stream.Signature(event_layout(N, level bits))), flat
-        A token's input events ``{index, level, last}`` then a beat with ``last`` set.
+    i_stream : In(stream.Signature(event_layout(N, level bits, T))), flat
+        A token's input events ``{index, level, last}`` then a beat with ``last`` set; with
+        tiles, ``{index, levels[T], last, token}`` (:class:`hw.events.EventCoding`).
     o_stream : Out(stream.Signature(event_layout(M, act_bits + 1))), flat
         The token's nonzero output levels as graded events, in index order, then ``last``.
 
@@ -111,6 +114,19 @@ class EventIFLayer(wiring.Component):
     neither side stalls (from one last beat out to the next): work follows events, plus a
     fixed 5 G. Each time the buffer fills, a pass that writes the groups back costs
     G * (batch + 4) more.
+
+    Tiles (``tokens_per_tile`` T > 1, :mod:`hw.tiles`). A beat carries one input index and
+    the level of every token of the tile there; the tile comes as one pass (``batch`` must
+    hold its beats: N for graded events). The membranes of the tile's tokens live in
+    registers (T x lanes), each token with its own adders. For each group, the pass loads
+    them with the initial membranes, then streams the beats: the weight row of an index is
+    read once for its run of beats (once a tile, for graded events), and every token with a
+    nonzero level there updates its lanes in the same cycle; a silent token's adders see
+    zero and its registers are not clocked. The group ends by writing each token's output
+    levels to an output RAM (T * G words), one token a cycle; once every group is done the
+    tile is read out token by token, each word's nonzero levels as events (one a cycle),
+    ``last`` after each token. A tile of t tokens and B beats costs B + G * (B + t + 5)
+    cycles, plus t * G + nonzero outputs + t to read out.
     """
 
     def __init__(self, **params):
@@ -294,17 +310,14 @@ class EventIFLayer(wiring.Component):
         weighed = Signal()                            # weight_read.data is its weight row word
         row = Signal.like(stored.index)               # the row weight_read.data holds
         row_held = Signal()                           # ... read in this pass
-        weighed_level = Signal(stored.level.shape())
-        weighed_token = Signal(range(tile))
-        negated = Signal(signed(weighed_level.shape().width + 1))
+        weighed_levels = Signal.like(stored.levels)   # the beat's level for each token
         store_token = Signal(range(tile))
         store_addr = Signal(range(groups * tile))     # store_token * G + group, by adds
         words = Signal(range(groups * tile + 1))      # the tile's output words: tokens * G
 
         accept = self.i_stream.valid & self.i_stream.ready
-        # One token's membranes a cycle: the event's while accumulating, the stored one's
-        # while storing (two selectors, so that storing logic sees no accumulate toggles).
-        updated = Array(membranes)[weighed_token]
+        # Storing reads one token's membranes a cycle, through a selector that moves only
+        # while storing.
         storing = Array(membranes)[store_token]
         reading_out = Signal()
         read_out = self._read_out_tiles(m, output_read, words, reading_out)
@@ -320,19 +333,26 @@ class EventIFLayer(wiring.Component):
                 m.d.sync += [first.eq(1), fetched.eq(count != 0), issue.eq(count != 0), row_held.eq(0)]
                 m.next = "Accumulate"
             with m.State("Accumulate"):
-                m.d.sync += [first.eq(0), fetched.eq(issue < count), weighed.eq(fetched),
-                             weighed_level.eq(stored.level), weighed_token.eq(stored.token)]
+                m.d.sync += [first.eq(0), fetched.eq(issue < count), weighed.eq(fetched)]
+                with m.If(fetched):
+                    m.d.sync += weighed_levels.eq(stored.levels)
                 with m.If(issue < count):
                     m.d.sync += issue.eq(issue + 1)
                 with m.If(fetched):
                     m.d.sync += [row.eq(stored.index), row_held.eq(1)]
                 with m.If(first):
                     m.d.sync += [v.eq(initial_read.data) for v in membranes]
-                with m.Elif(weighed):
-                    total = Cat(self._update(updated.word_select(lane, vw).as_signed(), weight_read.data,
-                                             lane, weighed_level, negated) for lane in range(lanes))
+                with m.Else():
+                    # Every token of the beat at once, each through its own adders; a silent
+                    # token's operands stay zero and its membranes keep their clock off.
                     for t in range(tile):
-                        with m.If(weighed_token == t):
+                        level = weighed_levels[t]
+                        negated = Signal(signed(len(level) + 1), name=f"negated{t}")
+                        m.d.comb += negated.eq(-level)
+                        total = Cat(self._update(membranes[t].word_select(lane, vw).as_signed(),
+                                                 weight_read.data, lane, level, negated)
+                                    for lane in range(lanes))
+                        with m.If(weighed & (level != 0)):
                             m.d.sync += membranes[t].eq(total)
                 with m.If(~first & ~fetched & ~weighed):
                     m.d.sync += [store_token.eq(0), store_addr.eq(group)]
@@ -363,7 +383,6 @@ class EventIFLayer(wiring.Component):
             weight_read.addr.eq(Cat(group, stored.index) if self.group_bits else stored.index),
             weight_read.en.eq(accumulating & fetched & new_row),
             initial_read.addr.eq(group), initial_read.en.eq(group_start),
-            negated.eq(-weighed_level),
             result.addr.eq(store_addr), result.en.eq(fsm.ongoing("Store")),
             result.data.eq(Cat(self._levels(storing))),
         ]
@@ -408,13 +427,16 @@ class EventIFLayer(wiring.Component):
             m.d.sync += [addr.eq(0), group.eq(0), next_base.eq(0)]
         return done
 
-    def _update(self, membrane, word, lane, level, negated):
-        """membrane + w * level for one lane: w selects +level, -level (or nothing)."""
-        vw = self.membrane_shape.width
+    def _operand(self, word, lane, level, negated):
+        """w * level for one lane: w selects +level, -level (or nothing)."""
         if self.weight_kind == "binary":
-            return (membrane + Mux(word[lane], level, negated))[:vw]
+            return Mux(word[lane], level, negated)
         nonzero, negative = word[2 * lane], word[2 * lane + 1]
-        return (membrane + Mux(nonzero, Mux(negative, negated, level), 0))[:vw]
+        return Mux(nonzero, Mux(negative, negated, level), 0)
+
+    def _update(self, membrane, word, lane, level, negated):
+        """membrane + w * level for one lane."""
+        return (membrane + self._operand(word, lane, level, negated))[:self.membrane_shape.width]
 
     def _drain_datapath(self, m) -> dict:
         """The drain's registers and the lowest pending lane, found by a one-hot and OR trees

@@ -21,14 +21,16 @@ __all__ = ["event_layout", "EventCoding"]
 
 
 def event_layout(size: int, level_bits: int, tokens_per_tile: int = 1) -> data.StructLayout:
-    """An event of one of ``size`` channels carrying a signed ``level_bits``-bit level; in
-    tiles of several tokens (:mod:`hw.tiles`), also the ``token`` of the tile it belongs to
-    (on the ``last`` beat: the tile's tokens less one)."""
-    fields = {"index": unsigned(max(1, (size - 1).bit_length())), "level": signed(level_bits),
-              "last": unsigned(1)}
-    if tokens_per_tile > 1:
-        fields["token"] = unsigned((tokens_per_tile - 1).bit_length())
-    return data.StructLayout(fields)
+    """An event of one of ``size`` channels carrying a signed ``level_bits``-bit level. In
+    tiles of several tokens (:mod:`hw.tiles`), a beat carries input ``index``'s levels for
+    every token of the tile (``levels``, zero for a silent token), and the ``last`` beat the
+    tile's tokens less one in ``token``."""
+    index = unsigned(max(1, (size - 1).bit_length()))
+    if tokens_per_tile == 1:
+        return data.StructLayout({"index": index, "level": signed(level_bits), "last": unsigned(1)})
+    return data.StructLayout({"index": index, "levels": data.ArrayLayout(signed(level_bits), tokens_per_tile),
+                              "last": unsigned(1),
+                              "token": unsigned((tokens_per_tile - 1).bit_length())})
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,10 @@ class EventCoding:
     """The :class:`hw.block.Stream` coding of vectors of levels ``[S, size]`` as events: per
     vector its events (graded, or ``|l|`` unit events: :func:`model.event_if_layer.events_of`),
     then the ``last`` beat. ``levels(p)`` is the (lowest, highest) level a vector holds,
-    ``kind(p)`` the kind of event."""
+    ``kind(p)`` the kind of event. A layout with ``levels`` takes vectors in tiles of
+    ``tokens_per_tile(p)`` (:mod:`hw.tiles`): a beat per input index (per event of the busiest
+    token there) carrying every token's level, indices ascending, then one ``last`` beat
+    carrying the tile's tokens less one."""
     levels: Callable
     kind: Callable = lambda p: "graded"
     tokens_per_tile: Callable = lambda p: 1
@@ -51,26 +56,45 @@ class EventCoding:
 
     def to_beats(self, layout: data.StructLayout, p, values) -> list[int]:
         values = np.asarray(values, dtype=np.int64)
+        vectors = values.reshape(-1, values.shape[-1] if values.ndim else 1)
+        if "levels" in layout.members:
+            return self._tile_beats(layout, p, vectors)
         index_bits, level_bits = layout["index"].width, layout["level"].width
         mask = (1 << level_bits) - 1
         last = 1 << (index_bits + level_bits)
-        vectors = values.reshape(-1, values.shape[-1] if values.ndim else 1)
         beats = []
-        if "token" not in layout.members:
-            for vector in vectors:
-                beats.extend(index | ((level & mask) << index_bits)
-                             for index, level in events_of(vector, self.kind(p)))
-                beats.append(last)
-            return beats
+        for vector in vectors:
+            beats.extend(index | ((level & mask) << index_bits)
+                         for index, level in events_of(vector, self.kind(p)))
+            beats.append(last)
+        return beats
+
+    def _tile_beats(self, layout: data.StructLayout, p, vectors) -> list[int]:
+        """Per tile, per input index that some token's events use (ascending): as many beats
+        as that index has events in its busiest token (graded: one), beat k carrying each
+        token's k-th event level there (or zero); then the ``last`` beat."""
         from sorbet_hw.hw.tiles import tiles
-        token_at = index_bits + level_bits + 1
+        index_bits = layout["index"].width
+        level_bits = layout["levels"].shape.elem_shape.width
+        tile_size = layout["levels"].shape.length
+        mask = (1 << level_bits) - 1
+        last_at = index_bits + level_bits * tile_size
+        beats = []
         for tile in tiles(len(vectors), self.tokens_per_tile(p)):
-            events = [(index, t, level) for t in range(len(tile))
-                      for index, level in events_of(vectors[tile[t]], self.kind(p))]
-            # sorted() is stable: a unit event's repeats keep their order.
-            beats.extend(index | ((level & mask) << index_bits) | (t << token_at)
-                         for index, t, level in sorted(events, key=lambda e: e[:2]))
-            beats.append(last | ((len(tile) - 1) << token_at))
+            by_index: dict[int, list[list[int]]] = {}
+            for t, token in enumerate(tile):
+                for index, level in events_of(vectors[token], self.kind(p)):
+                    runs = by_index.setdefault(index, [[0] * tile_size])
+                    k = next((k for k, levels in enumerate(runs) if levels[t] == 0), None)
+                    if k is None:
+                        runs.append([0] * tile_size)
+                        k = len(runs) - 1
+                    runs[k][t] = level
+            for index in sorted(by_index):
+                for levels in by_index[index]:
+                    beats.append(index | sum((level & mask) << (index_bits + t * level_bits)
+                                             for t, level in enumerate(levels)))
+            beats.append((1 << last_at) | ((len(tile) - 1) << (last_at + 1)))
         return beats
 
     def from_beats(self, layout: data.StructLayout, p, beats: list[int], shape: tuple) -> np.ndarray:

@@ -10,10 +10,12 @@ How a tile travels on an input stream:
 - **levels** (``bwn_layer``): each token's beats as without tiles, one more bit on top of
   the payload, ``last``, set on the final beat of a tile (the end of a packet, AXI-Stream's
   ``tlast``). A block also closes a tile at T tokens;
-- **events** (``event_if_layer``): the tile's events sorted by input index, then by token,
-  each carrying its ``token`` (0 .. T - 1), so that the events that need weight row j come
-  one after another and the row is read once; then one beat with ``last`` set whose
-  ``token`` field counts the tile's tokens less one (:func:`hw.events.event_layout`).
+- **events** (``event_if_layer``): one beat per input index that some token of the tile
+  uses, ascending, carrying every token's level there (zero for a silent one), so that
+  weight row j is read once and applied to the whole tile in one cycle; then one beat with
+  ``last`` set whose ``token`` field counts the tile's tokens less one
+  (:func:`hw.events.event_layout`). Graded events are an activation-sparse BWN in this
+  form: a tile's activations with its all-zero rows left out.
 
 Outputs leave token by token, as without tiles.
 """

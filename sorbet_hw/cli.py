@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from sorbet_hw.model.glue import TASKS, GlueFormatError
-from sorbet_hw.model.params import ModelFileError, ParameterError
+from sorbet_hw.model.params import ModelFileError, ParameterError, check_int
 from sorbet_hw.sim.runner import BuildError
 from sorbet_hw.model.vectors import VectorFileError
 from sorbet_hw.files import FileFormatError, OutputError
@@ -364,22 +364,38 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def parse_layers(text: str | None) -> list[int] | None:
+    """``--layers``: None (layer 0), 'all' (an empty list: every layer of the student) or numbers."""
+    if text is None:
+        return None
+    if text == "all":
+        return []
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"--layers {text}: give layer numbers separated by commas, or 'all'") from None
+
+
 def cmd_energy(args) -> int:
     from sorbet_hw.model.checkpoint import load_packed, shipped_checkpoint
     from sorbet_hw.model.glue import get_task
     from sorbet_hw.files import locked
     task = get_task(args.task)
     check_energy_options(args.sentences, args.method, args.sample_tokens, Path(args.build))
+    layers = parse_layers(args.layers)
+    if args.method != "layer" and (args.tile != 1 or layers is not None):
+        raise ParameterError("--tile and --layers apply to --method layer only")
+    check_int("--tile", args.tile, 0, 256)
     checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
     model = load_packed(checkpoint, task.name)
     with locked(Path(args.build) / "energy", f"the energy report in {args.build}"):
         report = energy_report(task, model, checkpoint, Path(args.build), sentences=args.sentences,
                                method=args.method, sample_tokens=args.sample_tokens,
-                               progress=not args.json)
+                               progress=not args.json, tile=args.tile, layers=layers)
     if args.json:
         import json
-        keys = ("shape", "tokens", "sentences", "per_inference_uJ", "per_inference_method",
-                "events_per_synapse", "ops", "activity", "layer")
+        keys = ("shape", "tokens", "sentences", "per_inference_uJ", "per_inference_method", "tile",
+                "weight_bits_read", "events_per_synapse", "ops", "activity", "layer")
         print(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
     else:
         print(report["markdown"])
@@ -547,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "the two; layer: ops, and method 2 at real size: layer 0 of every design "
                          "whole on gates, extrapolated per inference (about an hour from scratch, "
                          "measurements reused)")
+    en.add_argument("--tile", type=int, default=1,
+                    help="with --method layer: tokens that share each weight read in the event "
+                         "and dense BWN projections (0: the whole sentence; default 1)")
+    en.add_argument("--layers", default=None,
+                    help="with --method layer: encoder layers to measure, comma-separated, or "
+                         "'all' (default 0, the others extrapolated from it)")
     en.add_argument("--sample-tokens", type=int, default=4,
                     help="tokens of the exported sentence replayed on the gates")
     en.add_argument("--build", default="build")

@@ -50,10 +50,10 @@ SECTIONS = {
     "simulate": {"count": 2000, "simulators": ["verilator", "icarus"]},
     "layer": {"replay": True, "lanes": 32, "simulator": "verilator", "engine": "event"},
     "synth": {"targets": ["generic", "ice40", "ecp5"], "place_and_route": True},
-    "energy": {"sentences": 50, "sample_tokens": 4, "method": "ops"},
+    "energy": {"sentences": 50, "sample_tokens": 4, "method": "ops", "tile": 1},
 }
 RANGES = {("simulate", "count"): (1, 100_000), ("energy", "sentences"): (1, 872),
-          ("energy", "sample_tokens"): (1, 64), ("layer", "lanes"): (1, 1536)}
+          ("energy", "sample_tokens"): (1, 64), ("energy", "tile"): (0, 256), ("layer", "lanes"): (1, 1536)}
 CHOICES = {("model", "task"): tuple(TASKS),
            ("design", "blocks"): tuple(BLOCK_NAMES),
            ("simulate", "simulators"): ("verilator", "icarus"),
@@ -318,7 +318,7 @@ def run_all(config: dict, build: Path) -> Path:
         return energy_report(task, model, checkpoint, build, sentences=e["sentences"],
                              method=e["method"], sample_tokens=e["sample_tokens"],
                              sentence=config["vectors"]["sentence"] or None,
-                             measurements=measurements)
+                             measurements=measurements, tile=e["tile"])
 
     vectors = build / "vectors"
 

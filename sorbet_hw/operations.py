@@ -59,7 +59,7 @@ def simulate_random(block: str, params: dict, simulator: str, count: int, seed: 
 
 def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int, method: str,
                   sample_tokens: int, sentence: str | None = None, progress: bool = True,
-                  measurements=None) -> dict:
+                  measurements=None, tile: int = 1, layers: list[int] | None = None) -> dict:
     """Both energy methods for ``model``; writes build/energy/energy.{json,md}, returns the
     report (also the main job's energy stage). ``measurements``: the gate-level runs as
     :func:`submit_measurements` sent them off ahead (the main job's, on Dask); without it
@@ -113,29 +113,16 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
         report["activity"] = {"measured": measured, "results": results}
         text += ("\n" if text else "# Energy per inference\n\n") + energy.activity_markdown(measured, results)
     if method == "layer":
-        from sorbet_hw.synth import layer_energy
-        if progress:
-            print("layer 0 of every design on gates (method 2 at real size; minutes to an hour, "
-                  "measurements reused)...", flush=True)
-        result = layer_energy.run(model, build, designs=layer_energy.DESIGNS, sentence=sentence,
-                                  source=checkpoint_source(checkpoint))
-        joules = layer_energy.per_inference(result, tokens)
-        report["layer"] = {"tokens": result["tokens"], "layers": result["layers"],
-                           "measured": result["measured"],
-                           "layer0_uJ": {d: r["joules"] * 1e6 for d, r in result["layer"].items()},
-                           "layer0_ungated_uJ": {d: r["ungated_joules"] * 1e6 for d, r in result["layer"].items()},
-                           "by_part_uJ": {d: {k: v * 1e6 for k, v in r["by_part"].items()}
-                                          for d, r in result["layer"].items()},
-                           "per_inference_uJ": {d: j * 1e6 for d, j in joules.items()}}
-        by_layer = layer_energy.per_inference_by_layer(result, tokens, spiking["nonzero_levels"])
-        report["layer"]["per_inference_by_layer_uJ"] = {d: j * 1e6 for d, j in by_layer.items()}
-        text += "\n" + layer_energy.markdown(result, tokens, spiking["nonzero_levels"])
+        report["layer"] = layer_report(task, model, checkpoint, build, sample, tile=tile,
+                                       layers=layers, sentence=sentence, progress=progress)
+        text += "\n" + report["layer"].pop("markdown")
     from sorbet_hw.files import atomic_write
     out = Path(build) / "energy"
     if "layer" in report:
         report["per_inference_uJ"] = report["layer"]["per_inference_uJ"]
-        report["per_inference_method"] = ("layer 0 of every design on gates at real size, x layers "
-                                          "x mean tokens (method 2 at real size)")
+        report["per_inference_method"] = report["layer"]["per_inference_method"]
+        report["tile"] = report["layer"]["tile"]
+        report["weight_bits_read"] = report["layer"]["weight_bits_read"]
     elif "activity" in report:
         report["per_inference_uJ"] = {d: report["activity"]["results"][0][d]["joules"] * 1e6
                                       for d in energy.DESIGNS}
@@ -149,6 +136,69 @@ def energy_report(task, model, checkpoint: Path, build: Path, *, sentences: int,
     atomic_write(out / "energy.md", text)
     report["markdown"] = text
     return report
+
+
+def typical_sentence(model, sample) -> str:
+    """The first sentence of ``sample`` whose token count is the sample's mean, rounded:
+    what real-size measurements replay, so that nothing is extrapolated from a short one."""
+    from sorbet_hw.model.evaluate import tokenize
+    lengths = [len(ids) for ids, _ in tokenize(model, sample)]
+    target = round(sum(lengths) / len(lengths))
+    best = min(range(len(lengths)), key=lambda i: (abs(lengths[i] - target), i))
+    return sample.text_a[best]
+
+
+def layer_report(task, model, checkpoint: Path, build: Path, sample, *, tile: int = 1,
+                 layers: list[int] | None = None, sentence: str | None = None,
+                 progress: bool = True) -> dict:
+    """Method 2 at real size: ``layers`` (default 0) of every design measured whole on gates,
+    on a dev sentence of the sample's mean length, the event and dense BWN projections in
+    tiles of ``tile`` tokens (0: the whole sentence). Per inference: every layer measured,
+    each rescaled to the sample's sparsity; or, when not every layer is, the first measured
+    layer for all six, its sparse projections scaled by each layer's nonzero inputs."""
+    from sorbet_hw.model.evaluate import event_statistics
+    from sorbet_hw.model.glue import Examples
+    from sorbet_hw.synth import layer_energy
+    layers = sorted(set(range(len(model.layers)) if layers == [] else layers or [0]))
+    if not set(layers) <= set(range(len(model.layers))):
+        raise ParameterError(f"--layers: the student has layers 0..{len(model.layers) - 1}")
+    sentence = sentence or typical_sentence(model, sample)
+    if progress:
+        print(f"layers {', '.join(map(str, layers))} of every design on gates, tiles of "
+              f"{tile or 'a whole sentence'} (method 2 at real size; about an hour a layer from "
+              "scratch, measurements reused)...", flush=True)
+    results = [layer_energy.run(model, build, designs=layer_energy.DEFAULT_DESIGNS, sentence=sentence,
+                                source=checkpoint_source(checkpoint), layer=layer, tile=tile)
+               for layer in layers]
+    dev_tokens = mean_tokens(model, sample)
+    nonzero = event_statistics(model, task, sample)["graded_by_layer"]
+    every = layers == list(range(len(model.layers)))
+    moved = [layer_energy.traffic(r) for r in results]
+    if every:
+        sentence_nonzero = event_statistics(model, task, Examples([sentence], None, [0]))["graded_by_layer"]
+        joules = layer_energy.per_inference_every_layer(results, dev_tokens, sentence_nonzero=sentence_nonzero,
+                                                        dev_nonzero=nonzero)
+        scale = dev_tokens / results[0]["tokens"]
+        how = ("every layer of every design measured whole on gates on a dev sentence of the mean "
+               "length, each rescaled to the dev sentences' sparsity")
+    else:
+        joules = layer_energy.per_inference_by_layer(results[0], dev_tokens, nonzero)
+        scale = dev_tokens / results[0]["tokens"] * len(model.layers)
+        how = (f"layer {layers[0]} of every design measured whole on gates on a dev sentence of the "
+               f"mean length, x {len(model.layers)} layers, sparse projections scaled by each "
+               "layer's nonzero inputs")
+    first = results[0]
+    weight_bits = {d: sum(m[d]["weight_bits_read"] for m in moved) * scale for d in moved[0]}
+    return {"tile": first["tile"], "sentence": sentence, "tokens": first["tokens"], "layers": layers,
+            "dev_mean_tokens": round(dev_tokens, 2), "per_inference_method": how,
+            "per_inference_uJ": {d: j * 1e6 for d, j in joules.items()},
+            "weight_bits_read": {d: round(b) for d, b in weight_bits.items()},
+            "by_layer": [{"layer": r["index"], "tile": r["tile"],
+                          "uJ": {d: x["joules"] * 1e6 for d, x in r["layer"].items()},
+                          "by_part_uJ": {d: {k: v * 1e6 for k, v in x["by_part"].items()}
+                                         for d, x in r["layer"].items()},
+                          "traffic": m, "measured": r["measured"]} for r, m in zip(results, moved)],
+            "markdown": "".join(layer_energy.markdown(r, dev_tokens, nonzero) for r in results)}
 
 
 def dev_sample(task, sentences: int):

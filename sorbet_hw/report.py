@@ -140,11 +140,11 @@ def summary_of(results: dict) -> dict:
     out: dict = {}
     layer = (results.get("energy") or {}).get("layer")
     if layer:
-        out["energy"] = {"designs": layer["per_inference_by_layer_uJ"],
+        out["energy"] = {"designs": layer["per_inference_uJ"],
                          "source": "measured on gates in this run",
-                         "method": "layer 0 of every design measured whole on gates (Verilator "
-                                   "SAIF on the Yosys netlist); per inference: x 6 layers, sparse "
-                                   "projections scaled by each layer's nonzero inputs"}
+                         "method": f"{layer['per_inference_method']}; event and dense BWN "
+                                   f"projections in tiles of {layer['tile']} tokens (Verilator SAIF "
+                                   "on the Yosys netlist)"}
     else:
         last = _last("layer_on_gates")
         if last:

@@ -25,7 +25,9 @@ Method 2 of the energy model. For one block configuration and one vector file:
      per enable net.
    - **memories**: each macro read port charges :func:`memory_bit_energy` per bit in every
      cycle its enable is active (a constant enable: every cycle), each write port per bit
-     written.
+     written, at the size of one bank: a memory larger than :data:`BANK_BITS` is built of
+     banks of that size, and an access reads or writes one word of one of them. The
+     monolithic figure (every memory one macro) is kept beside it.
 
    Not included: short-circuit current, leakage, wires (no placement).
 
@@ -93,8 +95,17 @@ E_64BIT_8KB = 10e-12
 SRAM_8KB_BITS = 8 * 1024 * 8
 
 
-def memory_bit_energy(bits: int) -> float:
-    """Energy per bit accessed in a memory of ``bits`` bits (see E_64BIT_8KB)."""
+# Memories come in banks of at most 16 Kbit: the data bits of an 18 Kbit FPGA block RAM
+# (Xilinx RAMB18, Lattice ECP5 DP16KD), or a small SRAM macro.
+BANK_BITS = 16 * 1024
+# Bump when the energy model changes: a kept measurement of another model is measured again.
+MODEL_VERSION = 2
+
+
+def memory_bit_energy(bits: int, *, banked: bool = False) -> float:
+    """Energy per bit accessed in a memory of ``bits`` bits (see E_64BIT_8KB); ``banked``: in
+    one bank of it (:data:`BANK_BITS` at most)."""
+    bits = min(bits, BANK_BITS) if banked else bits
     return E_64BIT_8KB / 64 * (max(bits, 1) / SRAM_8KB_BITS) ** 0.5
 FLOP = re.compile(r"\$_(S?DFFE?|DFFSRE?|ALDFFE?|SDFFCE)_([PN01]+)_")
 
@@ -193,6 +204,9 @@ class Activity:
     flops: int
     gated_flops: int
     clock_gates: int
+    memory_monolithic_j: float = 0.0   # the memory accesses if every memory were one macro
+    # Per memory (its name in the design): bits, bits read, bits written.
+    memories: dict = None
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -271,11 +285,13 @@ def switching_energy(netlist_json: Path, saif: Saif, top: str) -> Activity:
         total_toggles += nl.activity[bit][0]
     ungated, gated, flops, gated_flops, gates = _clock_energy(nl.module, saif, nl.activity)
     by_driver["clock (gated)"] = gated
-    by_driver.update(_memory_energy(nl.module, saif, nl.activity))
+    memory = _memory_energy(nl.module, saif, nl.activity)
+    monolithic, memories = memory.pop("monolithic"), memory.pop("traffic")
+    by_driver.update(memory)
     logic = sum(v for k, v in by_driver.items() if k != "clock (gated)")
     return Activity(logic + gated, logic + ungated, dict(sorted(by_driver.items())), ungated, gated,
                     total_toggles, len(nl.driver), unmatched, len(nl.module["cells"]), flops,
-                    gated_flops, gates)
+                    gated_flops, gates, monolithic, memories)
 
 
 def energy_by_register(netlist_json: Path, saif: Saif, top: str) -> dict[str, float]:
@@ -335,8 +351,9 @@ def energy_by_register(netlist_json: Path, saif: Saif, top: str) -> dict[str, fl
     for cells, joules in _clock_banks(module, saif, nl.activity)[1]:
         charge("clock: " + ", ".join(sorted({register(module["cells"][c]) for c in cells}))
                if cells else "clock: memory ports", joules)
-    for key, joules in _memory_energy(module, saif, nl.activity).items():
-        charge(key, joules)
+    memory = _memory_energy(module, saif, nl.activity)
+    for key in ("memory reads", "memory writes"):
+        charge(key, memory.get(key, 0.0))
     return dict(sorted(by_register.items(), key=lambda kv: -kv[1]))
 
 
@@ -391,11 +408,13 @@ def _clock_energy(module: dict, saif: Saif, activity: dict):
 
 def _memory_energy(module: dict, saif: Saif, activity: dict) -> dict[str, float]:
     """Read ports: width x the cycles their enable is high (a constant 1: every cycle); write
-    ports: every enabled bit a cycle; E_MEMORY_BIT each."""
+    ports: every enabled bit a cycle; :func:`memory_bit_energy` of a bank each. Also the
+    total at monolithic size (``monolithic``)."""
     if "clk" not in saif.nets:
-        return {}
+        return {"monolithic": 0.0, "traffic": {}}
     cycles, period = saif.cycles(), saif.period()
-    reads = writes = 0.0
+    reads = writes = monolithic = 0.0
+    traffic = {}
 
     def cycles_high(enable) -> float:
         if isinstance(enable, int):
@@ -406,10 +425,17 @@ def _memory_energy(module: dict, saif: Saif, activity: dict) -> dict[str, float]
             continue
         c, p = cell["connections"], cell["parameters"]
         ports, width = int(p["RD_PORTS"], 2), int(p["WIDTH"], 2)
-        per_bit = memory_bit_energy(width * int(p["SIZE"], 2))
-        reads += per_bit * width * sum(cycles_high(c["RD_EN"][i]) for i in range(ports))
-        writes += per_bit * sum(cycles_high(e) for e in c["WR_EN"])   # one enable a data bit
-    return {"memory reads": reads, "memory writes": writes}
+        bits = width * int(p["SIZE"], 2)
+        read_bits = width * sum(cycles_high(c["RD_EN"][i]) for i in range(ports))
+        written_bits = sum(cycles_high(e) for e in c["WR_EN"])   # one enable a data bit
+        per_bit = memory_bit_energy(bits, banked=True)
+        reads += per_bit * read_bits
+        writes += per_bit * written_bits
+        monolithic += memory_bit_energy(bits) * (read_bits + written_bits)
+        name = str(p.get("MEMID", "")).lstrip("\\") or "memory"
+        traffic[name] = {"bits": bits, "read_bits": round(read_bits), "written_bits": round(written_bits)}
+    return {"memory reads": reads, "memory writes": writes, "monolithic": monolithic,
+            "traffic": traffic}
 
 
 def _driver_capacitance(cell_type: str) -> float:
@@ -504,7 +530,7 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     rtl = hashlib.sha256(verilog.read_bytes()).hexdigest()[:12]
     done = work / f"result-{digest}-{rtl}.json"
     record = read_record(done)
-    if record is not None and "energy_per_element_j" in record:
+    if record is not None and record.get("model") == MODEL_VERSION:
         return record
     started = time.time()
     netlist_json, result, synthesized = _replay(vectors, verilog, work, build_root)
@@ -515,10 +541,12 @@ def _measure(vectors, params: dict, work: Path, build_root: Path) -> dict:
     # the activity back), for whoever sizes a run.
     seconds = {"synthesis": synthesized - started, "build": result.build_seconds,
                "simulation": result.sim_seconds, "activity": time.time() - simulated}
-    record = {"block": vectors.block, "config": config_key(vectors.block, params),
+    record = {"model": MODEL_VERSION, "block": vectors.block, "config": config_key(vectors.block, params),
               "vectors": len(vectors), "elements": n, "cycles": result.cycles,
               **activity.as_dict(), "energy_per_element_j": activity.energy_j / n,
               "energy_per_element_ungated_j": activity.energy_ungated_j / n,
+              "energy_monolithic_j": activity.energy_j - activity.by_driver.get("memory reads", 0.0)
+              - activity.by_driver.get("memory writes", 0.0) + activity.memory_monolithic_j,
               "seconds": {k: round(v, 1) for k, v in seconds.items()}}
     atomic_write(done, json.dumps(record, indent=2) + "\n")
     return record

@@ -40,6 +40,9 @@ from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS
 from sorbet_hw.model.vectors import Vectors, load_vectors
 
 DESIGNS = ("event_driven", "bwn_dense", "bwn_skip_zeros", "mac8", "spiking")
+# Equal footing: the event and the BWN projections compute as many outputs a cycle (the
+# event engine's lanes: 384 and 1536 outputs make 8 and 32 groups, powers of two).
+LANES = 48
 DEFAULT_DESIGNS = DESIGNS[:4]
 # The event design's converters between levels and events, and the dense IF design's.
 EVENT_ENCODED, EVENT_COUNTED = ("attention_input", "ffn_input"), ("attention_output", "output")
@@ -48,9 +51,26 @@ COUNTED = ("query", "key", "value", "attention_output", "output")
 NORMS = ("attention_norm", "output_norm")
 
 
-def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0) -> tuple[dict, dict]:
+def tiled(vectors: Vectors, tile: int) -> Vectors:
+    """A projection's vectors for its block in tiles of ``tile`` tokens (0: the whole
+    sentence; :mod:`hw.tiles`); an event layer's buffer then holds a tile. Every design's
+    projections compute :data:`LANES` outputs at a time."""
+    tokens = len(vectors.inputs)
+    tile = tokens if tile == 0 else min(tile, tokens)
+    params = {k: v for k, v in vectors.params.items() if k != "batch"}
+    params["tokens_per_tile"] = tile
+    params["lanes"] = int(np.gcd(LANES, np.shape(params["weights"])[1]))
+    if vectors.block == "event_if_layer" and tile == 1:
+        params["batch"] = vectors.params.get("batch")
+    return Vectors(vectors.block, params, vectors.inputs, vectors.expected, vectors.source,
+                   vectors.note + (f", tiles of {tile}" if tile > 1 else ""))
+
+
+def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0, tile: int = 1) -> tuple[dict, dict]:
     """(label -> Vectors of every part to measure, design -> [(label, weight)]): a design's
-    energy is the sum of its parts' measured energies times their weights."""
+    energy is the sum of its parts' measured energies times their weights. ``tile``: tokens
+    that share a weight read in the event and the dense BWN projections (0: the whole
+    sentence); BWN skipping zeros has no tiles and stays at one token."""
     from sorbet_hw.synth.workloads import layernorm_vectors, mac_vectors, softmax_vectors
     vectors = Path(vectors)
 
@@ -67,7 +87,7 @@ def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0) -> tupl
         parts[f"bspn.{n}"] = load(n)
     if "event_driven" in designs:
         for name in LINEARS:
-            parts[f"event_if_layer.{name}"] = load(f"{name}.event_if_layer")
+            parts[f"event_if_layer.{name}"] = tiled(load(f"{name}.event_if_layer"), tile)
         parts["event_attention"] = load("event_attention")
         converters = [f"event_encoder.{n}" for n in EVENT_ENCODED] + [f"event_counter.{n}" for n in EVENT_COUNTED]
         for label in converters:
@@ -80,9 +100,10 @@ def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0) -> tupl
         if design in designs:
             for name in LINEARS:
                 bwn = load(f"{name}.bwn_layer")
-                params = {**bwn.params, "skip_zeros": design == "bwn_skip_zeros"}
-                parts[f"{label}.{name}"] = Vectors("bwn_layer", params, bwn.inputs, bwn.expected,
-                                                   bwn.source, bwn.note + f", {label}")
+                skip = design == "bwn_skip_zeros"
+                params = {**bwn.params, "skip_zeros": skip}
+                part = Vectors("bwn_layer", params, bwn.inputs, bwn.expected, bwn.source, bwn.note + f", {label}")
+                parts[f"{label}.{name}"] = tiled(part, 1 if skip else tile)
             recipe[design] = [(f"{label}.{n}", 1.0) for n in LINEARS] + [("ptsoftmax", 1.0)] + norms
     if "mac8" in designs:
         query = load("query")
@@ -183,7 +204,7 @@ def layer_energy(parts: dict, recipe: dict, measured: dict, attention: Vectors) 
 
 
 def run(model, build: Path, *, designs=DEFAULT_DESIGNS, sentence: str | None = None,
-        source: str = "student", jobs: int = 2, layer: int = 0) -> dict:
+        source: str = "student", jobs: int = 2, layer: int = 0, tile: int = 1) -> dict:
     """Export the sentence's vectors, measure every part of layer ``layer`` (0: the one the
     per-inference figures extrapolate) for ``designs``; the layer's energy per design, with
     the measurements and the sentence's tokens."""
@@ -197,11 +218,47 @@ def run(model, build: Path, *, designs=DEFAULT_DESIGNS, sentence: str | None = N
         raise ParameterError(f"layer {layer} is out of range; the student has layers 0..{len(model.layers) - 1}")
     vectors = Path(build) / "layer-gates" / "vectors"
     manifest = export_vectors(model, sentence or DEFAULT_SENTENCE, vectors, source=source)
-    parts, recipe = design_parts(vectors, designs, layer)
+    parts, recipe = design_parts(vectors, designs, layer, tile)
     measured = measure_parts(parts, build, jobs)
     attention = load_vectors(vectors / f"layer{layer}.spiking_attention.npz")
-    return {"tokens": len(manifest["token_ids"]), "layers": len(model.layers), "index": layer,
+    tokens = len(manifest["token_ids"])
+    return {"tokens": tokens, "layers": len(model.layers), "index": layer,
+            "tile": tokens if tile == 0 else min(tile, tokens), "recipe": recipe,
+            "useful_ops": useful_ops(parts),
             "parts": parts, "measured": measured, "layer": layer_energy(parts, recipe, measured, attention)}
+
+
+def useful_ops(parts: dict) -> int:
+    """Synaptic operations that change a sum: a nonzero input level times each output it
+    drives, over the six projections (the same work for every design)."""
+    seen = {}
+    for label, v in parts.items():
+        block, _, name = label.partition(".")
+        if block in ("event_if_layer", "bwn_layer") and name in LINEARS and name not in seen:
+            seen[name] = int(np.count_nonzero(v.inputs)) * int(np.shape(v.params["weights"])[1])
+    return sum(seen.values())
+
+
+def traffic(result: dict) -> dict[str, dict]:
+    """Per design, on the measured layer and sentence: weight-memory bits read (every
+    memory named ``weights``: projection ROMs; the MAC design's scaled as its energy is),
+    all memory bits read and written, the projections' cycles one after another (one
+    engine), the useful synaptic operations and the energy per one (pJ)."""
+    out = {}
+    for design, items in result["recipe"].items():
+        weight_bits = memory_bits = cycles = 0.0
+        for label, weight in items:
+            measured = result["measured"][label]
+            memories = measured.get("memories") or {}
+            weight_bits += weight * sum(m["read_bits"] for name, m in memories.items() if name == "weights")
+            memory_bits += weight * sum(m["read_bits"] + m["written_bits"] for m in memories.values())
+            if label.partition(".")[0] in ("event_if_layer", "bwn_layer", "bwn_layer_skip", "mac_layer"):
+                cycles += weight * measured["cycles"]
+        joules = result["layer"][design]["joules"]
+        out[design] = {"weight_bits_read": round(weight_bits), "memory_bits": round(memory_bits),
+                       "projection_cycles": round(cycles),
+                       "pJ_per_useful_op": joules / result["useful_ops"] * 1e12}
+    return out
 
 
 def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
