@@ -6,8 +6,9 @@ lanes and memory banks (:func:`sorbet_hw.operations.layer_report`).
                                       [--sentences 50] [--record]
 
 ``--tiles``: tokens a tile, 0 for the whole sentence. The sentence is the first of the dev
-sample whose length is the sample's mean (24 tokens for the first 50). BWN skipping zeros
-and the 8-bit MAC design have no tiles (measured once, reused). Each measurement is kept
+sample whose length is the sample's mean (24 tokens for the first 50). In tiles, BWN
+skipping zeros is the event engine's projection datapath; the 8-bit MAC design has no tiles
+(measured once, reused). Each measurement is kept
 under ``BUILD/activity`` and reused: a tile's new parts take about 2 to 10 minutes each
 (a Verilator build of a large netlist and its replay).
 """

@@ -96,19 +96,21 @@ def softmax_error(model: IntegerStudent, layer, scores: np.ndarray, probs: np.nd
 
 
 def export_vectors(model: IntegerStudent, sentence: str, out: Path, *, source: str,
-                   force: bool = False) -> dict:
+                   force: bool = False, tile: int = 1) -> dict:
     """Write the vectors of ``sentence`` into ``out``; returns the manifest. The directory is
     built in a fresh hidden sibling and swapped in when complete; an existing ``out`` is
     replaced only when sorbet-hw made it (:func:`sorbet_hw.files.staged_directory`), and a
-    foreign non-empty one is refused unless ``force`` (which adds files, deleting none)."""
+    foreign non-empty one is refused unless ``force`` (which adds files, deleting none).
+    ``tile``: the BWN and event-driven projections read each weight once per ``tile`` tokens
+    (0: the whole sentence; :mod:`hw.tiles`)."""
     from sorbet_hw.files import check_output_directory, locked, staged_directory
     check_output_directory(Path(out), force)         # before minutes of work
     with locked(Path(out), f"the vector directory {out}"), \
             staged_directory(Path(out), kind="vectors", force=force) as tmp:
-        return _export(model, sentence, tmp, source=source)
+        return _export(model, sentence, tmp, source=source, tile=tile)
 
 
-def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> dict:
+def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str, tile: int = 1) -> dict:
     from sorbet_hw.model.tokenizer import load_tokenizer
     tok = load_tokenizer(max_length=int(model.meta.get("max_length", 64)))
     tok.no_padding()
@@ -121,7 +123,11 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
     tokens, steps = len(ids), spiking.steps
     note = f"sentence {sentence!r}"
 
+    tile = tokens if tile == 0 else min(tile, tokens)
+
     def add(name: str, block: str, params: dict, inputs, expected):
+        if block in ("bwn_layer", "event_if_layer") and tile > 1:
+            params = {**{k: v for k, v in params.items() if k != "batch"}, "tokens_per_tile": tile}
         path = save_vectors(tmp / f"{name}.npz", Vectors(block, params, np.asarray(inputs),
                                                         np.asarray(expected), source=source,
                                                         note=f"{name}: {note}"))
@@ -185,7 +191,7 @@ def _export(model: IntegerStudent, sentence: str, tmp: Path, *, source: str) -> 
             (trace[i]["embedding_norm"] if i == 0 else trace[i]["output_norm"])[None],
             t["output_norm"][None])
     manifest = {
-        "format": FORMAT, "version": VERSION, "source": source, "sentence": sentence,
+        "format": FORMAT, "version": VERSION, "source": source, "sentence": sentence, "tile": tile,
         "token_ids": ids.tolist(), "tokens": enc.tokens, "time_steps": steps,
         "logits": [float(v) for v in logits], "prediction": int(np.argmax(logits)),
         "instances": instances,

@@ -333,8 +333,9 @@ def cmd_export_vectors(args) -> int:
     check_output_directory(Path(args.output), args.force)
     path = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
     model = load_packed(path, task.name)
+    check_int("--tile", args.tile, 0, 256)
     manifest = export_vectors(model, sentence, Path(args.output), force=args.force,
-                              source=checkpoint_source(path))
+                              source=checkpoint_source(path), tile=args.tile)
     err = manifest["ptsoftmax_error"]
     print(f"{len(manifest['instances'])} block instances for {len(manifest['token_ids'])} tokens "
           f"in {args.output} (prediction {manifest['prediction']}); PTsoftmax row L1 error "
@@ -388,6 +389,8 @@ def cmd_energy(args) -> int:
     check_int("--tile", args.tile, 0, 256)
     checkpoint = Path(args.checkpoint) if args.checkpoint else shipped_checkpoint(task.name)
     model = load_packed(checkpoint, task.name)
+    if layers and not set(layers) <= set(range(len(model.layers))):     # before minutes of work
+        raise ParameterError(f"--layers {args.layers}: the student has layers 0..{len(model.layers) - 1}")
     with locked(Path(args.build) / "energy", f"the energy report in {args.build}"):
         report = energy_report(task, model, checkpoint, Path(args.build), sentences=args.sentences,
                                method=args.method, sample_tokens=args.sample_tokens,
@@ -533,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--sentence", help="text to run (default: a fixed SST-2 dev sentence)")
     exp.add_argument("--checkpoint", help="packed .npz (default: the shipped one for --task)")
     exp.add_argument("--task", default="sst2", choices=TASK_NAMES)
+    exp.add_argument("--tile", type=int, default=1,
+                     help="tokens that share each weight read in the BWN and event-driven "
+                          "projections' vectors (0: the whole sentence; default 1)")
     exp.add_argument("-o", "--output", default="build/vectors",
                      help="output directory: new, empty, or one sorbet-hw made (replaced whole)")
     exp.add_argument("--force", action="store_true",

@@ -69,8 +69,8 @@ def tiled(vectors: Vectors, tile: int) -> Vectors:
 def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0, tile: int = 1) -> tuple[dict, dict]:
     """(label -> Vectors of every part to measure, design -> [(label, weight)]): a design's
     energy is the sum of its parts' measured energies times their weights. ``tile``: tokens
-    that share a weight read in the event and the dense BWN projections (0: the whole
-    sentence); BWN skipping zeros has no tiles and stays at one token."""
+    that share a weight read in the projections (0: the whole sentence); BWN skipping zeros
+    in tiles is the event engine's projections (:mod:`hw.tiles`)."""
     from sorbet_hw.synth.workloads import layernorm_vectors, mac_vectors, softmax_vectors
     vectors = Path(vectors)
 
@@ -97,6 +97,14 @@ def design_parts(vectors: Path, designs=DEFAULT_DESIGNS, layer: int = 0, tile: i
     if {"bwn_dense", "bwn_skip_zeros"} & set(designs):
         parts["ptsoftmax"] = load("ptsoftmax")
     for design, label in (("bwn_dense", "bwn_layer"), ("bwn_skip_zeros", "bwn_layer_skip")):
+        if design == "bwn_skip_zeros" and design in designs and tile != 1:
+            # In tiles, a zero-skipping BWN is the event engine's datapath: a beat is one input
+            # index with the tile's levels there, a row read once, an add per nonzero level.
+            # One implementation serves both: the same measured projections.
+            for name in LINEARS:
+                parts[f"event_if_layer.{name}"] = tiled(load(f"{name}.event_if_layer"), tile)
+            recipe[design] = [(f"event_if_layer.{n}", 1.0) for n in LINEARS] + [("ptsoftmax", 1.0)] + norms
+            continue
         if design in designs:
             for name in LINEARS:
                 bwn = load(f"{name}.bwn_layer")
@@ -255,9 +263,14 @@ def traffic(result: dict) -> dict[str, dict]:
             if label.partition(".")[0] in ("event_if_layer", "bwn_layer", "bwn_layer_skip", "mac_layer"):
                 cycles += weight * measured["cycles"]
         joules = result["layer"][design]["joules"]
+        # The same accesses if every memory were one macro (the figure beside the banked one).
+        monolithic = joules + sum(weight * (result["measured"][label].get("energy_monolithic_j", 0.0)
+                                            - result["measured"][label]["energy_j"])
+                                  for label, weight in items if "energy_monolithic_j" in result["measured"][label])
         out[design] = {"weight_bits_read": round(weight_bits), "memory_bits": round(memory_bits),
                        "projection_cycles": round(cycles),
-                       "pJ_per_useful_op": joules / result["useful_ops"] * 1e12}
+                       "pJ_per_useful_op": joules / result["useful_ops"] * 1e12,
+                       "monolithic_over_banked": monolithic / joules}
     return out
 
 
@@ -267,7 +280,9 @@ def per_inference(result: dict, dev_tokens: float) -> dict[str, float]:
             for design, r in result["layer"].items()}
 
 
-SPARSE_PROJECTIONS = {"event_driven": "event_if_layer", "bwn_skip_zeros": "bwn_layer_skip"}
+# The projections whose work follows nonzero inputs, by design (BWN skipping zeros in tiles
+# is the event engine's datapath: see design_parts).
+SPARSE_PROJECTIONS = {"event_driven": ("event_if_layer",), "bwn_skip_zeros": ("bwn_layer_skip", "event_if_layer")}
 
 
 def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> dict[str, float]:
@@ -281,11 +296,11 @@ def per_inference_by_layer(result: dict, dev_tokens: float, nonzero: dict) -> di
     size) is scaled with them."""
     out = {}
     for design, r in result["layer"].items():
-        prefix = SPARSE_PROJECTIONS.get(design)
+        prefixes = SPARSE_PROJECTIONS.get(design, ())
         total = 0.0
         for label, joules in r["by_part"].items():
             block, _, name = label.partition(".")
-            if block == prefix and name in PROJECTION_INPUTS:
+            if block in prefixes and name in PROJECTION_INPUTS:
                 fractions = nonzero[PROJECTION_INPUTS[name]]
                 total += joules * sum(f / fractions[result.get("index", 0)] for f in fractions)
             else:
@@ -315,7 +330,7 @@ def per_inference_every_layer(results: list[dict], dev_tokens: float, *, sentenc
             layer = r.get("index", 0)
             for label, joules in r["layer"][design]["by_part"].items():
                 block, _, name = label.partition(".")
-                if dev_nonzero and block == SPARSE_PROJECTIONS.get(design) and name in PROJECTION_INPUTS:
+                if dev_nonzero and block in SPARSE_PROJECTIONS.get(design, ()) and name in PROJECTION_INPUTS:
                     kind = PROJECTION_INPUTS[name]
                     joules *= dev_nonzero[kind][layer] / sentence_nonzero[kind][layer]
                 total += joules / r["tokens"]

@@ -79,6 +79,7 @@ def test_the_energy_page_states_the_constants_the_code_uses():
     assert f"| `VDD` | {activity.VDD:.2f} V |" in page
     assert f"| `MIN_GATED_BANK` | {activity.MIN_GATED_BANK} flip-flops |" in page
     assert f"| `E_64BIT_8KB` | {activity.E_64BIT_8KB * 1e12:.0f} pJ" in page
+    assert f"| `BANK_BITS` | {activity.BANK_BITS:,} bits |" in page
     caps = ", ".join(f"{c:.3f}" for c in (activity.NAND2, activity.NOR2, activity.AND2, activity.OR2,
                                             activity.XOR2, activity.INV, activity.BUF))
     assert caps in page

@@ -393,3 +393,31 @@ def test_real_layer_energy_charges_every_part_of_each_design(exported):
         layer_energy.run(None, out, designs=["event_driven", "bogus"])
     with pytest.raises(ParameterError, match="layer 6 is out of range"):
         layer_energy.run(type("Model", (), {"layers": [None] * 6})(), out, layer=6)
+
+
+# Token tiles on the real sentence: tiles of 5 (12 tokens: 5, 5 and a partial 2, closed by
+# its last beat) and the whole sentence, for the dense BWN and the event engine, at the
+# lanes the energy measurements use; with stalls on both sides.
+TILE_REPLAYS = [(block, tile) for block in ("bwn_layer", "event_if_layer") for tile in (5, 0)]
+
+
+@pytest.mark.parametrize("block, tile", TILE_REPLAYS, ids=[f"{b}-tile-{t or 'sentence'}" for b, t in TILE_REPLAYS])
+def test_exported_projections_replay_bit_for_bit_in_tiles(exported, block, tile, tmp_path):
+    from sorbet_hw.synth.layer_energy import tiled
+    out, _ = exported
+    vectors = tiled(load_vectors(out / f"layer0.query.{block}.npz"), tile)
+    assert vectors.params["tokens_per_tile"] == (tile or len(vectors.inputs))
+    result = run_bench(vectors, "verilator", build_root=tmp_path, quick_build=True,
+                       valid_prob=0.8, ready_prob=0.7, seed=2)
+    assert result.passed and result.vectors == len(vectors.inputs), result.first_mismatch
+
+
+def test_exported_unsigned_projection_replays_in_tiles_on_icarus(exported, tmp_path):
+    """The FFN output projection (1536 unsigned ReLU levels in) in a tile of 3 tokens, on
+    the event engine, on Icarus."""
+    from sorbet_hw.synth.layer_energy import tiled
+    out, _ = exported
+    vectors = load_vectors(out / "layer0.output.event_if_layer.npz")
+    vectors.inputs, vectors.expected = vectors.inputs[:3], vectors.expected[:3]
+    result = run_bench(tiled(vectors, 3), "icarus", build_root=tmp_path, valid_prob=0.8, ready_prob=0.8)
+    assert result.passed and result.vectors == 3, result.first_mismatch
