@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from sorbet_hw.model.bert import encode_batch
 from sorbet_hw.model.glue import Examples, Task
 from sorbet_hw.model.integer_model import PROJECTION_INPUTS
-from sorbet_hw.model.params import ModelFileError, ParameterError, check_choice
+from sorbet_hw.model.params import ModelFileError, ParameterError, check_choice, check_int
 from sorbet_hw.model.student import STAGES, Student, StudentConfig, student_from_teacher
 from sorbet_hw.model.teacher import SequenceClassifier, evaluate, new_teacher
 from sorbet_hw.model.training import LoopConfig, load_state, train_loop
@@ -41,10 +41,13 @@ class DistillConfig:
     checkpoint_every: int = 100
     weight_kind: str = "binary"
     # Weight of the event penalty; 0 trains without it. What it counts: "unit", the events
-    # per neuron and token (:func:`expected_events`), or "graded", the weight rows an
-    # event-driven layer reads per synapse (:func:`expected_weight_reads`).
+    # per neuron and token (:func:`expected_events`), "graded", the weight rows an
+    # event-driven layer reads per synapse (:func:`expected_weight_reads`), or "rows", the
+    # weight rows a tiled one reads per synapse and tile (:func:`expected_row_reads`).
     event_weight: float = 0.0
     event_count: str = "unit"
+    # With event_count "rows": tokens a tile (:func:`expected_row_reads`).
+    event_tile: int = 12
     # PTsoftmax's rounding of the row sum to train with ("up" or "nearest"); "" keeps the
     # student's (a new one's default, or a packed one's).
     softmax_rounding: str = ""
@@ -111,7 +114,7 @@ def expected_events(records: list[dict], mask: torch.Tensor) -> torch.Tensor:
     return total / (m.sum() * neurons)
 
 
-EVENT_COUNTS = ("unit", "graded")
+EVENT_COUNTS = ("unit", "graded", "rows")
 
 
 def graded_fan_outs(layer) -> dict:
@@ -148,6 +151,35 @@ def expected_weight_reads(student, mask: torch.Tensor) -> torch.Tensor:
             total = total + fan_out * (soft * m).sum()
             synapses += fan_out * soft.shape[-1]
     return total / (m.sum() * synapses)
+
+
+def tile_union(soft: torch.Tensor, mask: torch.Tensor, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum over real tiles and channels of the chance that some token of the tile is
+    nonzero, real tiles): ``soft [B, L, N]`` each token's stand-in for "nonzero" in [0, 1],
+    ``mask [B, L]`` the real tokens; tiles of ``tile`` consecutive tokens, the union
+    1 - prod(1 - s) (a row is read once a tile if any token of the tile uses it)."""
+    b, length, n = soft.shape
+    pad = -length % tile
+    m = torch.nn.functional.pad(mask.to(soft.dtype), (0, pad))
+    s = torch.nn.functional.pad(soft, (0, 0, 0, pad)) * m[..., None]
+    tiles = s.view(b, -1, tile, n)
+    union = 1 - torch.prod(1 - tiles, dim=2)
+    real = m.view(b, -1, tile).amax(dim=2)
+    return (union * real[..., None]).sum(), real.sum()
+
+
+def expected_row_reads(student, mask: torch.Tensor, tile: int) -> torch.Tensor:
+    """Weight rows read per synapse and tile by tiled event-driven projections: as
+    :func:`expected_weight_reads`, but a row counts once for a tile of ``tile`` tokens if any
+    of them uses it (:func:`tile_union`), weighted by the synapses it drives."""
+    total, synapses = 0.0, 0
+    tiles = None
+    for layer in student.encoder.layers:
+        for quantizer, fan_out in graded_fan_outs(layer).values():
+            used, tiles = tile_union(quantizer.soft_nonzero, mask, tile)
+            total = total + fan_out * used
+            synapses += fan_out * quantizer.soft_nonzero.shape[-1]
+    return total / (tiles * synapses)
 
 
 def make_student(teacher: SequenceClassifier, cfg: DistillConfig, tokenizer, data: Examples) -> Student:
@@ -188,6 +220,7 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
     else:
         student = make_student(teacher, cfg, tokenizer, data)
     check_choice("event_count", cfg.event_count, EVENT_COUNTS)
+    check_int("event_tile", cfg.event_tile, 1, 512)
     if cfg.softmax_rounding:
         check_choice("softmax_rounding", cfg.softmax_rounding, ("up", "nearest"))
         student.replace_config(softmax_rounding=cfg.softmax_rounding)
@@ -224,7 +257,7 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
             with torch.no_grad():
                 t_logits, t_hidden = teacher(**batch)
             records = [] if cfg.event_weight and cfg.event_count == "unit" else None
-            graded = cfg.event_weight and cfg.event_count == "graded"
+            graded = cfg.event_weight and cfg.event_count in ("graded", "rows")
             track_nonzero(student, graded)
             s_logits, s_hidden = student(**batch, records=records)
             logit, hidden = distillation_loss(task, s_logits, t_logits, s_hidden, t_hidden,
@@ -232,7 +265,12 @@ def run_distillation(task: Task, teacher: SequenceClassifier, tokenizer, data: E
             if not cfg.event_weight:
                 return logit + hidden
             mask = batch["attention_mask"]
-            events = expected_weight_reads(student, mask) if graded else expected_events(records, mask)
+            if cfg.event_count == "rows":
+                events = expected_row_reads(student, mask, cfg.event_tile)
+            elif graded:
+                events = expected_weight_reads(student, mask)
+            else:
+                events = expected_events(records, mask)
             track_nonzero(student, False)
             return logit + hidden + cfg.event_weight * events
 

@@ -260,7 +260,7 @@ def _distill(args, task, epochs: tuple, out: Path) -> int:
                         epochs=epochs[0] if len(epochs) == 1 else epochs,
                         learning_rate=args.lr, seed=args.seed, weight_kind=args.weights,
                         event_weight=args.event_penalty, event_count=args.event_count,
-                        softmax_rounding=args.softmax_rounding or "")
+                        event_tile=args.event_tile, softmax_rounding=args.softmax_rounding or "")
     tokenizer = load_tokenizer(max_length=cfg.max_length)
     init = Path(args.init) if args.init else None
     student, records = run_distillation(task, teacher, tokenizer, data, dev, cfg, out,
@@ -504,10 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--event-penalty", type=float, default=0.0, metavar="W",
                       help="add W x the expected events per neuron and token (sum of |level| "
                       "over the spiking activations) to the loss: fewer spikes (default 0)")
-    dist.add_argument("--event-count", choices=["unit", "graded"], default="unit",
+    dist.add_argument("--event-count", choices=["unit", "graded", "rows"], default="unit",
                       help="what --event-penalty counts: unit, |level| per neuron (the events "
                       "of +-1 spikes); graded, nonzero levels weighted by the synapses each "
-                      "drives (the weight rows an event-driven layer reads). Default unit")
+                      "drives (the weight rows an event-driven layer reads); rows, the rows "
+                      "some token of a tile uses, so weighted (what a tiled one reads). "
+                      "Default unit")
+    dist.add_argument("--event-tile", type=int, default=12, metavar="N",
+                      help="tokens a tile for --event-count rows (default 12)")
     dist.add_argument("--softmax-rounding", choices=["up", "nearest"],
                       help="PTsoftmax's rounding of the row sum to train with (default: the "
                       "student's own, up for a new one)")

@@ -124,10 +124,12 @@ WEIGHT = 50.0
 GRADED_WEIGHT = 50.0
 
 
-def test_the_graded_penalty_trains_toward_fewer_weight_reads(tmp_path):
-    """--event-count graded: distilling with a heavy penalty on the synapse-weighted
-    nonzero levels ends with fewer weight rows read (a hand count on the integer model) than
-    without; the quantizers keep no stand-in once training ends."""
+@pytest.mark.parametrize("count", ["graded", "rows"])
+def test_the_graded_penalty_trains_toward_fewer_weight_reads(count, tmp_path):
+    """--event-count graded (or rows: the rows some token of a tile of 4 uses): distilling
+    with a heavy penalty on the synapse-weighted nonzero levels ends with fewer weight rows
+    read (a hand count on the integer model) than without; the quantizers keep no stand-in
+    once training ends."""
     from sorbet_hw.model.distill import graded_fan_outs
     from sorbet_hw.model.integer_model import from_student
     teacher = SequenceClassifier(BertEncoder(TINY), 2).eval()
@@ -138,8 +140,8 @@ def test_the_graded_penalty_trains_toward_fewer_weight_reads(tmp_path):
         torch.manual_seed(1)
         # Adam moves a step's log2 by about the learning rate a step whatever the penalty:
         # a faster one lets a few tiny epochs show the effect.
-        cfg = DistillConfig(batch_size=8, epochs=(3, 1, 2), event_weight=weight, event_count="graded",
-                            quantizer_learning_rate=0.05)
+        cfg = DistillConfig(batch_size=8, epochs=(3, 1, 2), event_weight=weight, event_count=count,
+                            event_tile=4, quantizer_learning_rate=0.05)
         student = run_distillation(get_task("sst2"), teacher, tokenizer, data, data, cfg,
                                    tmp_path / name, progress=False)[0]
         fan_outs = {kind: f for kind, (_, f) in graded_fan_outs(student.encoder.layers[0]).items()}

@@ -135,3 +135,19 @@ def test_exported_tiles_replay_through_the_cli(tmp_path):
                "--build", tmp_path / "b", timeout=900)
     assert r.returncode == 0, r.stderr
     assert "pass" in r.stdout and "FAIL" not in r.stdout
+
+
+def test_the_row_union_counts_a_row_once_a_tile():
+    import torch
+    from sorbet_hw.model.distill import tile_union
+    soft = torch.zeros(1, 5, 3)
+    soft[0, 0, 0] = soft[0, 1, 0] = 1.0      # row 0 used twice in tile 0: read once
+    soft[0, 2, 1] = 0.5                      # tile 1, row 1: half a chance
+    soft[0, 4, 2] = 1.0                      # a padding token's use counts nothing
+    mask = torch.tensor([[1, 1, 1, 1, 0]])
+    used, tiles = tile_union(soft, mask, tile=2)      # tiles {0, 1}, {2, 3}, {4 (padding)}
+    assert float(used) == 1.5 and float(tiles) == 2
+    soft.requires_grad_(True)
+    used, _ = tile_union(soft, mask, tile=2)
+    used.backward()
+    assert soft.grad[0, 2, 1] > 0 and soft.grad[0, 4, 2] == 0
