@@ -214,7 +214,7 @@ def fairness(tile: int) -> str:
              f"The event-driven and the dense BWN projections both read each weight once per "
              f"{tile} tokens (BWN skipping zeros in tiles is the event engine's datapath; the "
              "8-bit MAC design reads them once per token).")
-    return (f"{reuse} Same lanes (48 outputs a cycle) and 16 Kbit memory banks for the event "
+    return (f"{reuse} Same lanes (16 outputs a cycle) and 16 Kbit memory banks for the event "
             "and BWN projections. Graded events are an activation-sparse BWN: the event design "
             "wins, where it wins, by sparsity. Not yet counted: leakage (the event engine takes "
             "more cycles), the BWN and MAC designs' attention on gates (charged by operation "

@@ -143,7 +143,7 @@ def _weight_reuse(r: dict) -> list[str]:
              f"datapath (one implementation: graded events are compressed nonzeros), the 8-bit MAC "
              f"design has no tiles. Equal footing: {first['per_inference_method']}; the sentence \""
              f"{first['sentence']}\" ({first['tokens']} tokens, the mean of the dev sample is "
-             f"{first['dev_mean_tokens']}); 48 lanes for every projection (MAC: 16); memories in "
+             f"{first['dev_mean_tokens']}); 16 lanes for every projection; memories in "
              "banks of 16 Kbit. Clock gated per enable; no leakage.", "",
              "| tokens a tile | event-driven uJ | BWN dense uJ | BWN skipping zeros uJ | "
              "8-bit MAC uJ | event / BWN dense | event / BWN skip | weight bits read, event / BWN "

@@ -456,8 +456,14 @@ def elements(vectors) -> int:
     return int(vectors.expected.size)
 
 
-# Above this many expected cycles the gate-level model is compiled with optimization.
+# Above this many expected cycles the gate-level model is compiled with optimization, if it
+# has at most OPTIMIZED_BUILD_CELLS cells.
 QUICK_BUILD_CYCLES = 20_000
+OPTIMIZED_BUILD_CELLS = 40_000
+
+
+def _cells(netlist_json: Path, top: str) -> int:
+    return len(json.loads(Path(netlist_json).read_text())["modules"][top]["cells"])
 
 
 def expected_cycles(vectors) -> float:
@@ -499,8 +505,10 @@ def _replay(vectors, verilog: Path, work: Path, build_root: Path):
         atomic_write(stamp, rtl)
     synthesized = time.time()
     # An unoptimized C++ model builds several times faster; a long replay (a real layer's
-    # 240k cycles) runs several times faster optimized, which then pays for its build.
-    long_run = expected_cycles(vectors) > QUICK_BUILD_CYCLES
+    # 240k cycles) runs several times faster optimized, which then pays for its build, unless
+    # the netlist is so large that the optimized build takes most of an hour.
+    long_run = (expected_cycles(vectors) > QUICK_BUILD_CYCLES
+                and _cells(netlist_json, vectors.block) <= OPTIMIZED_BUILD_CELLS)
     result = run_bench(vectors, "verilator", build_root=build_root, netlist=netlist, saif=True,
                        quick_build=not long_run)
     if not result.passed:

@@ -40,9 +40,10 @@ from sorbet_hw.model.integer_model import LINEARS, PROJECTION_INPUTS
 from sorbet_hw.model.vectors import Vectors, load_vectors
 
 DESIGNS = ("event_driven", "bwn_dense", "bwn_skip_zeros", "mac8", "spiking")
-# Equal footing: the event and the BWN projections compute as many outputs a cycle (the
-# event engine's lanes: 384 and 1536 outputs make 8 and 32 groups, powers of two).
-LANES = 48
+# Equal footing: the event and the BWN projections compute as many outputs a cycle (16: a
+# whole sentence's tile of 24 tokens at 48 lanes makes netlists of 160k cells, whose
+# gate-level replays take most of an hour each).
+LANES = 16
 DEFAULT_DESIGNS = DESIGNS[:4]
 # The event design's converters between levels and events, and the dense IF design's.
 EVENT_ENCODED, EVENT_COUNTED = ("attention_input", "ffn_input"), ("attention_output", "output")
