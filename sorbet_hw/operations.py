@@ -150,7 +150,7 @@ def typical_sentence(model, sample) -> str:
 
 def layer_report(task, model, checkpoint: Path, build: Path, sample, *, tile: int = 1,
                  layers: list[int] | None = None, sentence: str | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, designs=None) -> dict:
     """Method 2 at real size: ``layers`` (default 0) of every design measured whole on gates,
     on a dev sentence of the sample's mean length, the event and dense BWN projections in
     tiles of ``tile`` tokens (0: the whole sentence). Per inference: every layer measured,
@@ -167,7 +167,7 @@ def layer_report(task, model, checkpoint: Path, build: Path, sample, *, tile: in
         print(f"layers {', '.join(map(str, layers))} of every design on gates, tiles of "
               f"{tile or 'a whole sentence'} (method 2 at real size; about an hour a layer from "
               "scratch, measurements reused)...", flush=True)
-    results = [layer_energy.run(model, build, designs=layer_energy.DEFAULT_DESIGNS, sentence=sentence,
+    results = [layer_energy.run(model, build, designs=designs or layer_energy.DEFAULT_DESIGNS, sentence=sentence,
                                 source=checkpoint_source(checkpoint), layer=layer, tile=tile)
                for layer in layers]
     dev_tokens = mean_tokens(model, sample)
