@@ -124,15 +124,21 @@ def pin_capacitance(cell_type: str, pin: str) -> float:
                     f"synth.activity.PIN_CAPACITANCE")
 
 
-def gate_netlist(verilog: Path, top: str, work: Path) -> tuple[Path, Path]:
-    """Synthesize ``verilog`` to generic gates; returns (gate Verilog, gate JSON) in ``work``.
+def gate_netlist(verilog: Path, top: str, work: Path, rtlil: str | None = None) -> tuple[Path, Path]:
+    """Synthesize ``verilog`` (or the same design as ``rtlil`` text, which Yosys reads in
+    seconds where a large ROM's Verilog, one initial statement a word, takes it many
+    minutes) to generic gates; returns (gate Verilog, gate JSON) in ``work``.
     ``rename -enumerate`` gives every internal net a plain name, identical in both files."""
     work.mkdir(parents=True, exist_ok=True)
-    src = work / "rtl.v"
-    src.write_text(Path(verilog).read_text())
+    if rtlil is None:
+        (work / "rtl.v").write_text(Path(verilog).read_text())
+        read = "read_verilog rtl.v"
+    else:
+        (work / "rtl.il").write_text(rtlil)
+        read = "read_rtlil rtl.il"
     # synth up to `fine`, then that step without memory_map: memories stay macros ($mem_v2),
     # charged per access (as an ASIC flow takes them from a memory compiler).
-    run_yosys(f"read_verilog rtl.v; synth -top {top} -flatten -run begin:fine; "
+    run_yosys(f"{read}; synth -top {top} -flatten -run begin:fine; "
               f"opt -fast -full; opt -full; techmap; opt -fast; abc; opt -fast; check -assert; "
               f"rename -enumerate; opt_clean -purge; "
               f"write_verilog -noattr gate.v; write_json gate.json", work)
@@ -501,7 +507,11 @@ def _replay(vectors, verilog: Path, work: Path, build_root: Path):
     netlist, netlist_json, stamp = work / "gate.v", work / "gate.json", work / "gate.stamp"
     if not (netlist_json.is_file() and stamp.is_file() and stamp.read_text() == rtl):
         stamp.unlink(missing_ok=True)
-        gate_netlist(verilog, vectors.block, work)
+        from amaranth.back import rtlil
+        from sorbet_hw.hw.blocks import get_block
+        component = get_block(vectors.block).build(vectors.params)
+        gate_netlist(verilog, vectors.block, work,
+                     rtlil=rtlil.convert(component, name=vectors.block, emit_src=False))
         atomic_write(stamp, rtl)
     synthesized = time.time()
     # An unoptimized C++ model builds several times faster; a long replay (a real layer's
